@@ -21,10 +21,28 @@ from ._errors import (
 )
 from ._provider import LlmProvider
 from ._types import LlmRequest, LlmResponse, Message, StreamChunk, Usage
+from .breaker import (
+    CircuitBreaker,
+    CircuitConfig,
+    CircuitState,
+    CircuitStats,
+    Outcome,
+    Permit,
+    StateChange,
+    classify_error,
+)
+from .providers.mock import MockProvider
+from .resilient import ResilientProvider
+from .stores import CircuitStore, MemoryStore
 
 __all__ = [
     "AuthenticationFailed",
+    "CircuitBreaker",
+    "CircuitConfig",
     "CircuitOpenError",
+    "CircuitState",
+    "CircuitStats",
+    "CircuitStore",
     "ConnectionFailed",
     "ContextLengthExceeded",
     "InvalidRequest",
@@ -33,14 +51,21 @@ __all__ = [
     "LlmProvider",
     "LlmRequest",
     "LlmResponse",
+    "MemoryStore",
     "Message",
+    "MockProvider",
     "NotAvailable",
+    "Outcome",
+    "Permit",
     "RateLimited",
+    "ResilientProvider",
     "ServerError",
+    "StateChange",
     "StreamChunk",
     "StreamInterrupted",
     "Timeout",
     "Usage",
+    "classify_error",
 ]
 
 __version__ = "0.1.0"

@@ -101,3 +101,14 @@ class LlmProvider(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+async def close_stream(chunks: AsyncIterator[object]) -> None:
+    """Close a stream's iterator if it can be closed (async generators can).
+
+    Wrappers call this in ``finally`` so that abandoning an outer stream closes the inner
+    one at once (its HTTP response and breaker permit included), not at garbage collection.
+    """
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()

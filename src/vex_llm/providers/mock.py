@@ -291,13 +291,11 @@ class MockProvider(LlmProvider):
 
 
 def _fresh(error: BaseException, provider: str) -> BaseException:
-    """Raise a copy so tracebacks and notes do not pile up on one shared instance."""
-    copy = error
-    if isinstance(error, LlmError):
-        clone = object.__new__(type(error))
-        clone.__dict__.update(error.__dict__)
-        clone.args = error.args
-        if clone.provider is None:
-            clone.provider = provider
-        copy = clone
-    return copy
+    """A copy of a scripted error, so tracebacks and notes never pile up on one instance."""
+    cls = type(error)
+    clone = cls.__new__(cls)
+    clone.args = error.args
+    clone.__dict__.update((k, v) for k, v in error.__dict__.items() if k != "__notes__")
+    if isinstance(clone, LlmError) and clone.provider is None:
+        clone.provider = provider
+    return clone

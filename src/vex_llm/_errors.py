@@ -24,7 +24,8 @@ errors and breaker rejections are not) and can be overridden per instance.
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+from collections.abc import Callable
+from typing import Literal
 
 RejectReason = Literal["open", "half_open_full", "isolated"]
 
@@ -42,7 +43,7 @@ class LlmError(Exception):
     Args:
         message: What happened and, where it helps, what to do about it.
         provider: Name of the provider that failed, if known.
-        retryable: Override the class default (see ``default_retryable``).
+        retryable: Override the class default (transient failures are retryable).
         code: The provider's own error code or type (``"context_length_exceeded"``,
             ``"overloaded_error"``, ...), if it sent one.
         status: The HTTP status, if the failure came with one.
@@ -50,7 +51,14 @@ class LlmError(Exception):
         model: The model the request was for, if known.
     """
 
-    default_retryable: ClassVar[bool] = False
+    # Class-level defaults: an instance stores only what differs, which keeps raising
+    # cheap on hot paths such as a breaker's rejection.
+    retryable: bool = False
+    provider: str | None = None
+    code: str | None = None
+    status: int | None = None
+    request_id: str | None = None
+    model: str | None = None
 
     def __init__(
         self,
@@ -64,13 +72,23 @@ class LlmError(Exception):
         model: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.message = message
-        self.provider = provider
-        self.retryable: bool = self.default_retryable if retryable is None else retryable
-        self.code = code
-        self.status = status
-        self.request_id = request_id
-        self.model = model
+        if provider is not None:
+            self.provider = provider
+        if retryable is not None:
+            self.retryable = retryable
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        if request_id is not None:
+            self.request_id = request_id
+        if model is not None:
+            self.model = model
+
+    @property
+    def message(self) -> str:
+        """The message the error was raised with."""
+        return str(self.args[0]) if self.args else ""
 
     def __repr__(self) -> str:
         parts = [repr(self.message)]
@@ -84,17 +102,19 @@ class LlmError(Exception):
 class ConnectionFailed(LlmError):
     """The provider could not be reached (DNS, connect, TLS, connection reset)."""
 
-    default_retryable = True
+    retryable = True
 
 
 class NotAvailable(LlmError):
     """The provider cannot serve right now (503, 529, an "overloaded" body)."""
 
-    default_retryable = True
+    retryable = True
 
 
 class CircuitOpenError(NotAvailable):
     """A circuit breaker rejected the call without touching the provider.
+
+    ``str()`` of the error adds the time until the next probe to the message.
 
     Args:
         message: What happened.
@@ -106,7 +126,10 @@ class CircuitOpenError(NotAvailable):
         **kwargs: The ``LlmError`` keyword arguments.
     """
 
-    default_retryable = False
+    # Two slots, no __dict__: a rejection is raised on the hot path of an open circuit,
+    # and the breaker shares one (breaker, state, reason) tuple between its rejections.
+    __slots__ = ("_where", "retry_after")
+    retryable = False
 
     def __init__(
         self,
@@ -132,10 +155,29 @@ class CircuitOpenError(NotAvailable):
             request_id=request_id,
             model=model,
         )
-        self.retry_after = _clean_seconds(retry_after)
-        self.breaker = breaker
-        self.state = state
-        self.reason: RejectReason = reason
+        self.retry_after: float | None = _clean_seconds(retry_after)
+        self._where: tuple[str, str, RejectReason] = (breaker, state, reason)
+
+    @property
+    def breaker(self) -> str:
+        """Name of the breaker that rejected the call."""
+        return self._where[0]
+
+    @property
+    def state(self) -> str:
+        """The breaker's state: ``"open"`` or ``"half_open"``."""
+        return self._where[1]
+
+    @property
+    def reason(self) -> RejectReason:
+        """``"open"``, ``"half_open_full"`` or ``"isolated"``."""
+        return self._where[2]
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.retry_after is not None:
+            return f"{text}; next probe in {self.retry_after:.1f}s"
+        return text
 
 
 class RateLimited(LlmError):
@@ -148,7 +190,8 @@ class RateLimited(LlmError):
         **kwargs: The ``LlmError`` keyword arguments.
     """
 
-    default_retryable = True
+    retryable = True
+    retry_after: float | None = None
 
     def __init__(
         self,
@@ -177,13 +220,13 @@ class RateLimited(LlmError):
 class Timeout(LlmError):
     """No answer in time: connect, response headers, first token, idle stream or total."""
 
-    default_retryable = True
+    retryable = True
 
 
 class ServerError(LlmError):
     """The provider failed with a 5xx status (``.status`` says which)."""
 
-    default_retryable = True
+    retryable = True
 
 
 class InvalidRequest(LlmError):
@@ -201,7 +244,7 @@ class AuthenticationFailed(LlmError):
 class InvalidResponse(LlmError):
     """The provider's answer could not be parsed or breaks the wire format."""
 
-    default_retryable = True
+    retryable = True
 
 
 class StreamInterrupted(LlmError):
@@ -213,7 +256,7 @@ class StreamInterrupted(LlmError):
         **kwargs: The ``LlmError`` keyword arguments.
     """
 
-    default_retryable = True
+    retryable = True
 
     def __init__(
         self,
@@ -237,3 +280,29 @@ class StreamInterrupted(LlmError):
             model=model,
         )
         self.partial = partial
+
+
+def rejection(
+    message: str,
+    where: tuple[str, str, RejectReason],
+    retry_after: float | None,
+    _new: Callable[..., CircuitOpenError] = CircuitOpenError.__new__,
+) -> CircuitOpenError:
+    """Build a breaker's rejection on the hot path (skips argument validation).
+
+    A plain function, not a classmethod, and the caller raises the result directly: a
+    local variable holding the error in the raising frame would make a reference cycle
+    (error -> traceback -> frame -> error) for the garbage collector to find.
+
+    Args:
+        message: What happened.
+        where: ``(breaker, state, reason)``.
+        retry_after: Seconds until a probe (already clean: finite, >= 0, or None).
+
+    Returns:
+        The error.
+    """
+    error = _new(CircuitOpenError, message)
+    error._where = where
+    error.retry_after = retry_after
+    return error

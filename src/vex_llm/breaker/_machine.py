@@ -245,7 +245,8 @@ class Cold:
         self.next_lease = 0
         self.window: Window | None = None
         self.failures_total = 0
-        self.rejected = 0
+        self.rejected = itertools.count()
+        """Rejections; a counter so the breaker's lock-free open-state path can count."""
         self.opens = 0
         self.ignored = 0
         self.stale = 0
@@ -263,9 +264,9 @@ class CircuitRecord:
         self.failures = 0
         """Consecutive counted failures in the closed state."""
         self.calls: itertools.count[int] | None = None
-        """Every call through the breaker, rejected ones too (made on the first call, see
-        ``stores._base.count_call``). ``next()`` on it is atomic in CPython, so the
-        closed-state fast path counts without a lock."""
+        """Admitted calls (made on the first call, see ``stores._base.count_call``;
+        rejections are counted in ``cold.rejected``). ``next()`` on it is atomic in
+        CPython, so the closed-state fast path counts without a lock."""
         self.cold: Cold | None = None
 
     def ensure_cold(self) -> Cold:
@@ -276,11 +277,17 @@ class CircuitRecord:
 
     @property
     def total_requests(self) -> int:
+        """Admitted calls plus rejected ones."""
         calls = self.calls
-        if calls is None:
-            return 0
-        # itertools.count has no read accessor; its repr is "count(N)" with N the next value.
-        return int(repr(calls)[6:-1])
+        admitted = 0 if calls is None else count_value(calls)
+        cold = self.cold
+        return admitted + (0 if cold is None else count_value(cold.rejected))
+
+
+def count_value(counter: itertools.count[int]) -> int:
+    """Read an ``itertools.count`` started at 0 without advancing it."""
+    # count has no read accessor; its repr is "count(N)" with N the next value.
+    return int(repr(counter)[6:-1])
 
 
 # -- durations ------------------------------------------------------------------------
@@ -396,7 +403,7 @@ def acquire(record: CircuitRecord, config: CircuitConfig, now: float) -> Admissi
         return Admission(True, CLOSED, record.generation)
     cold = record.ensure_cold()
     if state is OPEN:
-        cold.rejected += 1
+        next(cold.rejected)
         if cold.isolated:
             return Admission(False, OPEN, record.generation, reason="isolated")
         return Admission(
@@ -414,7 +421,7 @@ def acquire(record: CircuitRecord, config: CircuitConfig, now: float) -> Admissi
         return Admission(
             True, HALF_OPEN, record.generation, lease=cold.next_lease, transition=transition
         )
-    cold.rejected += 1
+    next(cold.rejected)
     return Admission(
         False,
         HALF_OPEN,
@@ -575,7 +582,8 @@ def force(
         return _close(record, "manual", manual=True)
     if action == "reset":
         transition = _close(record, "reset", manual=True)
-        cold.failures_total = cold.rejected = cold.opens = cold.ignored = 0
+        cold.failures_total = cold.opens = cold.ignored = 0
+        cold.rejected = itertools.count()
         cold.stale = cold.slow_total = 0
         return transition if previous is not CLOSED else None
     if action == "isolate":
@@ -630,7 +638,7 @@ def snapshot(record: CircuitRecord, now: float, transition: Transition | None = 
         total_requests=record.total_requests,
         total_failures=cold.failures_total,
         circuit_opens=cold.opens,
-        rejected=cold.rejected,
+        rejected=count_value(cold.rejected),
         ignored=cold.ignored,
         stale=cold.stale,
         slow_calls=cold.slow_total,

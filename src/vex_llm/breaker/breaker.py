@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, ParamSpec, TypeVar, overload
 
-from .._errors import CircuitOpenError
+from .._errors import RejectReason, rejection
 from ..stores._base import CircuitStore, count_call, lock_for
 from . import _machine
 from ._config import CircuitConfig, CircuitState, Outcome
@@ -42,6 +42,7 @@ Clock = Callable[[], float]
 logger: Final = logging.getLogger("vex_llm")
 
 _CLOSED: Final = CircuitState.CLOSED
+_OPEN: Final = CircuitState.OPEN
 _DEFAULT_CONFIG: Final = CircuitConfig()
 
 
@@ -123,11 +124,17 @@ class CircuitStats:
 class _Hooks:
     """Listeners and the error that last tripped the circuit (made on first need)."""
 
-    __slots__ = ("cause", "listeners")
+    __slots__ = ("cause", "listeners", "open_message", "open_where")
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
         self.listeners: list[StateListener] = []
         self.cause: BaseException | None = None
+        self.open_message = ""
+        self.open_where: tuple[str, str, RejectReason] = (name, "open", "open")
+
+    def set_open_message(self, name: str) -> str:
+        self.open_message = f"circuit {name!r} is open"
+        return self.open_message
 
 
 class CircuitBreaker:
@@ -156,7 +163,7 @@ class CircuitBreaker:
         TypeError: If ``config`` is not a ``CircuitConfig`` or ``store`` not a ``CircuitStore``.
     """
 
-    __slots__ = ("_clock", "_config", "_hooks", "_name", "_rec", "_remote")
+    __slots__ = ("_clock", "_config", "_fast", "_hooks", "_name", "_rec", "_remote")
 
     def __init__(
         self,
@@ -183,6 +190,8 @@ class CircuitBreaker:
         # A store that hands out no local record keeps the state elsewhere: every
         # operation goes through its async, atomic interface.
         self._remote = store if (store is not None and shared is None) else None
+        # Closed-state calls of a local, count-based circuit need no lock and no clock.
+        self._fast = self._remote is None and not config.needs_clock
 
     def __repr__(self) -> str:
         return f"CircuitBreaker(name={self._name!r}, state={self._rec.state.value})"
@@ -304,7 +313,7 @@ class CircuitBreaker:
     def _ensure_hooks(self) -> _Hooks:
         hooks = self._hooks
         if hooks is None:
-            hooks = self._hooks = _Hooks()
+            hooks = self._hooks = _Hooks(self._name)
         return hooks
 
     def _emit(self, transition: Transition, now: float) -> None:
@@ -426,9 +435,10 @@ class CircuitBreaker:
         now = self._clock()
         if self._remote is None:
             rec = self._rec
-            count_call(rec)
             with lock_for(rec):
                 admission = _machine.acquire(rec, self._config, now)
+            if admission.admitted:
+                count_call(rec)
         else:
             admission = await self._remote.acquire(self._name, self._config, now)
             self._adopt(admission.state, admission.generation)
@@ -441,9 +451,10 @@ class CircuitBreaker:
     def _admit_sync(self) -> tuple[Admission, float]:
         now = self._clock()
         rec = self._rec
-        count_call(rec)
         with lock_for(rec):
             admission = _machine.acquire(rec, self._config, now)
+        if admission.admitted:
+            count_call(rec)
         if admission.transition is not None:
             self._emit(admission.transition, now)
         if not admission.admitted:
@@ -452,25 +463,23 @@ class CircuitBreaker:
 
     def _reject(self, admission: Admission) -> None:
         reason = admission.reason or "open"
-        retry_after = admission.retry_after
         if reason == "isolated":
             text = f"circuit {self._name!r} is held open by hand; close it with force_closed()"
         elif reason == "half_open_full":
             text = (
                 f"circuit {self._name!r} is half-open and all {self._config.probe_budget} "
-                f"probe slots are taken; retry in {retry_after or 0.0:.1f}s"
+                "probe slots are taken"
             )
         else:
-            text = f"circuit {self._name!r} is open; next probe in {retry_after or 0.0:.1f}s"
-        error = CircuitOpenError(
-            text,
-            retry_after=retry_after,
-            breaker=self._name,
-            state=admission.state.value,
-            reason=reason,
+            hooks = self._ensure_hooks()
+            text = hooks.open_message or hooks.set_open_message(self._name)
+        retry_after = admission.retry_after
+        if retry_after is not None:
+            retry_after = max(0.0, retry_after)
+        known = self._hooks
+        raise rejection(text, (self._name, admission.state.value, reason), retry_after) from (
+            None if known is None else known.cause
         )
-        cause = None if self._hooks is None else self._hooks.cause
-        raise error from cause
 
     def _adopt(self, state: CircuitState, generation: int) -> None:
         """Remember what a shared store said (the local record is its shadow)."""
@@ -573,9 +582,10 @@ class CircuitBreaker:
         """
         rec = self._rec
         generation = rec.generation
-        if rec.state is _CLOSED and self._remote is None and not self._config.needs_clock:
-            # The hot path: a closed, count-based circuit needs no lock and no clock to
-            # admit a call, and a success with no failure streak changes nothing.
+        state = rec.state
+        if state is _CLOSED and self._fast:
+            # The hot path: admitting needs no lock and no clock, and a success with no
+            # failure streak changes nothing. Counting is an atomic next() on a counter.
             calls = rec.calls
             if calls is None:
                 count_call(rec)
@@ -589,6 +599,23 @@ class CircuitBreaker:
             if rec.failures or rec.generation != generation:
                 self._settle_local(generation, 0, Outcome.SUCCESS, None, None)
             return result
+        if state is _OPEN and self._remote is None:
+            # Reject without the lock while the open period clearly still runs. Only
+            # reads and atomic counters: the worst a race can do is reject a call that a
+            # transition a moment later would have admitted as a probe.
+            cold = rec.cold
+            assert cold is not None  # a local record that is open always has its cold part
+            wait = cold.open_until - self._clock()
+            if wait > 0 and not cold.isolated:
+                next(cold.rejected)
+                hooks = self._hooks
+                if hooks is None:
+                    hooks = self._ensure_hooks()
+                raise rejection(
+                    hooks.open_message or hooks.set_open_message(self._name),
+                    hooks.open_where,
+                    wait,
+                ) from hooks.cause
         admission, started = await self._admit()
         try:
             result = await fn(*args, **kwargs)
@@ -617,6 +644,19 @@ class CircuitBreaker:
         if self._remote is not None:
             msg = f"breaker {self._name!r} uses a shared store: only async calls can use it"
             raise TypeError(msg)
+        rec = self._rec
+        generation = rec.generation
+        state = rec.state
+        if state is _CLOSED and self._fast:
+            count_call(rec)
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                self._settle_local(generation, 0, self._outcome_of(exc), None, exc)
+                raise
+            if rec.failures or rec.generation != generation:
+                self._settle_local(generation, 0, Outcome.SUCCESS, None, None)
+            return result
         admission, started = self._admit_sync()
         try:
             result = fn(*args, **kwargs)

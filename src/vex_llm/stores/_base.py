@@ -8,7 +8,7 @@ across the guarded call; each operation below is short and bounded.
 
 Operations and their atomic contract (all take the breaker ``name`` and its config):
 
-- ``acquire``: count the call in ``total_requests``; load or create the state; apply the
+- ``acquire``: count the call (admitted or rejected); load or create the state; apply the
   lazy OPEN -> HALF_OPEN step; admit or reject; take a probe lease in half-open.
   Reports the transition only to the caller that made it.
 - ``record``: drop the outcome if its generation (or incarnation) is not current; else

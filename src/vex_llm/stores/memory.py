@@ -40,9 +40,11 @@ class MemoryStore(CircuitStore):
 
     async def acquire(self, name: str, config: CircuitConfig, now: float) -> Admission:
         record = self.local_record(name)
-        count_call(record)
         with lock_for(record):
-            return _machine.acquire(record, config, now)
+            admission = _machine.acquire(record, config, now)
+        if admission.admitted:
+            count_call(record)
+        return admission
 
     async def record(
         self,

@@ -158,6 +158,15 @@ class CircuitOpenError(NotAvailable):
         self.retry_after: float | None = _clean_seconds(retry_after)
         self._where: tuple[str, str, RejectReason] = (breaker, state, reason)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Slots are not in __dict__: rebuild through __init__ so copies and pickles keep them.
+        breaker, state, reason = self._where
+        return (
+            _rebuild_rejection,
+            (self.args[0] if self.args else "", breaker, state, reason, self.retry_after),
+            dict(getattr(self, "__dict__", {})),
+        )
+
     @property
     def breaker(self) -> str:
         """Name of the breaker that rejected the call."""
@@ -306,3 +315,11 @@ def rejection(
     error._where = where
     error.retry_after = retry_after
     return error
+
+
+def _rebuild_rejection(
+    message: str, breaker: str, state: str, reason: RejectReason, retry_after: float | None
+) -> CircuitOpenError:
+    return CircuitOpenError(
+        message, retry_after=retry_after, breaker=breaker, state=state, reason=reason
+    )

@@ -29,7 +29,6 @@ from typing import Any
 from vex_llm import (
     CircuitBreaker,
     CircuitConfig,
-    CircuitOpenError,
     LlmRequest,
     MockProvider,
     ResilientProvider,
@@ -242,10 +241,14 @@ def table(title: str, results: dict[str, float], floor_key: str, unit: str = "ns
         print(f"  {name:40} {value:10.0f} {value / floor:9.2f}")
 
 
-async def measure_async(rows: dict[str, AsyncBody], calls: int, rounds: int,
-                        timer: Callable[[AsyncBody, int], Awaitable[float]]) -> dict[str, float]:
+async def measure_async(
+    rows: dict[str, AsyncBody],
+    calls: int,
+    rounds: int,
+    timer: Callable[[AsyncBody, int], Awaitable[float]],
+) -> dict[str, float]:
     samples: dict[str, list[float]] = {name: [] for name in rows}
-    for name, body in rows.items():  # warm-up
+    for body in rows.values():  # warm-up
         await timer(body, max(1, calls // 10))
     for _ in range(rounds):
         for name, body in rows.items():  # interleaved, so drift hits every row alike
@@ -253,7 +256,9 @@ async def measure_async(rows: dict[str, AsyncBody], calls: int, rounds: int,
     return {name: min(values) for name, values in samples.items()}
 
 
-def measure_sync(rows: dict[str, Callable[[], object]], calls: int, rounds: int) -> dict[str, float]:
+def measure_sync(
+    rows: dict[str, Callable[[], object]], calls: int, rounds: int
+) -> dict[str, float]:
     samples: dict[str, list[float]] = {name: [] for name in rows}
     for _ in range(rounds):
         for name, body in rows.items():
@@ -271,18 +276,27 @@ async def main() -> None:
     closed = await measure_async(await build_async_rows(), args.calls, args.rounds, time_async)
     table("Closed state, async (ratio to the minimal breaker b)", closed, "(b) minimal breaker")
     bare_mock = closed["(d) MockProvider.complete (bare)"]
-    print(f"  ResilientProvider over MockProvider adds "
-          f"{closed['(d) ResilientProvider.complete'] - bare_mock:.0f} ns/call "
-          f"({closed['(d) ResilientProvider.complete'] / bare_mock:.2f}x bare MockProvider)")
+    print(
+        f"  ResilientProvider over MockProvider adds "
+        f"{closed['(d) ResilientProvider.complete'] - bare_mock:.0f} ns/call "
+        f"({closed['(d) ResilientProvider.complete'] / bare_mock:.2f}x bare MockProvider)"
+    )
 
     sync = measure_sync(build_sync_rows(), args.calls, args.rounds)
-    table("Closed state, sync (ratio to the minimal sync breaker b)", sync,
-          "(b) minimal breaker (sync)")
+    table(
+        "Closed state, sync (ratio to the minimal sync breaker b)",
+        sync,
+        "(b) minimal breaker (sync)",
+    )
 
-    rejected = await measure_async(await build_rejection_rows(), args.calls, args.rounds,
-                                   time_async_rejections)
-    table("Open state: rejection cost (ratio to the minimal breaker's rejection)", rejected,
-          "(b) minimal breaker, open")
+    rejected = await measure_async(
+        await build_rejection_rows(), args.calls, args.rounds, time_async_rejections
+    )
+    table(
+        "Open state: rejection cost (ratio to the minimal breaker's rejection)",
+        rejected,
+        "(b) minimal breaker, open",
+    )
 
     memory = {name: idle_bytes(factory) for name, factory in memory_rows().items()}
     print("\nBytes per idle breaker (tracemalloc over 10,000)")
@@ -293,8 +307,10 @@ async def main() -> None:
     peers = [v / closed["(b) minimal breaker"] for k, v in closed.items() if k.startswith("(e)")]
     r_ratio = rejected["(c) CircuitBreaker.call, open"] / rejected["(b) minimal breaker, open"]
     print("\nTargets")
-    print(f"  closed overhead  {c_ratio:.2f}x minimal (target <= 1.30)"
-          + (f"; peers {min(peers):.2f}x..{max(peers):.2f}x" if peers else ""))
+    print(
+        f"  closed overhead  {c_ratio:.2f}x minimal (target <= 1.30)"
+        + (f"; peers {min(peers):.2f}x..{max(peers):.2f}x" if peers else "")
+    )
     print(f"  open rejection   {r_ratio:.2f}x minimal (target <= 1.50)")
     print(f"  idle breaker     {memory['(c) CircuitBreaker()']:.0f} bytes (target <= 200)")
 

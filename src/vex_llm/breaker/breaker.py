@@ -680,6 +680,12 @@ class CircuitBreaker:
         Raises:
             TypeError: When decorating a plain function with a shared store.
         """
+        if inspect.isasyncgenfunction(fn):
+            msg = (
+                f"cannot decorate async generator {fn!r}: a stream holds its permit until it "
+                "ends; take one with 'await breaker.acquire()' (see ResilientProvider.stream)"
+            )
+            raise TypeError(msg)
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
@@ -750,6 +756,19 @@ class Permit:
             return
         self._done = True
         await self._breaker._settle(self._admission, outcome, self._started, error)
+
+    def __del__(self) -> None:
+        # Belt and braces for a permit that was dropped without a report (a bug in the
+        # caller): give a local probe slot back now rather than at lease expiry.
+        if self._done:
+            return
+        breaker = self._breaker
+        admission = self._admission
+        logger.warning("circuit_permit_leaked", extra={"breaker": breaker.name})
+        if breaker._remote is None and admission.lease:
+            rec = breaker._rec
+            with lock_for(rec):
+                _machine.release(rec, admission.generation, admission.lease)
 
     async def __aenter__(self) -> Permit:
         return self

@@ -1,0 +1,256 @@
+"""The chaos lab's measuring side: drive traffic through a provider and record every call.
+
+Traffic is bounded in count and time and stops by itself; it goes only where the given
+provider sends it (the lab points providers at FakeLLMServer on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+from .._errors import LlmError
+from .._provider import LlmProvider
+from .._types import LlmRequest
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One user request as the lab saw it.
+
+    Args:
+        arm: Which side made it (``"bare"`` or ``"resilient"``).
+        started: Seconds since the run started.
+        latency: Seconds until the answer or the error.
+        ok: Whether an answer came back.
+        provider: Who answered (``LlmResponse.provider``), if anyone.
+        error: The error's class name, if it failed.
+    """
+
+    arm: str
+    started: float
+    latency: float
+    ok: bool
+    provider: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StateMark:
+    """A circuit state change seen during a run.
+
+    Args:
+        arm: The side whose breaker changed.
+        breaker: The breaker's name.
+        at: Seconds since the run started.
+        state: The new state's value (``"closed"``, ``"open"``, ``"half_open"``).
+    """
+
+    arm: str
+    breaker: str
+    at: float
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamHit:
+    """One request that reached a fake upstream (from its journal).
+
+    Args:
+        arm: The side that sent it.
+        server: The upstream's name.
+        at: Seconds since the run started.
+        status: The HTTP status it answered with (0 when the connection was dropped).
+    """
+
+    arm: str
+    server: str
+    at: float
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArmSummary:
+    """What one side of a run achieved.
+
+    Args:
+        arm: The side.
+        requests: User requests made.
+        succeeded: Requests answered.
+        success_rate: ``succeeded / requests`` (0 with no requests).
+        p50: Median latency in seconds (all requests, failed ones too).
+        p99: 99th percentile latency in seconds.
+        upstream_calls: Requests that reached any upstream.
+        upstream_per_request: ``upstream_calls / requests``.
+        errors: Failed requests by error class.
+    """
+
+    arm: str
+    requests: int
+    succeeded: int
+    success_rate: float
+    p50: float
+    p99: float
+    upstream_calls: int
+    upstream_per_request: float
+    errors: dict[str, int]
+
+
+@dataclass
+class ChaosRun:
+    """Everything one chaos run measured.
+
+    Args:
+        scenario: The scenario's name.
+        seed: Its seed.
+        duration: Seconds of traffic per arm.
+        concurrency: Concurrent requesters per arm.
+        calls: Every user request.
+        states: Circuit state changes.
+        upstream: Requests that reached the fake upstreams.
+        breakers: The breakers' names on the resilient side, in provider order.
+    """
+
+    scenario: str
+    seed: int
+    duration: float
+    concurrency: int
+    calls: list[CallRecord] = field(default_factory=list)
+    states: list[StateMark] = field(default_factory=list)
+    upstream: list[UpstreamHit] = field(default_factory=list)
+    breakers: list[str] = field(default_factory=list)
+
+    def arms(self) -> list[str]:
+        """The sides in the order they first appear (bare first when both ran)."""
+        seen: dict[str, None] = {}
+        for record in self.calls:
+            seen.setdefault(record.arm, None)
+        return sorted(seen, key=lambda arm: (arm != "bare", arm))
+
+    def summary(self, arm: str) -> ArmSummary:
+        """Summarise one side.
+
+        Args:
+            arm: ``"bare"`` or ``"resilient"``.
+
+        Returns:
+            The summary.
+        """
+        records = [r for r in self.calls if r.arm == arm]
+        latencies = sorted(r.latency for r in records)
+        succeeded = sum(1 for r in records if r.ok)
+        errors: dict[str, int] = {}
+        for record in records:
+            if record.error is not None:
+                errors[record.error] = errors.get(record.error, 0) + 1
+        upstream = sum(1 for hit in self.upstream if hit.arm == arm)
+        count = len(records)
+        return ArmSummary(
+            arm=arm,
+            requests=count,
+            succeeded=succeeded,
+            success_rate=succeeded / count if count else 0.0,
+            p50=percentile(latencies, 0.50),
+            p99=percentile(latencies, 0.99),
+            upstream_calls=upstream,
+            upstream_per_request=upstream / count if count else 0.0,
+            errors=dict(sorted(errors.items())),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """The run as JSON-ready data (summaries first, then the raw series)."""
+        return {
+            "scenario": self.scenario,
+            "seed": self.seed,
+            "duration_s": self.duration,
+            "concurrency": self.concurrency,
+            "summary": {arm: asdict(self.summary(arm)) for arm in self.arms()},
+            "breakers": list(self.breakers),
+            "calls": [asdict(record) for record in self.calls],
+            "states": [asdict(mark) for mark in self.states],
+            "upstream": [asdict(hit) for hit in self.upstream],
+        }
+
+
+def percentile(ordered: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile of sorted values (0.0 for no values)."""
+    if not ordered:
+        return 0.0
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return float(ordered[min(rank, len(ordered)) - 1])
+
+
+async def drive(
+    provider: LlmProvider,
+    *,
+    arm: str,
+    duration: float,
+    concurrency: int,
+    started_at: float,
+    prompt: Callable[[int], str],
+    sink: list[CallRecord],
+    max_requests: int = 100_000,
+    pause: float = 0.0,
+    clock: Clock = time.monotonic,
+) -> None:
+    """Send requests from ``concurrency`` workers until ``duration`` has passed.
+
+    Each worker sends one request at a time. Stops after ``duration`` seconds or
+    ``max_requests`` requests, whichever comes first; a request still running at the
+    end is waited for (the provider's own timeouts bound it).
+
+    Args:
+        provider: Where to send them.
+        arm: The label for the records.
+        duration: Seconds of traffic.
+        concurrency: Concurrent workers (>= 1).
+        started_at: Clock time the whole run started (records are relative to it).
+        prompt: Makes the prompt of the n-th request.
+        sink: Receives a record per request, as it finishes.
+        max_requests: Hard cap on requests.
+        pause: Seconds each worker waits between its requests (0: back to back).
+        clock: Monotonic seconds.
+
+    Raises:
+        ValueError: On a non-positive duration or concurrency.
+    """
+    if not (math.isfinite(duration) and duration > 0):
+        msg = f"duration must be a finite number of seconds > 0, got {duration}"
+        raise ValueError(msg)
+    if concurrency < 1:
+        msg = f"concurrency must be >= 1, got {concurrency}"
+        raise ValueError(msg)
+    end = clock() + duration
+    issued = 0
+
+    async def worker() -> None:
+        nonlocal issued
+        while clock() < end and issued < max_requests:
+            issued += 1
+            request = LlmRequest.from_prompt(prompt(issued))
+            begin = clock()
+            try:
+                response = await provider.complete(request)
+            except LlmError as exc:
+                sink.append(
+                    CallRecord(
+                        arm, begin - started_at, clock() - begin, False, None, type(exc).__name__
+                    )
+                )
+            else:
+                sink.append(
+                    CallRecord(arm, begin - started_at, clock() - begin, True, response.provider)
+                )
+            if pause > 0:
+                await asyncio.sleep(pause)
+            else:
+                await asyncio.sleep(0)  # let the other workers and the live view run
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(concurrency):
+            group.create_task(worker())

@@ -1,8 +1,19 @@
-"""The only module that writes to the terminal."""
+"""The only module that writes to the terminal (plain lines, and rich views for the lab)."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.live import Live
+
+    from ..testing._chaos_run import ChaosRun
+
+_STATE_STYLE = {"closed": "green", "half_open": "yellow", "open": "bold red"}
 
 
 def out(text: str) -> None:
@@ -15,3 +26,107 @@ def err(text: str) -> None:
     """Write a line to standard error."""
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
+
+
+def _summary_table(run: ChaosRun, title: str) -> RenderableType:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("side")
+    table.add_column("requests", justify="right")
+    table.add_column("success", justify="right")
+    table.add_column("p50 ms", justify="right")
+    table.add_column("p99 ms", justify="right")
+    table.add_column("upstream calls", justify="right")
+    table.add_column("upstream / request", justify="right")
+    table.add_column("errors")
+    for arm in run.arms():
+        s = run.summary(arm)
+        label = "bare client" if arm == "bare" else "vex-llm stack"
+        colour = "green" if s.success_rate >= 0.99 else "yellow" if s.success_rate >= 0.9 else "red"
+        table.add_row(
+            label,
+            str(s.requests),
+            f"[{colour}]{100 * s.success_rate:.1f}%[/{colour}]",
+            f"{1000 * s.p50:.0f}",
+            f"{1000 * s.p99:.0f}",
+            str(s.upstream_calls),
+            f"{s.upstream_per_request:.2f}",
+            ", ".join(f"{name} x{count}" for name, count in s.errors.items()) or "-",
+        )
+    return table
+
+
+class ChaosView:
+    """A live terminal view of a chaos run: progress, success rates, latency, circuits.
+
+    Falls back to nothing while running (and the final table only) when standard output
+    is not a terminal, so CI logs stay readable.
+
+    Args:
+        run: The run being filled in.
+        elapsed: Seconds since the run started.
+        circuits: The resilient side's circuit states by breaker name.
+        live: Draw the live view (default: only on a terminal).
+    """
+
+    def __init__(
+        self,
+        run: ChaosRun,
+        elapsed: Callable[[], float],
+        circuits: Callable[[], Mapping[str, str]],
+        *,
+        live: bool | None = None,
+    ) -> None:
+        self._run = run
+        self._elapsed = elapsed
+        self._circuits = circuits
+        self._enabled = sys.stdout.isatty() if live is None else live
+        self._live: Live | None = None
+
+    def _render(self) -> RenderableType:
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.text import Text
+
+        elapsed = min(self._elapsed(), self._run.duration)
+        bar = ProgressBar(total=self._run.duration, completed=elapsed, width=50)
+        circuits = Text("circuits: ")
+        for name, state in self._circuits().items():
+            circuits.append(f"{name} ", style="bold")
+            circuits.append(f"{state.replace('_', '-')}  ", style=_STATE_STYLE.get(state, ""))
+        header = Text(f"{self._run.scenario}  {elapsed:5.1f}s / {self._run.duration:.0f}s  ")
+        return Group(
+            header,
+            bar,
+            circuits,
+            _summary_table(self._run, "so far"),
+        )
+
+    def __enter__(self) -> Self:
+        if self._enabled:
+            from rich.live import Live
+
+            self._live = Live(self._render(), refresh_per_second=4, get_renderable=self._render)
+            self._live.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._live is not None:
+            self._live.__exit__(exc_type, exc, tb)
+            self._live = None
+
+
+def chaos_summary(run: ChaosRun, *, report: str, image: str) -> None:
+    """Print the final comparison table and where the report and picture were written."""
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    console.print(_summary_table(run, f"vex-llm chaos: {run.scenario} (seed {run.seed})"))
+    console.print(f"report: {report}")
+    console.print(f"timeline: {image}")

@@ -33,7 +33,7 @@ from .breaker import (
 )
 from .providers.mock import MockProvider
 from .resilient import ResilientProvider
-from .stores import CircuitStore, MemoryStore
+from .stores import CircuitStore, MemoryStore, RedisStore
 
 __all__ = [
     "AuthenticationFailed",
@@ -58,6 +58,7 @@ __all__ = [
     "Outcome",
     "Permit",
     "RateLimited",
+    "RedisStore",
     "ResilientProvider",
     "ServerError",
     "StateChange",

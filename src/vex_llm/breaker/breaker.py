@@ -163,7 +163,7 @@ class CircuitBreaker:
         TypeError: If ``config`` is not a ``CircuitConfig`` or ``store`` not a ``CircuitStore``.
     """
 
-    __slots__ = ("_clock", "_config", "_fast", "_hooks", "_name", "_rec", "_remote")
+    __slots__ = ("_clock", "_config", "_fast", "_hooks", "_incarnation", "_name", "_rec", "_remote")
 
     def __init__(
         self,
@@ -190,6 +190,7 @@ class CircuitBreaker:
         # A store that hands out no local record keeps the state elsewhere: every
         # operation goes through its async, atomic interface.
         self._remote = store if (store is not None and shared is None) else None
+        self._incarnation = ""
         # Closed-state calls of a local, count-based circuit need no lock and no clock.
         self._fast = self._remote is None and not config.needs_clock
 
@@ -441,7 +442,7 @@ class CircuitBreaker:
                 count_call(rec)
         else:
             admission = await self._remote.acquire(self._name, self._config, now)
-            self._adopt(admission.state, admission.generation)
+            self._adopt(admission.state, admission.generation, admission.incarnation)
         if admission.transition is not None:
             self._emit(admission.transition, now)
         if not admission.admitted:
@@ -481,12 +482,20 @@ class CircuitBreaker:
             None if known is None else known.cause
         )
 
-    def _adopt(self, state: CircuitState, generation: int) -> None:
-        """Remember what a shared store said (the local record is its shadow)."""
+    def _adopt(self, state: CircuitState, generation: int, incarnation: str | None = None) -> None:
+        """Remember what a shared store said (the local record is its shadow).
+
+        Generations compare only within one incarnation of the stored state: an
+        admission from another one (the shared record was lost and recreated, or the
+        store fell back to local state) is adopted whatever its generation.
+        """
         rec = self._rec
-        if generation >= rec.generation:
+        moved = incarnation is not None and incarnation != self._incarnation
+        if moved or generation >= rec.generation:
             rec.state = state
             rec.generation = generation
+        if incarnation is not None:
+            self._incarnation = incarnation
 
     def _outcome_of(self, exc: BaseException) -> Outcome:
         if not isinstance(exc, Exception):

@@ -5,5 +5,6 @@ from __future__ import annotations
 from ..breaker._machine import Snapshot, Ticket
 from ._base import CircuitStore
 from .memory import MemoryStore
+from .redis import RedisStore
 
-__all__ = ["CircuitStore", "MemoryStore", "Snapshot", "Ticket"]
+__all__ = ["CircuitStore", "MemoryStore", "RedisStore", "Snapshot", "Ticket"]

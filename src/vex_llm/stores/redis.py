@@ -1,0 +1,775 @@
+"""RedisStore: one circuit shared by every process and host that names it.
+
+Each store operation is one Lua script (``_redis_scripts``) that applies the rules of
+``breaker/_machine.py`` atomically on the server, with the server's clock. The breaker
+keeps its own record as the last state this process saw; this module keeps a little
+more per circuit (``_Known``): enough to skip a round trip that would change nothing,
+to serve the optional closed-state cache, and to seed a local fallback when Redis is
+slow or gone.
+
+``redis`` (redis-py's ``redis.asyncio``) is imported when a ``RedisStore`` is built,
+never when ``vex_llm`` is imported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, Literal, Self
+
+from .._errors import CircuitOpenError, RejectReason
+from ..breaker._config import CircuitConfig, CircuitState, Outcome
+from ..breaker._machine import Admission, Snapshot, Ticket, Transition, TransitionReason
+from . import _redis_scripts as scripts
+from ._base import CircuitStore, lock_for
+from .memory import MemoryStore
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from redis.asyncio import Redis
+    from redis.commands.core import AsyncScript
+
+    from ..breaker._machine import ManualAction
+    from ..breaker.breaker import CircuitBreaker
+
+OnError = Literal["local", "fail_open", "fail_closed"]
+"""What a ``RedisStore`` does while Redis cannot be reached (see ``RedisStore``)."""
+
+logger: Final = logging.getLogger("vex_llm")
+
+_CLOSED: Final = CircuitState.CLOSED
+_OPEN: Final = CircuitState.OPEN
+_STATES: Final = (CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN)
+_US: Final = 1_000_000
+_REPLY_LENGTH: Final = 26
+_INSTALL_HINT: Final = "RedisStore needs the redis package: pip install 'vex-llm[redis]'"
+
+
+@dataclass(slots=True)
+class _Reply:
+    """One script's answer (the layout ``reply()`` in the Lua prelude builds)."""
+
+    result: int
+    state: CircuitState
+    generation: int
+    incarnation: str
+    failures: int
+    isolated: bool
+    open_count: int
+    remaining_us: int
+    corrupt: int
+    transition: tuple[int, int, int, int, int, int]
+    lease: int
+    reject: int
+    reject_after_us: int
+    counts: tuple[int, int, int, int, int, int, int, int]
+    """Admitted calls, failures, opens, rejected, ignored, stale, slow, probe leases."""
+
+    @classmethod
+    def parse(cls, raw: object) -> _Reply:
+        if not isinstance(raw, list | tuple) or len(raw) != _REPLY_LENGTH:
+            msg = f"unexpected reply from a RedisStore script: {raw!r:.200}"
+            raise ValueError(msg)
+        inc = raw[3]
+        incarnation = inc.decode() if isinstance(inc, bytes) else str(inc)
+        n = [int(value) for index, value in enumerate(raw) if index != 3]
+        # n is raw without the incarnation: indexes from 3 on are shifted by one.
+        return cls(
+            result=n[0],
+            state=_STATES[n[1]],
+            generation=n[2],
+            incarnation=incarnation,
+            failures=n[3],
+            isolated=bool(n[4]),
+            open_count=n[5],
+            remaining_us=n[6],
+            corrupt=n[7],
+            transition=(n[8], n[9], n[10], n[11], n[12], n[13]),
+            lease=n[14],
+            reject=n[15],
+            reject_after_us=n[16],
+            counts=(n[17], n[18], n[19], n[20], n[21], n[22], n[23], n[24]),
+        )
+
+    def made(self, now: float) -> Transition | None:
+        """The transition this operation made, with times on the caller's clock."""
+        from_state, to_state, generation, reason, until_us, manual = self.transition
+        if from_state < 0:
+            return None
+        reason_name: TransitionReason = _reason(reason)
+        return Transition(
+            _STATES[from_state],
+            _STATES[to_state],
+            generation,
+            reason_name,
+            open_until=None if until_us < 0 else now + until_us / _US,
+            manual=bool(manual),
+        )
+
+    def admission(self, now: float) -> Admission:
+        reason: RejectReason | None = None
+        retry_after = None
+        if not self.result:
+            reason = _reject_reason(self.reject)
+            if self.reject_after_us >= 0:
+                retry_after = self.reject_after_us / _US
+        return Admission(
+            bool(self.result),
+            self.state,
+            self.generation,
+            lease=self.lease,
+            retry_after=retry_after,
+            reason=reason,
+            transition=self.made(now),
+            incarnation=self.incarnation,
+        )
+
+    def snapshot(self, now: float) -> Snapshot:
+        admitted, failures, opens, rejected, ignored, stale, slow, leases = self.counts
+        return Snapshot(
+            self.state,
+            self.generation,
+            total_requests=admitted + rejected,
+            total_failures=failures,
+            circuit_opens=opens,
+            rejected=rejected,
+            ignored=ignored,
+            stale=stale,
+            slow_calls=slow,
+            consecutive_failures=self.failures,
+            retry_after=None if self.remaining_us < 0 else self.remaining_us / _US,
+            isolated=self.isolated,
+            half_open_in_flight=leases,
+            transition=self.made(now),
+        )
+
+
+def _reason(code: int) -> TransitionReason:
+    match scripts.REASONS[code]:
+        case (
+            "failure_threshold"
+            | "failure_rate"
+            | "slow_call_rate"
+            | "retry_after"
+            | "reset_timeout"
+            | "probe_failed"
+            | "probes_succeeded"
+            | "manual"
+            | "reset"
+        ) as name:
+            return name
+        case other:
+            msg = f"unknown transition reason code {code} ({other!r})"
+            raise ValueError(msg)
+
+
+def _reject_reason(code: int) -> RejectReason:
+    match scripts.REJECT_REASONS[code]:
+        case "open" | "half_open_full" | "isolated" as name:
+            return name
+        case other:
+            msg = f"unknown rejection reason code {code} ({other!r})"
+            raise ValueError(msg)
+
+
+@dataclass(slots=True)
+class _Known:
+    """What this process last learned about one circuit from Redis."""
+
+    reply: _Reply
+    stamp: float
+    """The caller's clock when the operation that returned ``reply`` started."""
+    open_until: float | None
+    """End of the open period on the caller's clock (open, not isolated)."""
+    pending: int = 0
+    """Calls admitted from the closed-state cache, not yet added to Redis's count."""
+
+
+class RedisStore(CircuitStore):
+    """Circuit state in Redis, shared by every process and host that uses the same keys.
+
+    Breakers with one name over RedisStores with one prefix and one Redis are one
+    circuit: N replicas open together, and the half-open probe budget holds across all
+    of them. Every operation is one atomic Lua script run with the Redis server's clock,
+    so client clock skew changes nothing. Construction never connects; the first call
+    does.
+
+    ``breaker.state`` is the last state this process saw (no I/O); ``await
+    breaker.current_state()`` and ``await breaker.fetch_stats()`` ask Redis. A call in
+    the closed state costs one round trip (its admission; a success that would change
+    nothing is not sent), or none while ``closed_cache_ttl`` serves it.
+
+    When Redis is slow or gone, no call waits longer than ``timeout``: the operation
+    runs on a fallback instead (``on_error``), the event is logged once as
+    ``circuit_store_fallback`` and ``degraded`` turns true. A small ``CircuitBreaker``
+    guards the Redis client itself: after ``max_errors`` consecutive errors it stops
+    trying for ``reconnect_after`` seconds, then one probe decides whether to rejoin
+    (logged as ``circuit_store_rejoined``). Local decisions made meanwhile stay local.
+
+    Build from a URL with ``RedisStore(url, ...)`` (the store owns that client and
+    ``aclose()`` closes it) or around your own ``redis.asyncio.Redis`` with
+    ``RedisStore.from_client(client, ...)`` (you close it). Use one store per event loop.
+
+    Args:
+        url: A Redis URL, e.g. ``redis://127.0.0.1:6379/0`` (``rediss://`` for TLS).
+        prefix: Namespace of the keys (``{<prefix>:<name>}:s`` and friends; one hash
+            tag per circuit, so Redis Cluster keeps a circuit on one slot).
+        timeout: Seconds any Redis operation may take before the call goes on without
+            it (default 0.05: far above a healthy round trip, far below an LLM call).
+        on_error: While Redis cannot be reached: ``"local"`` (default) runs each circuit
+            on an in-process copy seeded with the last state seen (manual isolation
+            included); ``"fail_open"`` admits every call; ``"fail_closed"`` rejects them.
+        idle_ttl: Seconds after which a circuit nobody used disappears from Redis
+            (default 7 days); a circuit isolated by hand never expires.
+        closed_cache_ttl: Seconds a closed state learned from Redis may admit calls
+            without asking again (default 0: off). The bound on staleness: a process
+            may admit calls for up to this long after another process opened the
+            circuit; its own trips it sees at once; half-open admission is never cached.
+        max_errors: Consecutive Redis errors after which the store stops trying Redis
+            for ``reconnect_after`` seconds (default 3).
+        reconnect_after: Seconds between attempts to rejoin Redis (default 1).
+        clock_offset: For tests: a function returning seconds added to the Redis
+            server's time in every script, to move a shared circuit through time without
+            sleeping (every store sharing the circuit must use the same one). ``None``
+            (default) uses the server's time as it is.
+
+    Raises:
+        ImportError: If redis-py is not installed (``pip install 'vex-llm[redis]'``).
+        ValueError: On an invalid setting or a malformed URL.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "vex",
+        timeout: float = 0.05,
+        on_error: OnError = "local",
+        idle_ttl: float = 7 * 86400.0,
+        closed_cache_ttl: float = 0.0,
+        max_errors: int = 3,
+        reconnect_after: float = 1.0,
+        clock_offset: Callable[[], float] | None = None,
+    ) -> None:
+        url_value: object = url
+        if not isinstance(url_value, str):
+            msg = (
+                f"RedisStore takes a URL string, got {type(url_value).__name__}; "
+                "wrap an existing client with RedisStore.from_client(client)"
+            )
+            raise TypeError(msg)
+        self._configure(
+            prefix=prefix,
+            timeout=timeout,
+            on_error=on_error,
+            idle_ttl=idle_ttl,
+            closed_cache_ttl=closed_cache_ttl,
+            max_errors=max_errors,
+            reconnect_after=reconnect_after,
+            clock_offset=clock_offset,
+        )
+        try:
+            import redis.asyncio as redis_asyncio
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+        except ImportError as exc:
+            raise ImportError(_INSTALL_HINT) from exc
+        # No retries inside redis-py: a retry would spend our whole timeout on one attempt
+        # while the caller waits; the guard decides when to try again.
+        client = redis_asyncio.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+        )
+        self._bind(client, owned=True)
+
+    @classmethod
+    def from_client(
+        cls,
+        client: Redis,
+        *,
+        prefix: str = "vex",
+        timeout: float = 0.05,
+        on_error: OnError = "local",
+        idle_ttl: float = 7 * 86400.0,
+        closed_cache_ttl: float = 0.0,
+        max_errors: int = 3,
+        reconnect_after: float = 1.0,
+        clock_offset: Callable[[], float] | None = None,
+    ) -> Self:
+        """A store over an existing ``redis.asyncio.Redis`` client (which you close).
+
+        Give the client socket timeouts near ``timeout`` and no retries of its own, so
+        an unreachable Redis fails fast; ``timeout`` bounds every operation either way.
+
+        Args:
+            client: The client.
+            prefix: See ``RedisStore``; likewise the other settings.
+            timeout: Seconds per Redis operation.
+            on_error: ``"local"``, ``"fail_open"`` or ``"fail_closed"``.
+            idle_ttl: Seconds an unused circuit is kept.
+            closed_cache_ttl: Seconds a closed state may be served locally (0: off).
+            max_errors: Consecutive errors before Redis is left alone for a while.
+            reconnect_after: Seconds between attempts to rejoin Redis.
+            clock_offset: Tests only: seconds added to the server's time.
+
+        Returns:
+            The store.
+
+        Raises:
+            ImportError: If redis-py is not installed.
+            TypeError: If ``client`` is not a ``redis.asyncio.Redis``.
+            ValueError: On an invalid setting.
+        """
+        store = cls.__new__(cls)
+        store._configure(
+            prefix=prefix,
+            timeout=timeout,
+            on_error=on_error,
+            idle_ttl=idle_ttl,
+            closed_cache_ttl=closed_cache_ttl,
+            max_errors=max_errors,
+            reconnect_after=reconnect_after,
+            clock_offset=clock_offset,
+        )
+        try:
+            import redis.asyncio as redis_asyncio
+        except ImportError as exc:
+            raise ImportError(_INSTALL_HINT) from exc
+        client_value: object = client
+        if not isinstance(client_value, redis_asyncio.Redis):
+            msg = f"client must be a redis.asyncio.Redis, got {type(client_value).__name__}"
+            raise TypeError(msg)
+        store._bind(client, owned=False)
+        return store
+
+    def _configure(
+        self,
+        *,
+        prefix: str,
+        timeout: float,
+        on_error: OnError,
+        idle_ttl: float,
+        closed_cache_ttl: float,
+        max_errors: int,
+        reconnect_after: float,
+        clock_offset: Callable[[], float] | None,
+    ) -> None:
+        prefix_value: object = prefix
+        if not isinstance(prefix_value, str) or not prefix:
+            msg = f"RedisStore prefix must be a non-empty string, got {prefix!r}"
+            raise ValueError(msg)
+        for field, value in (
+            ("timeout", timeout),
+            ("idle_ttl", idle_ttl),
+            ("reconnect_after", reconnect_after),
+        ):
+            if not (math.isfinite(value) and value > 0):
+                msg = f"RedisStore {field} must be a finite number of seconds > 0, got {value!r}"
+                raise ValueError(msg)
+        if not (math.isfinite(closed_cache_ttl) and closed_cache_ttl >= 0):
+            msg = f"RedisStore closed_cache_ttl must be seconds >= 0, got {closed_cache_ttl!r}"
+            raise ValueError(msg)
+        if on_error not in ("local", "fail_open", "fail_closed"):
+            msg = (
+                "RedisStore on_error must be 'local', 'fail_open' or 'fail_closed', "
+                f"got {on_error!r}"
+            )
+            raise ValueError(msg)
+        errors_value: object = max_errors
+        if isinstance(errors_value, bool) or not isinstance(errors_value, int) or max_errors < 1:
+            msg = f"RedisStore max_errors must be an integer >= 1, got {max_errors!r}"
+            raise ValueError(msg)
+        self._prefix = prefix
+        self._timeout = timeout
+        self._on_error: OnError = on_error
+        self._idle_ms = max(1, round(idle_ttl * 1000))
+        self._cache_ttl = closed_cache_ttl
+        self._max_errors = max_errors
+        self._reconnect_after = reconnect_after
+        self._clock_offset = clock_offset
+        self._known: dict[str, _Known] = {}
+        self._keys: dict[str, list[str]] = {}
+        self._configs: dict[int, tuple[CircuitConfig, list[str]]] = {}
+        self._probe_args: dict[int, tuple[CircuitConfig, list[str]]] = {}
+        self._shadow = MemoryStore()
+        self._seeded: set[str] = set()
+        self._degraded = False
+        self._round_trips = 0
+        self._errors = 0
+        self._fallbacks = 0
+        self._cache_hits = 0
+        self._owned = False
+        self._closed = False
+
+    def _bind(self, client: Redis, *, owned: bool) -> None:
+        from redis.exceptions import RedisError
+
+        # Imported here: breaker.py imports this package, so a module-level import of it
+        # from a store would be circular.
+        from ..breaker.breaker import CircuitBreaker
+
+        self._client = client
+        self._owned = owned
+        self._acquire_script: AsyncScript = client.register_script(scripts.ACQUIRE)
+        self._record_script: AsyncScript = client.register_script(scripts.RECORD)
+        self._release_script: AsyncScript = client.register_script(scripts.RELEASE)
+        self._force_script: AsyncScript = client.register_script(scripts.FORCE)
+        self._snapshot_script: AsyncScript = client.register_script(scripts.SNAPSHOT)
+        failures: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError, ValueError)
+        self._failures = failures
+
+        def classify(exc: BaseException) -> Outcome:
+            return Outcome.FAILURE if isinstance(exc, failures) else Outcome.IGNORED
+
+        # Our own breaker, around the Redis client: after max_errors errors in a row
+        # nobody waits for Redis until one probe, reconnect_after later, finds it back.
+        self._guard: CircuitBreaker = CircuitBreaker(
+            CircuitConfig(
+                failure_threshold=self._max_errors,
+                success_threshold=1,
+                half_open_max_calls=1,
+                reset_timeout=self._reconnect_after,
+                probe_lease_ttl=max(1.0, 10 * self._timeout),
+                classify=classify,
+            ),
+            name=f"redis-store:{self._prefix}",
+        )
+
+    def __repr__(self) -> str:
+        # Never the URL: it may carry a password.
+        return f"RedisStore(prefix={self._prefix!r}, degraded={self._degraded})"
+
+    # -- health -------------------------------------------------------------------------
+
+    @property
+    def degraded(self) -> bool:
+        """Whether the last Redis operation failed, so circuits run on the fallback."""
+        return self._degraded
+
+    @property
+    def round_trips(self) -> int:
+        """Script calls sent to Redis (a NOSCRIPT reload counts as one)."""
+        return self._round_trips
+
+    @property
+    def errors(self) -> int:
+        """Redis operations that failed or timed out."""
+        return self._errors
+
+    @property
+    def fallbacks(self) -> int:
+        """Times the store switched to its fallback (``circuit_store_fallback`` events)."""
+        return self._fallbacks
+
+    @property
+    def cache_hits(self) -> int:
+        """Admissions served by the closed-state cache without asking Redis."""
+        return self._cache_hits
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _keys_for(self, name: str) -> list[str]:
+        keys = self._keys.get(name)
+        if keys is None:
+            tag = f"{{{self._prefix}:{name}}}"
+            keys = self._keys[name] = [f"{tag}:s", f"{tag}:p", f"{tag}:w"]
+        return keys
+
+    def _record_args(self, config: CircuitConfig) -> list[str]:
+        entry = self._configs.get(id(config))
+        if entry is None or entry[0] is not config:
+            minimum = config.minimum_calls
+            if config.window == "count":
+                minimum = min(minimum, config.window_size)
+            args = [
+                config.mode,
+                str(config.failure_threshold),
+                str(config.success_threshold),
+                repr(config.reset_timeout),
+                repr(config.backoff_multiplier),
+                repr(config.open_cap),
+                repr(config.jitter),
+                config.retry_after,
+                repr(config.retry_after_trip_min),
+                config.window,
+                str(config.window_size),
+                repr(config.window_seconds),
+                str(config.window_buckets),
+                str(minimum),
+                repr(config.failure_rate_threshold),
+                repr(config.slow_call_rate_threshold),
+            ]
+            entry = self._configs[id(config)] = (config, args)
+        return entry[1]
+
+    def _acquire_args(self, config: CircuitConfig) -> list[str]:
+        entry = self._probe_args.get(id(config))
+        if entry is None or entry[0] is not config:
+            args = [str(config.probe_budget), str(round(config.probe_lease_ttl * _US))]
+            entry = self._probe_args[id(config)] = (config, args)
+        return entry[1]
+
+    async def _eval(self, script: AsyncScript, keys: list[str], argv: list[str]) -> _Reply:
+        self._round_trips += 1
+        async with asyncio.timeout(self._timeout):
+            raw = await script(keys=keys, args=argv)
+        return _Reply.parse(raw)
+
+    async def _run(
+        self, name: str, script: AsyncScript, args: Sequence[str], now: float | None
+    ) -> _Reply | None:
+        """Run one script under the guard and the timeout; ``None`` means "use the fallback"."""
+        known = self._known.get(name)
+        pending = 0 if known is None else known.pending
+        offset = self._clock_offset
+        argv = [
+            "0" if offset is None else str(round(offset() * _US)),
+            str(self._idle_ms),
+            secrets.token_hex(8),
+            str(pending),
+            *args,
+        ]
+        try:
+            reply = await self._guard.call(self._eval, script, self._keys_for(name), argv)
+        except CircuitOpenError:
+            return None  # Redis failed recently; the guard says not to wait for it now
+        except self._failures as exc:
+            self._failed(exc)
+            return None
+        if pending and known is not None:
+            known.pending -= pending
+        if self._degraded:
+            self._rejoined()
+        if reply.corrupt:
+            logger.warning(
+                "circuit_store_reset",
+                extra={
+                    "breaker": name,
+                    "part": "state" if reply.corrupt == 1 else "window",
+                    "key": self._keys_for(name)[0 if reply.corrupt == 1 else 2],
+                },
+            )
+        if now is not None:
+            self._learn(name, reply, now)
+        return reply
+
+    def _learn(self, name: str, reply: _Reply, now: float) -> None:
+        known = self._known.get(name)
+        if known is not None:
+            last = known.reply
+            if last.incarnation == reply.incarnation and last.generation > reply.generation:
+                return  # an older answer overtaken by a newer one
+        open_until = None
+        if reply.remaining_us >= 0:
+            open_until = now + reply.remaining_us / _US
+        pending = 0 if known is None else known.pending
+        self._known[name] = _Known(reply, now, open_until, pending)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._errors += 1
+        if not self._degraded:
+            self._degraded = True
+            self._fallbacks += 1
+            logger.warning(
+                "circuit_store_fallback",
+                extra={"store": self._prefix, "on_error": self._on_error, "error": repr(exc)},
+            )
+
+    def _rejoined(self) -> None:
+        self._degraded = False
+        # Whatever happened locally stays local: the shared state is the truth again.
+        self._shadow = MemoryStore()
+        self._seeded.clear()
+        logger.info("circuit_store_rejoined", extra={"store": self._prefix})
+
+    def _seed(self, name: str) -> None:
+        """Start the local copy of a circuit from the last state Redis reported."""
+        if name in self._seeded:
+            return
+        self._seeded.add(name)
+        known = self._known.get(name)
+        if known is None:
+            return
+        reply = known.reply
+        admitted, failures, opens, rejected, ignored, stale, slow, _ = reply.counts
+        record = self._shadow.local_record(name)
+        with lock_for(record):
+            record.state = reply.state
+            record.generation = reply.generation
+            record.failures = reply.failures
+            record.calls = itertools.count(admitted + known.pending)
+            cold = record.ensure_cold()
+            cold.isolated = reply.isolated
+            cold.open_count = reply.open_count
+            cold.open_until = known.open_until if known.open_until is not None else 0.0
+            cold.failures_total = failures
+            cold.opens = opens
+            cold.rejected = itertools.count(rejected)
+            cold.ignored = ignored
+            cold.stale = stale
+            cold.slow_total = slow
+
+    # -- the CircuitStore operations ----------------------------------------------------
+
+    async def acquire(self, name: str, config: CircuitConfig, now: float) -> Admission:
+        known = self._known.get(name)
+        if (
+            self._cache_ttl
+            and known is not None
+            and not self._degraded
+            and known.reply.state is _CLOSED
+            and known.reply.incarnation
+            and 0 <= now - known.stamp < self._cache_ttl
+        ):
+            known.pending += 1
+            self._cache_hits += 1
+            reply = known.reply
+            return Admission(True, _CLOSED, reply.generation, incarnation=reply.incarnation)
+        reply_or_none = await self._run(name, self._acquire_script, self._acquire_args(config), now)
+        if reply_or_none is not None:
+            return reply_or_none.admission(now)
+        if self._on_error == "fail_open":
+            return Admission(True, _CLOSED, self._last_generation(name))
+        if self._on_error == "fail_closed":
+            return Admission(
+                False,
+                _OPEN,
+                self._last_generation(name),
+                retry_after=self._reconnect_after,
+                reason="open",
+            )
+        self._seed(name)
+        return await self._shadow.acquire(name, config, now)
+
+    def _last_generation(self, name: str) -> int:
+        known = self._known.get(name)
+        return 1 if known is None else known.reply.generation
+
+    async def record(
+        self,
+        name: str,
+        config: CircuitConfig,
+        ticket: Ticket,
+        outcome: Outcome,
+        now: float,
+        *,
+        duration: float | None = None,
+        retry_after: float | None = None,
+        u: float = 0.0,
+    ) -> Transition | None:
+        if outcome is Outcome.IGNORED:
+            await self.release(name, ticket)
+            return None
+        failed = outcome is Outcome.FAILURE
+        slow = (
+            config.slow_call_duration is not None
+            and duration is not None
+            and duration > config.slow_call_duration
+        )
+        known = self._known.get(name)
+        if (
+            not failed
+            and not slow
+            and not ticket.lease
+            and config.mode == "consecutive"
+            and not self._degraded
+            and known is not None
+            and known.reply.state is _CLOSED
+            and known.reply.failures == 0
+            and known.reply.generation == ticket.generation
+            and known.reply.incarnation == ticket.incarnation != ""
+        ):
+            # A closed-state success with no failure streak to reset changes nothing in
+            # Redis, so it costs no round trip. A streak another process starts while
+            # this call runs is not reset by it: the shared breaker errs towards tripping.
+            return None
+        args = [
+            ticket.incarnation,
+            str(ticket.generation),
+            str(ticket.lease),
+            "1" if failed else "0",
+            "1" if slow else "0",
+            "" if retry_after is None else repr(float(retry_after)),
+            repr(u),
+            *self._record_args(config),
+        ]
+        reply = await self._run(name, self._record_script, args, now)
+        if reply is not None:
+            return reply.made(now)
+        if self._on_error != "local":
+            return None
+        self._seed(name)
+        return await self._shadow.record(
+            name,
+            config,
+            ticket,
+            outcome,
+            now,
+            duration=duration,
+            retry_after=retry_after,
+            u=u,
+        )
+
+    async def release(self, name: str, ticket: Ticket) -> None:
+        args = [ticket.incarnation, str(ticket.generation), str(ticket.lease)]
+        reply = await self._run(name, self._release_script, args, None)
+        if reply is None and self._on_error == "local":
+            self._seed(name)
+            await self._shadow.release(name, ticket)
+
+    async def force(
+        self,
+        name: str,
+        config: CircuitConfig,
+        action: ManualAction,
+        now: float,
+        *,
+        duration: float | None = None,
+    ) -> Transition | None:
+        seconds = config.reset_timeout if duration is None else duration
+        if action == "open" and not (math.isfinite(seconds) and seconds > 0):
+            msg = f"force_open duration must be a finite number of seconds > 0, got {seconds!r}"
+            raise ValueError(msg)
+        reply = await self._run(name, self._force_script, [action, repr(float(seconds))], now)
+        if reply is not None:
+            return reply.made(now)
+        # Manual actions taken while Redis is away apply to this process only.
+        self._seed(name)
+        return await self._shadow.force(name, config, action, now, duration=duration)
+
+    async def snapshot(self, name: str, config: CircuitConfig, now: float) -> Snapshot:
+        reply = await self._run(name, self._snapshot_script, (), now)
+        if reply is not None:
+            return reply.snapshot(now)
+        self._seed(name)
+        return await self._shadow.snapshot(name, config, now)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the client if this store made it (from a URL). Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owned:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

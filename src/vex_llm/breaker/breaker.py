@@ -399,6 +399,8 @@ class CircuitBreaker:
         with lock_for(self._rec):
             _machine.force(self._rec, self._config, action, now, duration=duration)
         if transition is not None:
+            if transition.to_state is _machine.OPEN and self._hooks is not None:
+                self._hooks.cause = None  # opened by hand: no failure tripped it
             self._emit(transition, now)
 
     def _force_local(self, action: ManualAction, duration: float | None) -> None:
@@ -415,6 +417,8 @@ class CircuitBreaker:
         if action == "reset":
             logger.info("circuit_reset", extra={"breaker": self._name})
         if transition is not None:
+            if transition.to_state is _machine.OPEN and self._hooks is not None:
+                self._hooks.cause = None  # opened by hand: no failure tripped it
             self._emit(transition, now)
 
     # -- admission and recording ----------------------------------------------------
@@ -535,8 +539,8 @@ class CircuitBreaker:
                 u=u,
             )
         if transition is not None:
-            if transition.to_state is _machine.OPEN and error is not None:
-                self._ensure_hooks().cause = error
+            if transition.to_state is _machine.OPEN:
+                self._ensure_hooks().cause = error  # None: no failure object to blame
             self._emit(transition, now)
 
     async def _settle(
@@ -568,8 +572,8 @@ class CircuitBreaker:
         )
         if transition is not None:
             self._adopt(transition.to_state, transition.generation)
-            if transition.to_state is _machine.OPEN and error is not None:
-                self._ensure_hooks().cause = error
+            if transition.to_state is _machine.OPEN:
+                self._ensure_hooks().cause = error  # None: no failure object to blame
             self._emit(transition, now)
 
     # -- calling --------------------------------------------------------------------

@@ -75,7 +75,13 @@ local function load()
       end
     end
   end
-  if kind ~= 'none' then corrupt = 1 end
+  if kind ~= 'none' then
+    corrupt = 1
+  else
+    local pk = redis.call('TYPE', KP)['ok']
+    local wk = redis.call('TYPE', KW)['ok']
+    if (pk ~= 'none' and pk ~= 'zset') or (wk ~= 'none' and wk ~= 'hash') then corrupt = 1 end
+  end
   -- A new record: leases and windows left from an older incarnation go with it.
   redis.call('DEL', KS, KP, KW)
   existed = false

@@ -669,6 +669,12 @@ class RedisStore(CircuitStore):
         if outcome is Outcome.IGNORED:
             await self.release(name, ticket)
             return None
+        if self._degraded and not ticket.incarnation:
+            # Admitted by the fallback while Redis was failing: recorded there too, so
+            # one call never waits for Redis twice.
+            return await self._record_locally(
+                name, config, ticket, outcome, now, duration=duration, retry_after=retry_after, u=u
+            )
         failed = outcome is Outcome.FAILURE
         slow = (
             config.slow_call_duration is not None
@@ -705,23 +711,34 @@ class RedisStore(CircuitStore):
         reply = await self._run(name, self._record_script, args, now)
         if reply is not None:
             return reply.made(now)
+        return await self._record_locally(
+            name, config, ticket, outcome, now, duration=duration, retry_after=retry_after, u=u
+        )
+
+    async def _record_locally(
+        self,
+        name: str,
+        config: CircuitConfig,
+        ticket: Ticket,
+        outcome: Outcome,
+        now: float,
+        *,
+        duration: float | None,
+        retry_after: float | None,
+        u: float,
+    ) -> Transition | None:
         if self._on_error != "local":
             return None
         self._seed(name)
         return await self._shadow.record(
-            name,
-            config,
-            ticket,
-            outcome,
-            now,
-            duration=duration,
-            retry_after=retry_after,
-            u=u,
+            name, config, ticket, outcome, now, duration=duration, retry_after=retry_after, u=u
         )
 
     async def release(self, name: str, ticket: Ticket) -> None:
-        args = [ticket.incarnation, str(ticket.generation), str(ticket.lease)]
-        reply = await self._run(name, self._release_script, args, None)
+        reply = None
+        if ticket.incarnation or not self._degraded:
+            args = [ticket.incarnation, str(ticket.generation), str(ticket.lease)]
+            reply = await self._run(name, self._release_script, args, None)
         if reply is None and self._on_error == "local":
             self._seed(name)
             await self._shadow.release(name, ticket)

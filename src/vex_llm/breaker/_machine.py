@@ -584,6 +584,7 @@ def force(
         transition = _close(record, "reset", manual=True)
         cold.failures_total = cold.opens = cold.ignored = 0
         cold.rejected = itertools.count()
+        record.calls = None  # total_requests restarts too (it counts admitted + rejected)
         cold.stale = cold.slow_total = 0
         return transition if previous is not CLOSED else None
     if action == "isolate":

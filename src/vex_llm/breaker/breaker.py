@@ -388,7 +388,13 @@ class CircuitBreaker:
             action: ``"isolate"``, ``"open"`` (for ``duration`` seconds, default
                 ``reset_timeout``), ``"close"`` or ``"reset"``.
             duration: Seconds, for ``"open"``.
+
+        Raises:
+            ValueError: On any other action (nothing is changed).
         """
+        if action not in ("isolate", "open", "close", "reset"):
+            msg = f"unknown manual action {action!r}: use 'isolate', 'open', 'close' or 'reset'"
+            raise ValueError(msg)
         if self._remote is None:
             self._force_local(action, duration)
             return

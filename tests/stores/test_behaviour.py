@@ -410,12 +410,8 @@ async def test_reset_clears_every_count(circuits: Circuits) -> None:
     await outcome(breaker)
     await breaker.apply("reset")
     stats = await breaker.fetch_stats()
-    assert (stats.state, stats.total_failures, stats.circuit_opens, stats.rejected) == (
-        CLOSED,
-        0,
-        0,
-        0,
-    )
+    counts = (stats.total_requests, stats.total_failures, stats.circuit_opens, stats.rejected)
+    assert (stats.state, counts) == (CLOSED, (0, 0, 0, 0))
 
 
 async def test_counters_count_every_call(circuits: Circuits) -> None:

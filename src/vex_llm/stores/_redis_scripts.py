@@ -417,7 +417,7 @@ if action == 'close' then
   if prev ~= 0 then shut(8) end
 elseif action == 'reset' then
   shut(9)
-  s.fail, s.opens, s.rej, s.ign, s.stale, s.slow = 0, 0, 0, 0, 0, 0
+  s.req, s.fail, s.opens, s.rej, s.ign, s.stale, s.slow = 0, 0, 0, 0, 0, 0, 0
   -- A reset always starts a new generation, but only a real change is a transition.
   if prev == 0 then tr = {-1, -1, -1, 0, -1, 0} end
 elseif action == 'isolate' then

@@ -18,13 +18,22 @@ import itertools
 import logging
 import math
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal, Self
 
-from .._errors import CircuitOpenError, RejectReason
+from .._errors import RejectReason
+from ..breaker import _machine
 from ..breaker._config import CircuitConfig, CircuitState, Outcome
-from ..breaker._machine import Admission, Snapshot, Ticket, Transition, TransitionReason
+from ..breaker._machine import (
+    Admission,
+    CircuitRecord,
+    Snapshot,
+    Ticket,
+    Transition,
+    TransitionReason,
+)
 from . import _redis_scripts as scripts
 from ._base import CircuitStore, lock_for
 from .memory import MemoryStore
@@ -36,7 +45,6 @@ if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
 
     from ..breaker._machine import ManualAction
-    from ..breaker.breaker import CircuitBreaker
 
 OnError = Literal["local", "fail_open", "fail_closed"]
 """What a ``RedisStore`` does while Redis cannot be reached (see ``RedisStore``)."""
@@ -207,10 +215,11 @@ class RedisStore(CircuitStore):
 
     When Redis is slow or gone, no call waits longer than ``timeout``: the operation
     runs on a fallback instead (``on_error``), the event is logged once as
-    ``circuit_store_fallback`` and ``degraded`` turns true. A small ``CircuitBreaker``
-    guards the Redis client itself: after ``max_errors`` consecutive errors it stops
-    trying for ``reconnect_after`` seconds, then one probe decides whether to rejoin
-    (logged as ``circuit_store_rejoined``). Local decisions made meanwhile stay local.
+    ``circuit_store_fallback`` and ``degraded`` turns true. A small circuit breaker (the
+    same rules, on a private record) guards the Redis client itself: after
+    ``max_errors`` consecutive errors it stops trying for ``reconnect_after`` seconds,
+    then one probe decides whether to rejoin (logged as ``circuit_store_rejoined``).
+    Local decisions made meanwhile stay local.
 
     Build from a URL with ``RedisStore(url, ...)`` (the store owns that client and
     ``aclose()`` closes it) or around your own ``redis.asyncio.Redis`` with
@@ -413,10 +422,6 @@ class RedisStore(CircuitStore):
     def _bind(self, client: Redis, *, owned: bool) -> None:
         from redis.exceptions import RedisError
 
-        # Imported here: breaker.py imports this package, so a module-level import of it
-        # from a store would be circular.
-        from ..breaker.breaker import CircuitBreaker
-
         self._client = client
         self._owned = owned
         self._acquire_script: AsyncScript = client.register_script(scripts.ACQUIRE)
@@ -424,24 +429,24 @@ class RedisStore(CircuitStore):
         self._release_script: AsyncScript = client.register_script(scripts.RELEASE)
         self._force_script: AsyncScript = client.register_script(scripts.FORCE)
         self._snapshot_script: AsyncScript = client.register_script(scripts.SNAPSHOT)
-        failures: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError, ValueError)
-        self._failures = failures
-
-        def classify(exc: BaseException) -> Outcome:
-            return Outcome.FAILURE if isinstance(exc, failures) else Outcome.IGNORED
-
-        # Our own breaker, around the Redis client: after max_errors errors in a row
-        # nobody waits for Redis until one probe, reconnect_after later, finds it back.
-        self._guard: CircuitBreaker = CircuitBreaker(
-            CircuitConfig(
-                failure_threshold=self._max_errors,
-                success_threshold=1,
-                half_open_max_calls=1,
-                reset_timeout=self._reconnect_after,
-                probe_lease_ttl=max(1.0, 10 * self._timeout),
-                classify=classify,
-            ),
-            name=f"redis-store:{self._prefix}",
+        self._failures: tuple[type[BaseException], ...] = (
+            RedisError,
+            OSError,
+            TimeoutError,
+            ValueError,
+        )
+        # Our own circuit breaker rules, around the Redis client: after max_errors errors
+        # in a row nobody waits for Redis until one probe, reconnect_after later, finds it
+        # back. The pure machine rather than a CircuitBreaker: that one logs every
+        # transition, which would repeat a warning at every failed reconnect; this store
+        # logs the outage once (circuit_store_fallback) and the return once.
+        self._guard = CircuitRecord()
+        self._guard_config = CircuitConfig(
+            failure_threshold=self._max_errors,
+            success_threshold=1,
+            half_open_max_calls=1,
+            reset_timeout=self._reconnect_after,
+            probe_lease_ttl=max(1.0, 10 * self._timeout),
         )
 
     def __repr__(self) -> str:
@@ -538,13 +543,21 @@ class RedisStore(CircuitStore):
             str(pending),
             *args,
         ]
+        guard = self._guard
+        with lock_for(guard):
+            permit = _machine.acquire(guard, self._guard_config, time.monotonic())
+        if not permit.admitted:
+            return None  # Redis failed recently: the guard says not to wait for it now
         try:
-            reply = await self._guard.call(self._eval, script, self._keys_for(name), argv)
-        except CircuitOpenError:
-            return None  # Redis failed recently; the guard says not to wait for it now
+            reply = await self._eval(script, self._keys_for(name), argv)
         except self._failures as exc:
+            self._settle_guard(permit, Outcome.FAILURE)
             self._failed(exc)
             return None
+        except BaseException:
+            self._settle_guard(permit, Outcome.IGNORED)  # cancelled: no verdict on Redis
+            raise
+        self._settle_guard(permit, Outcome.SUCCESS)
         if pending and known is not None:
             known.pending -= pending
         if self._degraded:
@@ -561,6 +574,21 @@ class RedisStore(CircuitStore):
         if now is not None:
             self._learn(name, reply, now)
         return reply
+
+    def _settle_guard(self, permit: Admission, outcome: Outcome) -> None:
+        guard = self._guard
+        # A success in the closed state with no error streak changes nothing: skip the lock.
+        if outcome is Outcome.SUCCESS and guard.state is _CLOSED and not guard.failures:
+            return
+        with lock_for(guard):
+            _machine.record_outcome(
+                guard,
+                self._guard_config,
+                permit.generation,
+                permit.lease,
+                outcome,
+                time.monotonic(),
+            )
 
     def _learn(self, name: str, reply: _Reply, now: float) -> None:
         known = self._known.get(name)

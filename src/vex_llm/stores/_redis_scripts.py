@@ -37,7 +37,7 @@ local PENDING = tonumber(ARGV[4])
 local MARK = 'vex1'
 local FIELDS = {'gen', 'st', 'iso', 'ou', 'oc', 'cf', 'cs', 'nl',
                 'req', 'fail', 'opens', 'rej', 'ign', 'stale', 'slow'}
--- 1: the state record was unreadable and was reset; 2: the window was.
+-- 1: the state record was unreadable and was reset; 2: the window was; 3: the leases.
 local corrupt = 0
 local existed = true
 local tr = {-1, -1, -1, 0, -1, 0}
@@ -66,13 +66,7 @@ local function load()
         if not finite(n) or n < 0 or n ~= math.floor(n) then ok = false; break end
         t[f] = n
       end
-      if ok and t.st <= 2 and t.iso <= 1 and t.gen >= 1 then
-        local pk = redis.call('TYPE', KP)['ok']
-        local wk = redis.call('TYPE', KW)['ok']
-        if (pk == 'none' or pk == 'zset') and (wk == 'none' or wk == 'hash') then
-          return t
-        end
-      end
+      if ok and t.st <= 2 and t.iso <= 1 and t.gen >= 1 then return t end
     end
   end
   if kind ~= 'none' then
@@ -102,6 +96,16 @@ local function save()
   redis.call('PEXPIRE', KW, IDLE_MS)
 end
 
+-- The lease set and the window are checked where they are used (a closed-state
+-- admission touches neither): a key of the wrong type is dropped and reported.
+local function sane(key, want, code)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind ~= 'none' and kind ~= want then
+    redis.call('DEL', key)
+    corrupt = code
+  end
+end
+
 local function clear()
   s.cf = 0
   s.cs = 0
@@ -125,15 +129,21 @@ local function advance()
   return false
 end
 
+-- One space-separated string: far cheaper for a client to parse than a 26-item array.
 local function reply(result, lease, reject, reject_after)
   local ou = -1
   if s.st == 1 and s.iso == 0 then ou = math.max(0, s.ou - now) end
   local inc = s.inc
-  if not existed then inc = '' end
-  return {result, s.st, s.gen, inc, s.cf, s.iso, s.oc, ou, corrupt,
-          tr[1], tr[2], tr[3], tr[4], tr[5], tr[6], lease, reject, reject_after,
-          s.req, s.fail, s.opens, s.rej, s.ign, s.stale, s.slow,
-          redis.call('ZCARD', KP)}
+  if not existed then inc = '-' end
+  local leases = 0
+  if s.st == 2 then
+    sane(KP, 'zset', 3)
+    leases = redis.call('ZCARD', KP)
+  end
+  return table.concat({I(result), I(s.st), I(s.gen), inc, I(s.cf), I(s.iso), I(s.oc), I(ou),
+    I(corrupt), I(tr[1]), I(tr[2]), I(tr[3]), I(tr[4]), I(tr[5]), I(tr[6]), I(lease),
+    I(reject), I(reject_after), I(s.req), I(s.fail), I(s.opens), I(s.rej), I(s.ign),
+    I(s.stale), I(s.slow), I(leases)}, ' ')
 end
 """
 
@@ -143,12 +153,19 @@ ACQUIRE: Final = (
 -- ARGV 5: probe budget, 6: probe lease TTL (us)
 local budget, lease_ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
 s = load()
+local was = existed and corrupt == 0
 existed = true
 advance()
 s.req = s.req + PENDING
 if s.st == 0 then
   s.req = s.req + 1
-  save()
+  if was then
+    -- The hot path: a closed circuit only counts the call and stays alive.
+    redis.call('HINCRBY', KS, 'req', 1 + PENDING)
+    redis.call('PEXPIRE', KS, IDLE_MS)
+  else
+    save()
+  end
   return reply(1, 0, 0, -1)
 end
 if s.st == 1 then
@@ -158,6 +175,7 @@ if s.st == 1 then
   return reply(0, 0, 1, s.ou - now)
 end
 -- A probe that never reported frees its slot once its lease is over.
+sane(KP, 'zset', 3)
 redis.call('ZREMRANGEBYSCORE', KP, '-inf', I(now))
 if redis.call('ZCARD', KP) < budget then
   s.nl = s.nl + 1
@@ -298,6 +316,7 @@ local function window_add(C, failed, slow)
   else
     sig = 't' .. tostring(C.wsec) .. ':' .. I(C.buckets)
   end
+  sane(KW, 'hash', 2)
   -- A window of another shape (the config changed) starts over.
   if redis.call('HGET', KW, 'sig') ~= sig then window_reset(sig) end
   if C.window == 'count' then return count_add(C, code) end
@@ -337,6 +356,7 @@ end
 if failed then s.fail = s.fail + 1 end
 if slow then s.slow = s.slow + 1 end
 if s.st == 2 then
+  sane(KP, 'zset', 3)
   if lease > 0 then redis.call('ZREM', KP, I(lease)) end
   if failed or slow then
     local hint = nil
@@ -389,6 +409,7 @@ if t_inc ~= s.inc or t_gen ~= s.gen then
 end
 if s.st ~= 1 then
   s.ign = s.ign + 1
+  sane(KP, 'zset', 3)
   if lease > 0 then redis.call('ZREM', KP, I(lease)) end
 end
 save()

@@ -56,6 +56,8 @@ _OPEN: Final = CircuitState.OPEN
 _STATES: Final = (CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN)
 _US: Final = 1_000_000
 _REPLY_LENGTH: Final = 26
+_CORRUPT_PARTS: Final = {1: ("state", 0), 2: ("window", 2), 3: ("leases", 1)}
+"""What a script reset (its ``corrupt`` code): the part's name and its key's index."""
 _INSTALL_HINT: Final = "RedisStore needs the redis package: pip install 'vex-llm[redis]'"
 
 
@@ -81,12 +83,13 @@ class _Reply:
 
     @classmethod
     def parse(cls, raw: object) -> _Reply:
-        if not isinstance(raw, list | tuple) or len(raw) != _REPLY_LENGTH:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        fields = text.split(" ") if isinstance(text, str) else []
+        if len(fields) != _REPLY_LENGTH:
             msg = f"unexpected reply from a RedisStore script: {raw!r:.200}"
             raise ValueError(msg)
-        inc = raw[3]
-        incarnation = inc.decode() if isinstance(inc, bytes) else str(inc)
-        n = [int(value) for index, value in enumerate(raw) if index != 3]
+        incarnation = "" if fields[3] == "-" else fields[3]
+        n = [int(value) for index, value in enumerate(fields) if index != 3]
         # n is raw without the incarnation: indexes from 3 on are shifted by one.
         return cls(
             result=n[0],
@@ -567,8 +570,8 @@ class RedisStore(CircuitStore):
                 "circuit_store_reset",
                 extra={
                     "breaker": name,
-                    "part": "state" if reply.corrupt == 1 else "window",
-                    "key": self._keys_for(name)[0 if reply.corrupt == 1 else 2],
+                    "part": _CORRUPT_PARTS[reply.corrupt][0],
+                    "key": self._keys_for(name)[_CORRUPT_PARTS[reply.corrupt][1]],
                 },
             )
         if now is not None:

@@ -471,3 +471,16 @@ async def test_b11_slow_failure_counts_as_failed_and_slow(clock: ManualClock, mo
         await breaker.call(_taking(clock, 2.0, failure()))
     stats = breaker.stats()
     assert (stats.total_failures, stats.slow_calls) == (1, 1)
+
+
+@pytest.mark.parametrize("mode", ["consecutive", "ratio"])
+async def test_b11_slow_probe_reopens(clock: ManualClock, mode: str) -> None:
+    """B11: a half-open probe that succeeds slowly counts as a failed probe and reopens."""
+    events: list[StateChange] = []
+    config = ratio_config(mode=mode, minimum_calls=1, slow_call_duration=1.0, reset_timeout=10.0)
+    breaker = CircuitBreaker(config, clock=clock)
+    breaker.on_state_change(events.append)
+    breaker.force_open(10.0)
+    clock.advance(10.0)
+    assert await breaker.call(_taking(clock, 1.5)) == "ok"
+    assert [(e.to_state, e.reason) for e in events][-1] == (CircuitState.OPEN, "probe_failed")

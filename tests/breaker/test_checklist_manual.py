@@ -400,3 +400,19 @@ async def test_b44_half_open_event_on_lazy_transition(clock: ManualClock, trigge
         (OPEN, HALF_OPEN, "reset_timeout")
     ]
     assert events[0].at == clock.now
+
+
+async def test_b43_listener_may_change_the_state(clock: ManualClock) -> None:
+    """B43: a listener that makes a manual transition inside the callback does not deadlock."""
+    breaker = make(clock)
+    events = listen(breaker)
+
+    def close_on_open(event: StateChange) -> None:
+        if event.to_state is OPEN:
+            breaker.force_closed()
+
+    breaker.on_state_change(close_on_open)
+    await fail(breaker)
+    await fail(breaker)
+    assert breaker.state is CLOSED
+    assert moves(events) == [(CLOSED, OPEN), (OPEN, CLOSED)]

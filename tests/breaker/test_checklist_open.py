@@ -546,6 +546,9 @@ async def end_probe_ignored(breaker: CircuitBreaker, ending: str) -> None:
     elif ending == "auth":
         with pytest.raises(AuthenticationFailed):
             await breaker.call(_raise, AuthenticationFailed("key"))
+    elif ending == "unexpected":
+        with pytest.raises(ZeroDivisionError):
+            await breaker.call(_raise, ZeroDivisionError("a bug in the caller"))
     elif ending == "keyboard_interrupt":
         with pytest.raises(KeyboardInterrupt):
             breaker.call_sync(_raise_sync, KeyboardInterrupt())
@@ -566,7 +569,15 @@ async def end_probe_ignored(breaker: CircuitBreaker, ending: str) -> None:
 
 @pytest.mark.parametrize(
     "ending",
-    ["release", "invalid_request", "auth", "cancelled", "keyboard_interrupt", "context_exit"],
+    [
+        "release",
+        "invalid_request",
+        "auth",
+        "unexpected",
+        "cancelled",
+        "keyboard_interrupt",
+        "context_exit",
+    ],
 )
 async def test_b24_ignored_probes_do_not_wedge(clock: ManualClock, ending: str) -> None:
     """B24: a probe ending IGNORED (cancellation included) frees its slot; the circuit can close."""

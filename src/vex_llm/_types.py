@@ -176,3 +176,32 @@ class StreamChunk:
     usage: Usage | None = None
     model: str | None = None
     provider: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReset(StreamChunk):
+    """A marker in a stream: drop the text received so far, the answer starts over.
+
+    A fallback with the ``"restart"`` stream-break policy yields one when a stream broke
+    after its first chunk and the request is replayed on the next provider. The chunks
+    after it are a whole new answer (its first one names the new provider). A consumer
+    that only concatenates ``delta`` must check for this class; its own ``delta`` is
+    always empty.
+
+    Args:
+        delta: Always ``""``.
+        provider: The provider whose stream broke.
+        discarded: The text delivered before the break, which the consumer should drop.
+        reason: The class name of the error that broke the stream.
+
+    Raises:
+        ValueError: On a non-empty ``delta``.
+    """
+
+    discarded: str = ""
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.delta:
+            msg = "StreamReset.delta must be empty: a reset carries no text"
+            raise ValueError(msg)

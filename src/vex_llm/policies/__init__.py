@@ -1,0 +1,44 @@
+"""Resilience policies, each a provider around providers: retries, timeouts, one overall
+deadline, fallback chains, hedging, and ``stack()`` that assembles them.
+
+Recommended order, outermost first: deadline -> fallback -> per provider: retry ->
+circuit breaker (``ResilientProvider``) -> attempt timeout -> provider.
+"""
+
+from __future__ import annotations
+
+from ._backoff import backoff
+from ._scope import Deadline, StreamBreak, current_deadline, deadline, on_stream_break, time_left
+from ._trace import EventKind, Trace, TraceEvent, trace
+from .deadline import DeadlineProvider
+from .fallback import AllProvidersFailed, FallbackProvider
+from .hedge import HedgeConfig, HedgeProvider
+from .retry import RetryBudget, RetryConfig, RetryProvider
+from .stack import ResilienceStack, stack
+from .timeout import TimeoutConfig, TimeoutProvider
+
+__all__ = [
+    "AllProvidersFailed",
+    "Deadline",
+    "DeadlineProvider",
+    "EventKind",
+    "FallbackProvider",
+    "HedgeConfig",
+    "HedgeProvider",
+    "ResilienceStack",
+    "RetryBudget",
+    "RetryConfig",
+    "RetryProvider",
+    "StreamBreak",
+    "TimeoutConfig",
+    "TimeoutProvider",
+    "Trace",
+    "TraceEvent",
+    "backoff",
+    "current_deadline",
+    "deadline",
+    "on_stream_break",
+    "stack",
+    "time_left",
+    "trace",
+]

@@ -1,0 +1,114 @@
+"""DeadlineProvider: one overall deadline for a call, retries and fallbacks included."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+
+from .._errors import Timeout
+from .._provider import LlmProvider, close_stream
+from .._types import LlmRequest, LlmResponse, StreamChunk
+from ._scope import Clock, Deadline, Sleep, deadline_scope, time_left
+from ._trace import emit
+from ._watchdog import within
+
+
+class DeadlineProvider(LlmProvider):
+    """Gives every call at most ``seconds``, whatever the layers below it do.
+
+    Each call opens a deadline (never later than one its caller already set, see
+    ``deadline()``) that the layers below read: every attempt gets ``min(its own
+    timeout, time left)``, retries wait only when the wait fits, fallbacks stop when the
+    time is spent. The deadline is also enforced here: when it passes, the call is
+    cancelled and ``Timeout`` raised. For a stream it bounds the whole stream, last
+    chunk included (an answer that cannot finish in time is not an answer in time).
+
+    Args:
+        provider: The provider (usually a fallback chain) to bound.
+        seconds: The overall deadline, in seconds (> 0).
+        clock: Monotonic seconds the deadline is measured on.
+        sleep: The sleep the deadline is enforced with (tests pass ``ManualClock.sleep``).
+
+    Raises:
+        ValueError: On a duration that is not a finite number > 0.
+    """
+
+    def __init__(
+        self,
+        provider: LlmProvider,
+        seconds: float,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        provider_value: object = provider
+        if not isinstance(provider_value, LlmProvider):
+            msg = f"provider must be an LlmProvider, got {type(provider_value).__name__}"
+            raise TypeError(msg)
+        if not (math.isfinite(seconds) and seconds > 0):
+            msg = f"DeadlineProvider.seconds must be a finite number > 0, got {seconds!r}"
+            raise ValueError(msg)
+        self._inner = provider
+        self._seconds = seconds
+        self._clock = clock
+        self._sleep = sleep
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def inner(self) -> LlmProvider:
+        """The bounded provider."""
+        return self._inner
+
+    @property
+    def seconds(self) -> float:
+        """The deadline per call, seconds."""
+        return self._seconds
+
+    async def is_available(self) -> bool:
+        return await self._inner.is_available()
+
+    def _open(self) -> Deadline:
+        allowed = min(self._seconds, time_left())
+        return Deadline(self._clock() + allowed, self._clock)
+
+    def _expired(self) -> Callable[[], Timeout]:
+        def expired() -> Timeout:
+            emit("timeout", self._inner.name, wait=self._seconds, detail="deadline")
+            msg = (
+                f"{self._inner.name}: no answer within the call's deadline of {self._seconds:.3g}s"
+            )
+            return Timeout(msg, provider=self._inner.name)
+
+        return expired
+
+    async def complete(self, request: LlmRequest) -> LlmResponse:
+        scope = self._open()
+        with deadline_scope(scope):
+            async with within(scope.time_left(), self._sleep, self._expired()):
+                return await self._inner.complete(request)
+
+    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        scope = self._open()
+        chunks = self._inner.stream(request)
+        try:
+            while True:
+                # The scope is set around each step only: between chunks the consumer's
+                # own code runs in its own context, untouched by this call's deadline.
+                with deadline_scope(scope):
+                    async with within(scope.time_left(), self._sleep, self._expired()):
+                        try:
+                            chunk = await anext(chunks)
+                        except StopAsyncIteration:
+                            return
+                yield chunk
+        finally:
+            with deadline_scope(scope):
+                await close_stream(chunks)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

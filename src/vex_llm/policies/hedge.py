@@ -1,0 +1,276 @@
+"""HedgeProvider: after a delay, ask a second provider too; the first answer wins."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from .._errors import (
+    AuthenticationFailed,
+    CircuitOpenError,
+    InvalidRequest,
+    LlmError,
+    StreamInterrupted,
+)
+from .._provider import LlmProvider, close_stream
+from .._types import LlmRequest, LlmResponse, StreamChunk
+from ._scope import Clock, Sleep
+from ._trace import EventKind, base_name, emit
+from .fallback import AllProvidersFailed
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HedgeConfig:
+    """When a hedged request starts.
+
+    Args:
+        delay: Seconds to wait for the first provider before asking the next (default
+            2.0); with ``quantile`` set, the delay used until enough latencies are known.
+        quantile: Make the delay adaptive: the given quantile of recent answer latencies
+            (``0.95``: hedge the slowest 5 %), in (0, 1). ``None`` (default) keeps it fixed.
+        window: How many recent latencies the adaptive delay looks at (default 100).
+        min_samples: Latencies needed before the adaptive delay replaces ``delay``
+            (default 20).
+
+    Raises:
+        ValueError: On a negative delay, a quantile outside (0, 1), or counts < 1.
+    """
+
+    delay: float = 2.0
+    quantile: float | None = None
+    window: int = 100
+    min_samples: int = 20
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.delay) and self.delay >= 0):
+            msg = f"HedgeConfig.delay must be a finite number of seconds >= 0, got {self.delay!r}"
+            raise ValueError(msg)
+        if self.quantile is not None and not (0.0 < self.quantile < 1.0):
+            msg = f"HedgeConfig.quantile must be in (0, 1) or None, got {self.quantile!r}"
+            raise ValueError(msg)
+        for name in ("window", "min_samples"):
+            value: object = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                msg = f"HedgeConfig.{name} must be an integer >= 1, got {value!r}"
+                raise ValueError(msg)
+
+
+@dataclass(slots=True)
+class _Entrant(Generic[T]):
+    index: int
+    started: float
+    task: asyncio.Task[T]
+
+
+class HedgeProvider(LlmProvider):
+    """Starts the same request on the next provider when the first is slow.
+
+    The first provider is asked at once. If it has not answered after the hedge delay
+    (fixed, or adaptive from recent latencies), the next provider is asked too, and so on
+    down the list; a provider that fails early lets the next one start at once. The first
+    success wins and the others are cancelled: a ``ResilientProvider`` below treats
+    the cancellation as no evidence and releases its permit. Providers whose circuit is
+    open are not asked. A caller error (``InvalidRequest``, ``AuthenticationFailed``)
+    is raised at once; when every provider fails, ``AllProvidersFailed`` carries the
+    errors. A stream is hedged on its first chunk: the first provider to produce one
+    serves the whole stream.
+
+    Args:
+        providers: Primary first, then the providers to hedge on (at least two).
+        config: When to hedge.
+        clock: Monotonic seconds (latencies).
+        sleep: How the hedge delay waits (tests pass ``ManualClock.sleep``).
+
+    Raises:
+        ValueError: On fewer than two providers.
+    """
+
+    def __init__(
+        self,
+        providers: Sequence[LlmProvider],
+        config: HedgeConfig | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        chain = tuple(providers)
+        if len(chain) < 2:
+            msg = f"HedgeProvider.providers must hold at least two providers, got {len(chain)}"
+            raise ValueError(msg)
+        for provider in chain:
+            value: object = provider
+            if not isinstance(value, LlmProvider):
+                msg = f"HedgeProvider.providers must hold LlmProviders, got {type(value).__name__}"
+                raise TypeError(msg)
+        self._providers = chain
+        self._config = config or HedgeConfig()
+        self._clock = clock
+        self._sleep = sleep
+        self._names = tuple(base_name(p) for p in chain)
+        self._latencies: deque[float] = deque(maxlen=self._config.window)
+
+    @property
+    def name(self) -> str:
+        return f"hedge({', '.join(self._names)})"
+
+    @property
+    def providers(self) -> tuple[LlmProvider, ...]:
+        """Primary first."""
+        return self._providers
+
+    @property
+    def delay(self) -> float:
+        """The hedge delay the next call will use, seconds."""
+        config = self._config
+        if config.quantile is None or len(self._latencies) < config.min_samples:
+            return config.delay
+        ordered = sorted(self._latencies)
+        rank = min(len(ordered) - 1, math.ceil(config.quantile * len(ordered)) - 1)
+        return ordered[max(0, rank)]
+
+    async def is_available(self) -> bool:
+        for provider in self._providers:
+            if await provider.is_available():
+                return True
+        return False
+
+    async def complete(self, request: LlmRequest) -> LlmResponse:
+        def start(index: int) -> Awaitable[LlmResponse]:
+            return self._providers[index].complete(request)
+
+        _, response = await self._race(start, None)
+        return response
+
+    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        streams: dict[int, AsyncIterator[StreamChunk]] = {}
+
+        async def first_chunk(index: int) -> StreamChunk:
+            chunks = self._providers[index].stream(request)
+            streams[index] = chunks
+            try:
+                return await anext(chunks)
+            except StopAsyncIteration:
+                msg = f"stream from {self._names[index]!r} ended before its first chunk"
+                raise StreamInterrupted(msg, provider=self._names[index]) from None
+
+        async def drop(index: int) -> None:
+            chunks = streams.pop(index, None)
+            if chunks is not None:
+                await close_stream(chunks)
+
+        winner, first = await self._race(first_chunk, drop)
+        chunks = streams.pop(winner)
+        try:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await close_stream(chunks)
+
+    async def _race(
+        self,
+        start: Callable[[int], Awaitable[T]],
+        drop: Callable[[int], Awaitable[None]] | None,
+    ) -> tuple[int, T]:
+        """Run ``start(i)`` for one provider after another until one succeeds.
+
+        Returns:
+            The winner's index and result.
+        """
+        delay = self.delay
+        entrants: list[_Entrant[T]] = []
+        errors: list[LlmError] = []
+        position = 0  # the next provider to ask
+        timer: asyncio.Task[None] | None = None
+
+        async def launch(why: EventKind | None) -> None:
+            nonlocal position
+            while position < len(self._providers):
+                index = position
+                position += 1
+                name = self._names[index]
+                if not await self._providers[index].is_available():
+                    emit("skip", name, detail="circuit_open")
+                    continue
+                if why is not None:
+                    emit(why, name, wait=delay if why == "hedge" else None)
+                emit("attempt", name)
+                task = asyncio.ensure_future(start(index))
+                entrants.append(_Entrant(index, self._clock(), task))
+                return
+
+        try:
+            await launch(None)
+            while True:
+                running = [e for e in entrants if not e.task.done()]
+                if not running:
+                    if position >= len(self._providers):
+                        raise self._all_failed(errors)
+                    # Everyone asked so far failed early: ask the next one now.
+                    if timer is not None:
+                        timer.cancel()
+                        timer = None
+                    await launch("fallback")
+                    continue
+                waiting: set[asyncio.Future[Any]] = {e.task for e in running}
+                if timer is None and position < len(self._providers):
+                    timer = asyncio.ensure_future(self._sleep(delay))
+                if timer is not None:
+                    waiting.add(timer)
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                for entrant in running:
+                    if entrant.task not in done:
+                        continue
+                    name = self._names[entrant.index]
+                    exc = entrant.task.exception()
+                    if exc is None:
+                        emit("success", name)
+                        self._latencies.append(self._clock() - entrant.started)
+                        entrants.remove(entrant)
+                        return entrant.index, entrant.task.result()
+                    emit("failure", name, error=exc)
+                    if not isinstance(exc, LlmError) or isinstance(
+                        exc, InvalidRequest | AuthenticationFailed
+                    ):
+                        raise exc
+                    errors.append(exc)
+                if timer is not None and timer in done:
+                    timer = None
+                    await launch("hedge")
+        finally:
+            if timer is not None:
+                timer.cancel()
+            await self._cancel(entrants, drop)
+
+    async def _cancel(
+        self, losers: list[_Entrant[T]], drop: Callable[[int], Awaitable[None]] | None
+    ) -> None:
+        """Cancel the losing requests and wait until they are gone (permits released)."""
+        for loser in losers:
+            if not loser.task.done():
+                emit("cancelled", self._names[loser.index])
+                loser.task.cancel()
+        if losers:
+            await asyncio.gather(*(e.task for e in losers), return_exceptions=True)
+        if drop is not None:
+            for loser in losers:
+                await drop(loser.index)
+
+    def _all_failed(self, errors: list[LlmError]) -> LlmError:
+        emit("give_up", self.name, detail="all_failed")
+        if not errors:
+            msg = f"{self.name}: every provider's circuit is open; none was asked"
+            return CircuitOpenError(msg, breaker=self.name)
+        tried = ", ".join(f"{e.provider or '?'}: {type(e).__name__}" for e in errors)
+        return AllProvidersFailed(f"all providers failed ({tried})", errors)
+
+    async def aclose(self) -> None:
+        for provider in self._providers:
+            await provider.aclose()

@@ -1,0 +1,150 @@
+"""The recommended stack in one call: deadline -> fallback -> per provider: retry ->
+circuit breaker -> attempt timeout -> provider."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from types import MappingProxyType
+from typing import Final
+
+from .._provider import LlmProvider
+from .._types import LlmRequest, LlmResponse, StreamChunk
+from ..breaker import CircuitConfig
+from ..resilient import ResilientProvider
+from ..stores import CircuitStore
+from ._backoff import Random
+from ._scope import Clock, Sleep, StreamBreak
+from .deadline import DeadlineProvider
+from .fallback import FallbackProvider
+from .hedge import HedgeConfig, HedgeProvider
+from .retry import RetryConfig, RetryProvider
+from .timeout import TimeoutConfig, TimeoutProvider
+
+_RETRY: Final = RetryConfig()
+_CIRCUIT: Final = CircuitConfig()
+_TIMEOUTS: Final = TimeoutConfig()
+
+
+class ResilienceStack(LlmProvider):
+    """A provider built by ``stack()``: every resilience layer around a list of providers.
+
+    Args:
+        outer: The outermost layer.
+        circuits: The circuit-breaker layer of each provider, by provider name.
+    """
+
+    def __init__(self, outer: LlmProvider, circuits: Mapping[str, ResilientProvider]) -> None:
+        self._outer = outer
+        self._circuits = MappingProxyType(dict(circuits))
+
+    @property
+    def name(self) -> str:
+        return f"stack({', '.join(self._circuits)})"
+
+    @property
+    def outer(self) -> LlmProvider:
+        """The outermost layer (a ``DeadlineProvider`` unless built without a deadline)."""
+        return self._outer
+
+    @property
+    def circuits(self) -> Mapping[str, ResilientProvider]:
+        """Each provider's circuit-breaker layer, by provider name (state, stats, manual
+        control)."""
+        return self._circuits
+
+    async def is_available(self) -> bool:
+        return await self._outer.is_available()
+
+    async def complete(self, request: LlmRequest) -> LlmResponse:
+        return await self._outer.complete(request)
+
+    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        async for chunk in self._outer.stream(request):
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._outer.aclose()
+
+
+def stack(
+    providers: Sequence[LlmProvider],
+    *,
+    deadline: float | None = 60.0,
+    timeouts: TimeoutConfig = _TIMEOUTS,
+    retry: RetryConfig = _RETRY,
+    circuit: CircuitConfig = _CIRCUIT,
+    hedge: HedgeConfig | None = None,
+    on_stream_break: StreamBreak = "raise",
+    context_windows: Mapping[LlmProvider, int] | None = None,
+    store: CircuitStore | None = None,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = asyncio.sleep,
+    rng: Random | None = None,
+) -> ResilienceStack:
+    """Wrap providers in the recommended resilience stack.
+
+    Outermost first: one overall ``deadline`` per call; a fallback chain over the
+    providers in order (or, with ``hedge``, hedged requests); then, for each provider,
+    retries with a budget, a circuit breaker, and per-attempt timeouts::
+
+        llm = vex_llm.stack([primary, backup], deadline=20.0)
+        answer = await llm.ask("Why is the sky blue?")
+
+    Args:
+        providers: Primary first (at least one; names must differ, they name circuits).
+        deadline: Seconds for a whole call, retries and fallbacks included (default 60 s;
+            ``None``: no overall deadline, the other limits still bound every call).
+        timeouts: Per-attempt limits for every provider.
+        retry: Retry settings for every provider (each provider has its own budget).
+        circuit: Circuit-breaker rules for every provider.
+        hedge: Hedge between the providers instead of trying them one after another.
+        on_stream_break: What the fallback does when a stream breaks after its first
+            chunk (``"raise"`` or ``"restart"``; see ``FallbackProvider``).
+        context_windows: Context sizes of providers that take long prompts (routes a
+            ``ContextLengthExceeded``; see ``FallbackProvider``).
+        store: Where circuit state lives (default: in this process; a ``RedisStore``
+            shares it).
+        clock: Monotonic seconds for every layer.
+        sleep: The sleep every layer waits with.
+        rng: The retries' jitter source.
+
+    Returns:
+        The stack, itself an ``LlmProvider``.
+
+    Raises:
+        ValueError: On an empty provider list, duplicate provider names or bad settings.
+    """
+    chain = tuple(providers)
+    if not chain:
+        msg = "stack() providers must hold at least one provider"
+        raise ValueError(msg)
+    names = [p.name for p in chain]
+    if len(set(names)) != len(names):
+        msg = f"stack() providers must have distinct names (they name circuits), got {names}"
+        raise ValueError(msg)
+    circuits: dict[str, ResilientProvider] = {}
+    guarded: list[LlmProvider] = []
+    windows: dict[LlmProvider, int] = {}
+    for provider in chain:
+        bounded = TimeoutProvider(provider, timeouts, sleep=sleep)
+        breaker = ResilientProvider(bounded, circuit, clock=clock, store=store)
+        retried = RetryProvider(breaker, retry, clock=clock, sleep=sleep, rng=rng)
+        circuits[provider.name] = breaker
+        guarded.append(retried)
+        if context_windows and provider in context_windows:
+            windows[retried] = context_windows[provider]
+    unknown = [p for p in (context_windows or {}) if p not in chain]
+    if unknown:
+        msg = f"stack() context_windows names providers not in the list: {unknown}"
+        raise ValueError(msg)
+    middle: LlmProvider
+    if hedge is not None and len(guarded) > 1:
+        middle = HedgeProvider(guarded, hedge, clock=clock, sleep=sleep)
+    else:
+        middle = FallbackProvider(guarded, on_stream_break=on_stream_break, context_windows=windows)
+    outer = (
+        middle if deadline is None else DeadlineProvider(middle, deadline, clock=clock, sleep=sleep)
+    )
+    return ResilienceStack(outer, circuits)

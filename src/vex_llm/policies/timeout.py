@@ -1,0 +1,150 @@
+"""TimeoutProvider: per-attempt limits, and stream guards for the first token and idle gaps."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from .._errors import Timeout
+from .._provider import LlmProvider, close_stream
+from .._types import LlmRequest, LlmResponse, StreamChunk
+from ._scope import Sleep, time_left
+from ._trace import base_name, emit
+from ._watchdog import within
+
+
+def _limit(name: str, value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        msg = f"TimeoutConfig.{name} must be a finite number of seconds > 0 or None, got {value!r}"
+        raise ValueError(msg)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimeoutConfig:
+    """How long one attempt may take.
+
+    Each limit is further cut to the time left on the call's deadline, if one is set.
+
+    Args:
+        attempt_timeout: Seconds for one ``complete()`` (default 30 s: long enough for a
+            long answer from a slow model, short enough to fall back well before a user
+            gives up).
+        first_token_timeout: Seconds from starting a stream to its first chunk (default
+            ``None``: the same as ``attempt_timeout``). A silent provider is caught here.
+        idle_timeout: Seconds allowed between two chunks of a stream (default ``None``:
+            the same as ``attempt_timeout``). A stalled stream is caught here.
+
+    Raises:
+        ValueError: On a limit that is not a finite number > 0.
+    """
+
+    attempt_timeout: float = 30.0
+    first_token_timeout: float | None = None
+    idle_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        _limit("attempt_timeout", self.attempt_timeout)
+        _limit("first_token_timeout", self.first_token_timeout)
+        _limit("idle_timeout", self.idle_timeout)
+
+    @property
+    def first_token(self) -> float:
+        """The effective time-to-first-token limit, seconds."""
+        return self.first_token_timeout or self.attempt_timeout
+
+    @property
+    def idle(self) -> float:
+        """The effective idle limit between chunks, seconds."""
+        return self.idle_timeout or self.attempt_timeout
+
+
+class TimeoutProvider(LlmProvider):
+    """Bounds every attempt on a provider; a limit that fires raises ``Timeout``.
+
+    ``complete()`` gets ``attempt_timeout``; a stream gets ``first_token_timeout`` until
+    its first chunk and ``idle_timeout`` between chunks (the consumer's own time between
+    chunks does not count). Every limit is cut to the time left on the call's deadline.
+    Put it *inside* a ``ResilientProvider`` so the breaker counts the timeouts.
+
+    Args:
+        provider: The provider to bound.
+        config: The limits.
+        sleep: The sleep limits are measured with (default ``asyncio.sleep``; tests pass
+            ``ManualClock.sleep``).
+    """
+
+    def __init__(
+        self,
+        provider: LlmProvider,
+        config: TimeoutConfig | None = None,
+        *,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        provider_value: object = provider
+        if not isinstance(provider_value, LlmProvider):
+            msg = f"provider must be an LlmProvider, got {type(provider_value).__name__}"
+            raise TypeError(msg)
+        self._inner = provider
+        self._config = config or TimeoutConfig()
+        self._sleep = sleep
+        self._base = base_name(provider)
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def inner(self) -> LlmProvider:
+        """The bounded provider."""
+        return self._inner
+
+    @property
+    def config(self) -> TimeoutConfig:
+        """The limits."""
+        return self._config
+
+    async def is_available(self) -> bool:
+        return await self._inner.is_available()
+
+    async def complete(self, request: LlmRequest) -> LlmResponse:
+        limit, expired = self._bound(self._config.attempt_timeout, "attempt")
+        async with within(limit, self._sleep, expired):
+            return await self._inner.complete(request)
+
+    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        chunks = self._inner.stream(request)
+        try:
+            own, which = self._config.first_token, "first_token"
+            while True:
+                limit, expired = self._bound(own, which)
+                async with within(limit, self._sleep, expired):
+                    try:
+                        chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        return
+                yield chunk
+                own, which = self._config.idle, "idle"
+        finally:
+            await close_stream(chunks)
+
+    def _bound(self, own: float, which: str) -> tuple[float, Callable[[], Timeout]]:
+        """The limit for the next wait and the error raised when it expires."""
+        left = time_left()
+        by_deadline = left < own
+        limit = max(0.0, left) if by_deadline else own
+        detail = "deadline" if by_deadline else which
+
+        def expired() -> Timeout:
+            emit("timeout", self._base, wait=limit, detail=detail)
+            if by_deadline:
+                msg = f"{self._base}: the call's deadline was spent waiting for {which}"
+            else:
+                msg = f"{self._base}: no {which.replace('_', ' ')} within {limit:.3g}s"
+            return Timeout(msg, provider=self._base, code=None)
+
+        return limit, expired
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

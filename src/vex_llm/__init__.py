@@ -20,7 +20,7 @@ from ._errors import (
     Timeout,
 )
 from ._provider import LlmProvider
-from ._types import LlmRequest, LlmResponse, Message, StreamChunk, Usage
+from ._types import LlmRequest, LlmResponse, Message, StreamChunk, StreamReset, Usage
 from .breaker import (
     CircuitBreaker,
     CircuitConfig,
@@ -31,11 +31,32 @@ from .breaker import (
     StateChange,
     classify_error,
 )
+from .policies import (
+    AllProvidersFailed,
+    DeadlineProvider,
+    FallbackProvider,
+    HedgeConfig,
+    HedgeProvider,
+    ResilienceStack,
+    RetryBudget,
+    RetryConfig,
+    RetryProvider,
+    TimeoutConfig,
+    TimeoutProvider,
+    Trace,
+    TraceEvent,
+    deadline,
+    on_stream_break,
+    stack,
+    time_left,
+    trace,
+)
 from .providers.mock import MockProvider
 from .resilient import ResilientProvider
 from .stores import CircuitStore, MemoryStore, RedisStore
 
 __all__ = [
+    "AllProvidersFailed",
     "AuthenticationFailed",
     "CircuitBreaker",
     "CircuitConfig",
@@ -45,6 +66,10 @@ __all__ = [
     "CircuitStore",
     "ConnectionFailed",
     "ContextLengthExceeded",
+    "DeadlineProvider",
+    "FallbackProvider",
+    "HedgeConfig",
+    "HedgeProvider",
     "InvalidRequest",
     "InvalidResponse",
     "LlmError",
@@ -59,14 +84,28 @@ __all__ = [
     "Permit",
     "RateLimited",
     "RedisStore",
+    "ResilienceStack",
     "ResilientProvider",
+    "RetryBudget",
+    "RetryConfig",
+    "RetryProvider",
     "ServerError",
     "StateChange",
     "StreamChunk",
     "StreamInterrupted",
+    "StreamReset",
     "Timeout",
+    "TimeoutConfig",
+    "TimeoutProvider",
+    "Trace",
+    "TraceEvent",
     "Usage",
     "classify_error",
+    "deadline",
+    "on_stream_break",
+    "stack",
+    "time_left",
+    "trace",
 ]
 
 __version__ = "0.1.0"

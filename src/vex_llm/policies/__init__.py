@@ -10,11 +10,11 @@ from __future__ import annotations
 from ._backoff import backoff
 from ._scope import Deadline, StreamBreak, current_deadline, deadline, on_stream_break, time_left
 from ._trace import EventKind, Trace, TraceEvent, trace
-from .deadline import DeadlineProvider
+from ._deadline import DeadlineProvider
 from .fallback import AllProvidersFailed, FallbackProvider
 from .hedge import HedgeConfig, HedgeProvider
 from .retry import RetryBudget, RetryConfig, RetryProvider
-from .stack import ResilienceStack, stack
+from ._stack import ResilienceStack, stack
 from .timeout import TimeoutConfig, TimeoutProvider
 
 __all__ = [

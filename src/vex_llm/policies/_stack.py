@@ -16,7 +16,7 @@ from ..resilient import ResilientProvider
 from ..stores import CircuitStore
 from ._backoff import Random
 from ._scope import Clock, Sleep, StreamBreak
-from .deadline import DeadlineProvider
+from ._deadline import DeadlineProvider
 from .fallback import FallbackProvider
 from .hedge import HedgeConfig, HedgeProvider
 from .retry import RetryConfig, RetryProvider

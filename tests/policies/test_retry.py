@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from _policies import BreakingStream, collect, request
 
 from vex_llm import (
     AuthenticationFailed,
@@ -22,8 +23,6 @@ from vex_llm import (
 )
 from vex_llm.policies import RetryBudget, RetryConfig, RetryProvider
 from vex_llm.testing import ManualClock
-
-from _policies import BreakingStream, collect, request
 
 
 def _retry(
@@ -223,9 +222,13 @@ async def test_streams_are_not_retried_after_their_first_chunk() -> None:
     clock = ManualClock(auto_advance=True)
     broken = BreakingStream(["a", "b"], error=ServerError("cut"))
     received: list[str] = []
-    with pytest.raises(ServerError):
+
+    async def consume() -> None:
         async for chunk in _retry(broken, clock).stream(request()):
             received.append(chunk.delta)
+
+    with pytest.raises(ServerError):
+        await consume()
     assert received == ["a", "b"]
     assert broken.calls == 1
 

@@ -8,13 +8,13 @@ circuit breaker (``ResilientProvider``) -> attempt timeout -> provider.
 from __future__ import annotations
 
 from ._backoff import backoff
-from ._scope import Deadline, StreamBreak, current_deadline, deadline, on_stream_break, time_left
-from ._trace import EventKind, Trace, TraceEvent, trace
 from ._deadline import DeadlineProvider
+from ._scope import Deadline, StreamBreak, current_deadline, deadline, on_stream_break, time_left
+from ._stack import ResilienceStack, stack
+from ._trace import EventKind, Trace, TraceEvent, trace
 from .fallback import AllProvidersFailed, FallbackProvider
 from .hedge import HedgeConfig, HedgeProvider
 from .retry import RetryBudget, RetryConfig, RetryProvider
-from ._stack import ResilienceStack, stack
 from .timeout import TimeoutConfig, TimeoutProvider
 
 __all__ = [

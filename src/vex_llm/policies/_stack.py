@@ -15,8 +15,8 @@ from ..breaker import CircuitConfig
 from ..resilient import ResilientProvider
 from ..stores import CircuitStore
 from ._backoff import Random
-from ._scope import Clock, Sleep, StreamBreak
 from ._deadline import DeadlineProvider
+from ._scope import Clock, Sleep, StreamBreak
 from .fallback import FallbackProvider
 from .hedge import HedgeConfig, HedgeProvider
 from .retry import RetryConfig, RetryProvider

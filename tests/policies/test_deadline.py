@@ -125,5 +125,5 @@ async def test_deadline_provider_streams_and_leaves_the_consumer_alone() -> None
 @pytest.mark.parametrize("seconds", [0.0, -1.0, float("nan")])
 def test_deadline_provider_rejects_bad_durations(seconds: float) -> None:
     """DeadlineProvider needs a finite duration > 0."""
-    with pytest.raises(ValueError, match="DeadlineProvider.seconds"):
+    with pytest.raises(ValueError, match=r"DeadlineProvider\.seconds"):
         DeadlineProvider(MockProvider.smart(), seconds)

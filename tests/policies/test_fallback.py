@@ -249,6 +249,5 @@ def test_bad_settings_fail_at_construction() -> None:
         FallbackProvider([mock], context_windows={MockProvider.smart(): 10})
     with pytest.raises(TypeError):
         FallbackProvider(["openai"])  # type: ignore[list-item]  # bad on purpose
-    with pytest.raises(ValueError, match="policy"):
-        with on_stream_break("continue"):  # type: ignore[arg-type]  # bad on purpose
-            pass
+    with pytest.raises(ValueError, match="policy"), on_stream_break("continue"):  # type: ignore[arg-type]  # bad on purpose
+        pass

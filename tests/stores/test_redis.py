@@ -20,7 +20,9 @@ from vex_llm import (
     CircuitConfig,
     CircuitOpenError,
     CircuitState,
+    MockProvider,
     RedisStore,
+    ResilientProvider,
     ServerError,
     StateChange,
 )
@@ -182,6 +184,26 @@ async def test_construction_never_clobbers_shared_state(stores: StoreFactory) ->
     late_comer = stores.breaker(config)
     assert await outcome(late_comer) == "rejected:open"
     assert (await late_comer.fetch_stats()).circuit_opens == 1
+
+
+async def test_resilient_providers_in_two_processes_share_one_circuit(
+    stores: StoreFactory,
+) -> None:
+    """ResilientProvider(store=RedisStore(...)): one replica's failures open the other's circuit."""
+    config = CircuitConfig(failure_threshold=2)
+    failing = ResilientProvider(
+        MockProvider.failing(ServerError("down", status=503), name="llm"),
+        config,
+        store=stores.store(),
+    )
+    healthy_inner = MockProvider.smart(name="llm")
+    healthy = ResilientProvider(healthy_inner, config, store=stores.store())
+    for _ in range(2):
+        with pytest.raises(ServerError):
+            await failing.ask("hello")
+    with pytest.raises(CircuitOpenError):
+        await healthy.ask("hello")
+    assert healthy_inner.requests == []
 
 
 # -- time and atomicity -------------------------------------------------------------------

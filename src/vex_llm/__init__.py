@@ -51,12 +51,15 @@ from .policies import (
     time_left,
     trace,
 )
+from .providers.anthropic import AnthropicProvider
 from .providers.mock import MockProvider
+from .providers.openai import OpenAIProvider
 from .resilient import ResilientProvider
 from .stores import CircuitStore, MemoryStore, RedisStore
 
 __all__ = [
     "AllProvidersFailed",
+    "AnthropicProvider",
     "AuthenticationFailed",
     "CircuitBreaker",
     "CircuitConfig",
@@ -80,6 +83,7 @@ __all__ = [
     "Message",
     "MockProvider",
     "NotAvailable",
+    "OpenAIProvider",
     "Outcome",
     "Permit",
     "RateLimited",

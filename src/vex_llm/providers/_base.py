@@ -1,0 +1,401 @@
+"""What the HTTP providers share: settings, the connection pool, the call and the stream loop.
+
+A wire format (``openai.py``, ``anthropic.py``) supplies three things: the request body,
+the reading of a finished answer, and a ``StreamReader`` for its events. Everything that
+touches time, httpx or errors happens here and in ``_http.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from typing import Final
+
+import httpx
+
+from .._errors import LlmError
+from .._provider import LlmProvider
+from .._types import LlmRequest, LlmResponse, StreamChunk, Usage
+from ._http import Boundary, SseDecoder, SseEvent
+
+_log = logging.getLogger("vex_llm")
+
+_LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+"""httpx's own defaults, spelled out: enough for a busy process, bounded so a stuck
+provider cannot make us open sockets without end."""
+
+_ERROR_BODY_LIMIT: Final = 64 * 1024
+"""Bytes of an error body we read: the message is at the start, and a proxy's HTML page
+must not keep a failed stream open."""
+
+
+def check_seconds(owner: str, field: str, value: float) -> float:
+    """Validate a duration setting: a finite number of seconds > 0.
+
+    Raises:
+        ValueError: Naming the field.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        msg = f"{owner} {field} must be a number of seconds, got {type(value).__name__}"
+        raise TypeError(msg)
+    if not (math.isfinite(value) and value > 0):
+        msg = f"{owner} {field} must be a finite number of seconds > 0, got {value!r}"
+        raise ValueError(msg)
+    return float(value)
+
+
+def to_int(value: object) -> int:
+    """A token count from a body (``0`` when missing or malformed: usage is advisory)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def endpoint(base_url: str, path: str, owner: str) -> str:
+    """Join an API root and a path, keeping any query (Azure's ``?api-version=``).
+
+    Raises:
+        ValueError: When ``base_url`` is not an http(s) URL.
+    """
+    try:
+        url = httpx.URL(base_url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        msg = f"{owner} base_url is not a URL: {base_url!r}"
+        raise ValueError(msg) from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        msg = f"{owner} base_url must be an http:// or https:// URL, got {base_url!r}"
+        raise ValueError(msg)
+    return str(url.copy_with(path=url.path.rstrip("/") + path))
+
+
+def read_key(api_key: str | None, api_key_env: str | None) -> str | None:
+    """The key to send: the one given, else the environment's (an empty value counts as none)."""
+    if api_key is None and api_key_env:
+        api_key = os.environ.get(api_key_env)
+    return api_key or None
+
+
+class StreamReader(ABC):
+    """Reads one stream's events in one wire format.
+
+    ``feed`` returns the text an event adds (``""`` for none) and raises ``LlmError`` for
+    events that say the stream failed. The loop in ``HttpProvider.stream`` handles time.
+    """
+
+    __slots__ = ("done", "finish_reason", "model", "parts", "usage")
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.parts: list[str] = []
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+        self.done = False
+        """The terminator arrived (``[DONE]``, ``message_stop``): nothing more to read."""
+
+    @property
+    def partial(self) -> str:
+        """The text delivered so far."""
+        return "".join(self.parts)
+
+    @abstractmethod
+    def feed(self, event: SseEvent) -> str:
+        """Take one event; return the text it adds."""
+
+
+class HttpProvider(LlmProvider):
+    """An ``LlmProvider`` over HTTP: one pooled ``httpx.AsyncClient``, four time limits.
+
+    Subclasses set the URL and headers and implement the wire format.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        url: str,
+        headers: Mapping[str, str],
+        name: str,
+        boundary: Boundary,
+        timeout: float,
+        connect_timeout: float,
+        headers_timeout: float,
+        first_token_timeout: float,
+        idle_timeout: float,
+        client: httpx.AsyncClient | None,
+    ) -> None:
+        owner = type(self).__name__
+        model_value: object = model  # callers without a type checker do pass None
+        if not isinstance(model_value, str) or not model:
+            msg = f"{owner} model must be a non-empty string, got {model!r}"
+            raise ValueError(msg)
+        if not name:
+            msg = f"{owner} name must be a non-empty string"
+            raise ValueError(msg)
+        self._model = model
+        self._name = name
+        self._url = url
+        self._headers = dict(headers)
+        self._stream_headers = {**self._headers, "accept": "text/event-stream"}
+        self._boundary = boundary
+        self._timeout = check_seconds(owner, "timeout", timeout)
+        self._connect_timeout = check_seconds(owner, "connect_timeout", connect_timeout)
+        self._headers_timeout = check_seconds(owner, "headers_timeout", headers_timeout)
+        self._first_token_timeout = check_seconds(owner, "first_token_timeout", first_token_timeout)
+        self._idle_timeout = check_seconds(owner, "idle_timeout", idle_timeout)
+        # httpx's own limits back ours up; ours (asyncio deadlines) are the ones that fire.
+        self._call_limits = httpx.Timeout(
+            self._timeout, connect=self._connect_timeout, pool=self._connect_timeout
+        )
+        longest = max(self._headers_timeout, self._first_token_timeout, self._idle_timeout)
+        self._stream_limits = httpx.Timeout(
+            longest + 1.0, connect=self._connect_timeout, pool=self._connect_timeout
+        )
+        self._owns_client = client is None
+        self._client = client if client is not None else httpx.AsyncClient(limits=_LIMITS)
+
+    @property
+    def name(self) -> str:
+        """The provider's name in errors, logs, stats and ``LlmResponse.provider``."""
+        return self._name
+
+    @property
+    def model(self) -> str:
+        """The model used when a request names none."""
+        return self._model
+
+    @property
+    def url(self) -> str:
+        """The endpoint requests are posted to."""
+        return self._url
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self._name!r}, model={self._model!r}, url={self._url!r})"
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool if this provider created it (a passed-in client stays open)."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    @abstractmethod
+    def _payload(self, request: LlmRequest, model: str, *, stream: bool) -> dict[str, object]:
+        """The JSON body for ``request``."""
+
+    @abstractmethod
+    def _answer(self, data: object, model: str, latency: float) -> LlmResponse:
+        """Read a finished answer that took ``latency`` seconds.
+
+        Raises:
+            InvalidResponse: When ``data`` breaks the wire format.
+        """
+
+    @abstractmethod
+    def _reader(self, model: str) -> StreamReader:
+        """A reader for one stream's events."""
+
+    def _fail(self, error: LlmError) -> LlmError:
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug(
+                "provider.failed",
+                extra={
+                    "provider": self._name,
+                    "error": type(error).__name__,
+                    "status": error.status,
+                    "code": error.code,
+                },
+            )
+        return error
+
+    async def complete(self, request: LlmRequest) -> LlmResponse:
+        """Run one completion in one HTTP request (no retries: wrap the provider for those).
+
+        Args:
+            request: What to ask; ``request.model`` overrides the provider's model.
+
+        Returns:
+            The answer, with ``provider`` and ``latency_s`` filled in.
+
+        Raises:
+            LlmError: The subclass for what failed (see ``vex_llm.providers._http``);
+                ``Timeout`` with code ``total_timeout`` when ``timeout`` ran out.
+        """
+        model = request.model or self._model
+        body = json.dumps(self._payload(request, model, stream=False)).encode()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await self._client.post(
+                    self._url, content=body, headers=self._headers, timeout=self._call_limits
+                )
+        except TimeoutError as exc:
+            timeout = self._boundary.deadline_error("total_timeout", self._timeout, model=model)
+            raise self._fail(timeout) from exc
+        except httpx.HTTPError as exc:
+            raise self._fail(self._boundary.transport_error(exc, model=model)) from exc
+        status = response.status_code
+        if not 200 <= status < 300:
+            error: LlmError = self._boundary.status_error(
+                status, response.headers, response.content, model=model
+            )
+            raise self._fail(error)
+        try:
+            data = json.loads(response.content)
+        except ValueError as exc:
+            error = self._boundary.invalid("a body that is not JSON", model=model)
+            raise self._fail(error) from exc
+        try:
+            return self._answer(data, model, loop.time() - started)
+        except LlmError as error:
+            self._fail(error)
+            raise
+
+    async def _open(self, body: bytes, model: str, started: float) -> httpx.Response:
+        """Send a stream request and wait for a 2xx event stream's headers."""
+        request = self._client.build_request(
+            "POST",
+            self._url,
+            content=body,
+            headers=self._stream_headers,
+            timeout=self._stream_limits,
+        )
+        if self._headers_timeout <= self._first_token_timeout:
+            limit, code = self._headers_timeout, "headers_timeout"
+        else:
+            limit, code = self._first_token_timeout, "ttft_timeout"
+        try:
+            async with asyncio.timeout_at(started + limit):
+                response = await self._client.send(request, stream=True)
+        except TimeoutError as exc:
+            raise self._fail(self._boundary.deadline_error(code, limit, model=model)) from exc
+        except httpx.HTTPError as exc:
+            raise self._fail(self._boundary.transport_error(exc, model=model)) from exc
+        status = response.status_code
+        is_json = "json" in response.headers.get("content-type", "")
+        if 200 <= status < 300 and not is_json:
+            return response
+        try:
+            content = await self._read_some(response)
+        finally:
+            await response.aclose()
+        if not 200 <= status < 300:
+            error = self._boundary.status_error(status, response.headers, content, model=model)
+            raise self._fail(error)
+        # A JSON body to a stream request: an error object, or a server that ignored "stream".
+        try:
+            data = json.loads(content)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and "error" in data:
+            raise self._fail(self._boundary.event_error(data, model=model, partial=""))
+        raise self._fail(
+            self._boundary.invalid("JSON where an event stream was asked for", model=model)
+        )
+
+    async def _read_some(self, response: httpx.Response) -> bytes:
+        """Read at most ``_ERROR_BODY_LIMIT`` bytes of a body, within the idle limit."""
+        parts: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self._idle_timeout):
+                async for part in response.aiter_bytes():
+                    parts.append(part)
+                    size += len(part)
+                    if size >= _ERROR_BODY_LIMIT:
+                        break
+        except (TimeoutError, httpx.HTTPError):
+            pass  # the status already says what failed; a short body only loses detail
+        return b"".join(parts)[:_ERROR_BODY_LIMIT]
+
+    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        """Stream one completion over Server-Sent Events.
+
+        Three limits apply, each raising ``Timeout`` with its own ``.code``: waiting for
+        the response headers (``headers_timeout``), the first text from the request's
+        start (``ttft_timeout``), and the silence between events once text flows
+        (``idle_timeout``). The stream is complete when its finish reason (or its
+        terminator) arrives; a body that ends or breaks before that raises
+        ``StreamInterrupted`` with the partial text. Closing the iterator early closes
+        the HTTP response, so its connection never goes back to the pool half-read.
+
+        Args:
+            request: What to ask; ``request.model`` overrides the provider's model.
+
+        Yields:
+            Chunks of text. The first and the last carry ``model`` and ``provider``; the
+            last carries ``finish_reason`` and the usage when the server reported it.
+
+        Raises:
+            LlmError: The subclass for what failed.
+        """
+        model = request.model or self._model
+        body = json.dumps(self._payload(request, model, stream=True)).encode()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        response = await self._open(body, model, started)
+        try:
+            boundary = self._boundary
+            reader = self._reader(model)
+            decoder = SseDecoder()
+            raw = response.aiter_bytes()
+            deadline = started + self._first_token_timeout
+            first = True
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        data = await anext(raw, None)
+                except TimeoutError as exc:
+                    if reader.finish_reason is not None:
+                        break  # finished: a usage event or terminator that never came is optional
+                    if first:
+                        limit, code = self._first_token_timeout, "ttft_timeout"
+                    else:
+                        limit, code = self._idle_timeout, "idle_timeout"
+                    error: LlmError = boundary.deadline_error(code, limit, model=reader.model)
+                    raise self._fail(error) from exc
+                except httpx.HTTPError as exc:
+                    if reader.finish_reason is not None:
+                        break
+                    error = boundary.transport_error(
+                        exc, model=reader.model, partial=reader.partial
+                    )
+                    raise self._fail(error) from exc
+                if data is None:
+                    break
+                events = decoder.feed(data)
+                if not events:
+                    continue
+                for event in events:
+                    try:
+                        text = reader.feed(event)
+                    except LlmError as error:
+                        self._fail(error)
+                        raise
+                    if text:
+                        if first:
+                            first = False
+                            yield StreamChunk(text, model=reader.model, provider=self._name)
+                        else:
+                            yield StreamChunk(text)
+                    if reader.done:
+                        break
+                if reader.done:
+                    break
+                if not first or reader.finish_reason is not None:
+                    # Once text flows (or the answer finished) the idle limit takes over.
+                    deadline = loop.time() + self._idle_timeout
+            if reader.finish_reason is None:
+                raise self._fail(boundary.interrupted(reader.partial, model=reader.model))
+            yield StreamChunk(
+                "",
+                finish_reason=reader.finish_reason,
+                usage=reader.usage,
+                model=reader.model,
+                provider=self._name,
+            )
+        finally:
+            await response.aclose()

@@ -1,0 +1,317 @@
+"""OpenAIProvider: the Chat Completions API, as OpenAI and every compatible server speak it.
+
+Compatible servers (DeepSeek, Mistral, Groq, OpenRouter, Together, Ollama, vLLM,
+llama.cpp) differ only in base URL and key: see ``PRESETS`` and ``OpenAIProvider.preset``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final, Literal, Self, TypedDict, Unpack
+
+import httpx
+
+from .._errors import LlmError
+from .._types import LlmRequest, LlmResponse, Usage
+from ._base import HttpProvider, StreamReader, endpoint, read_key, to_int
+from ._http import Boundary, SseEvent
+
+DEFAULT_BASE_URL: Final = "https://api.openai.com/v1"
+
+PresetName = Literal[
+    "deepseek", "mistral", "groq", "openrouter", "together", "ollama", "vllm", "llamacpp"
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Preset:
+    """Where an OpenAI-compatible service lives and where its key comes from.
+
+    Args:
+        name: The provider name the preset gives (``LlmResponse.provider``).
+        base_url: The ``/v1`` root of its Chat Completions API.
+        api_key_env: The environment variable holding its key (``None``: local servers
+            that need none unless started with one).
+    """
+
+    name: str
+    base_url: str
+    api_key_env: str | None
+
+
+PRESETS: Final[Mapping[str, Preset]] = MappingProxyType(
+    {
+        preset.name: preset
+        for preset in (
+            Preset(
+                name="deepseek",
+                base_url="https://api.deepseek.com/v1",
+                api_key_env="DEEPSEEK_API_KEY",
+            ),
+            Preset(
+                name="mistral", base_url="https://api.mistral.ai/v1", api_key_env="MISTRAL_API_KEY"
+            ),
+            Preset(
+                name="groq", base_url="https://api.groq.com/openai/v1", api_key_env="GROQ_API_KEY"
+            ),
+            Preset(
+                name="openrouter",
+                base_url="https://openrouter.ai/api/v1",
+                api_key_env="OPENROUTER_API_KEY",
+            ),
+            Preset(
+                name="together",
+                base_url="https://api.together.xyz/v1",
+                api_key_env="TOGETHER_API_KEY",
+            ),
+            Preset(name="ollama", base_url="http://127.0.0.1:11434/v1", api_key_env=None),
+            Preset(name="vllm", base_url="http://127.0.0.1:8000/v1", api_key_env="VLLM_API_KEY"),
+            Preset(
+                name="llamacpp", base_url="http://127.0.0.1:8080/v1", api_key_env="LLAMA_API_KEY"
+            ),
+        )
+    }
+)
+"""OpenAI-compatible services by name: base URL and key variable."""
+
+
+class OpenAIOptions(TypedDict, total=False):
+    """The keyword arguments of ``OpenAIProvider`` that ``preset()`` passes through."""
+
+    base_url: str | None
+    api_key: str | None
+    api_key_env: str | None
+    name: str
+    timeout: float
+    connect_timeout: float
+    headers_timeout: float
+    first_token_timeout: float
+    idle_timeout: float
+    stream_usage: bool
+    extra_headers: Mapping[str, str] | None
+    client: httpx.AsyncClient | None
+
+
+class OpenAIProvider(HttpProvider):
+    """A provider speaking the OpenAI Chat Completions API (``POST {base_url}/chat/completions``).
+
+    Example::
+
+        async with OpenAIProvider("gpt-4o-mini") as llm:       # key from OPENAI_API_KEY
+            print(await llm.ask("Say hi"))
+        local = OpenAIProvider("llama3", base_url="http://127.0.0.1:8000/v1")
+
+    Args:
+        model: The model used when a request names none.
+        base_url: The API's ``/v1`` root, as the official SDK takes it (we append
+            ``/chat/completions``). Default: ``$OPENAI_BASE_URL``, else OpenAI's.
+        api_key: The key. Default: the variable named by ``api_key_env``. With no key
+            at all the provider still works against servers that need none (local
+            vLLM, Ollama); a 401 then says which variable to set.
+        api_key_env: The environment variable holding the key (default
+            ``"OPENAI_API_KEY"``; ``None`` reads none).
+        name: The provider's name in errors, stats and responses (default ``"openai"``).
+        timeout: Seconds for a whole ``complete()`` call (default 60: a long answer
+            fits; stream longer ones).
+        connect_timeout: Seconds to open a connection or get one from the pool
+            (default 5: a healthy endpoint connects in milliseconds).
+        headers_timeout: Seconds a stream waits for the response headers (default 30).
+        first_token_timeout: Seconds from a stream's start to its first text (default
+            60: long prompts and reasoning models take a while).
+        idle_timeout: Seconds of silence allowed between a stream's events once text
+            flows (default 30).
+        stream_usage: Ask for token usage on streams (``stream_options.include_usage``,
+            default true; turn off for old servers that reject the option).
+        extra_headers: Headers sent with every request (e.g. OpenRouter's ``X-Title``).
+        client: An ``httpx.AsyncClient`` to use (and leave open); default: one of our own.
+
+    Raises:
+        ValueError: On an empty model or name, a bad URL or a non-positive duration.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_key_env: str | None = "OPENAI_API_KEY",
+        name: str = "openai",
+        timeout: float = 60.0,
+        connect_timeout: float = 5.0,
+        headers_timeout: float = 30.0,
+        first_token_timeout: float = 60.0,
+        idle_timeout: float = 30.0,
+        stream_usage: bool = True,
+        extra_headers: Mapping[str, str] | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        owner = type(self).__name__
+        if base_url is None:
+            base_url = os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        key = read_key(api_key, api_key_env)
+        headers = {"content-type": "application/json", **(extra_headers or {})}
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+        self._stream_usage = stream_usage
+        super().__init__(
+            model,
+            url=endpoint(base_url, "/chat/completions", owner),
+            headers=headers,
+            name=name,
+            boundary=Boundary(name, secret=key, key_env=api_key_env),
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            headers_timeout=headers_timeout,
+            first_token_timeout=first_token_timeout,
+            idle_timeout=idle_timeout,
+            client=client,
+        )
+
+    @classmethod
+    def preset(cls, preset: PresetName, model: str, **options: Unpack[OpenAIOptions]) -> Self:
+        """Build a provider for an OpenAI-compatible service by name.
+
+        Example: ``OpenAIProvider.preset("deepseek", "deepseek-chat")`` reads
+        ``DEEPSEEK_API_KEY`` and is named ``"deepseek"``.
+
+        Args:
+            preset: One of ``PRESETS``: ``"deepseek"``, ``"mistral"``, ``"groq"``,
+                ``"openrouter"``, ``"together"``, ``"ollama"``, ``"vllm"``, ``"llamacpp"``.
+            model: The model.
+            **options: Any ``OpenAIProvider`` keyword argument; ``base_url``,
+                ``api_key_env`` and ``name`` override the preset's.
+
+        Returns:
+            The provider.
+
+        Raises:
+            ValueError: On an unknown preset name (or a bad option).
+        """
+        known = PRESETS.get(preset)
+        if known is None:
+            msg = f"unknown OpenAI-compatible preset {preset!r}; choose one of {sorted(PRESETS)}"
+            raise ValueError(msg)
+        options.setdefault("base_url", known.base_url)
+        options.setdefault("api_key_env", known.api_key_env)
+        options.setdefault("name", known.name)
+        return cls(model, **options)
+
+    def _payload(self, request: LlmRequest, model: str, *, stream: bool) -> dict[str, object]:
+        payload: dict[str, object] = {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        }
+        if request.max_tokens is not None:
+            payload["max_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            payload["temperature"] = request.temperature
+        if request.top_p is not None:
+            payload["top_p"] = request.top_p
+        if request.stop:
+            payload["stop"] = list(request.stop)
+        if stream:
+            payload["stream"] = True
+            if self._stream_usage:
+                payload["stream_options"] = {"include_usage": True}
+        return payload
+
+    def _answer(self, data: object, model: str, latency: float) -> LlmResponse:
+        if not isinstance(data, dict):
+            raise self._boundary.invalid("an answer that is not a JSON object", model=model)
+        if data.get("error"):
+            raise self._boundary.event_error(data, model=model, partial="")
+        try:
+            choice = data["choices"][0]
+            content = choice["message"]["content"]
+        except (KeyError, IndexError, TypeError) as exc:
+            what = "an answer without choices[0].message.content"
+            raise self._boundary.invalid(what, model=model) from exc
+        if content is None:
+            content = ""  # a tool call or a refusal: no text
+        if not isinstance(content, str):
+            raise self._boundary.invalid("a message content that is not text", model=model)
+        finish = choice.get("finish_reason")
+        served = data.get("model")
+        return LlmResponse(
+            content,
+            model=served if isinstance(served, str) and served else model,
+            provider=self._name,
+            usage=_usage(data.get("usage")),
+            finish_reason=finish if isinstance(finish, str) else None,
+            latency_s=latency,
+        )
+
+    def _reader(self, model: str) -> StreamReader:
+        return _ChatStream(model, self._boundary)
+
+
+def _usage(data: object) -> Usage | None:
+    if not isinstance(data, dict):
+        return None
+    prompt = to_int(data.get("prompt_tokens"))
+    completion = to_int(data.get("completion_tokens"))
+    total = to_int(data.get("total_tokens")) or prompt + completion
+    return Usage(prompt, completion, total)
+
+
+class _ChatStream(StreamReader):
+    """Chat Completions chunks: ``data: {"choices": [{"delta": ...}]}`` ... ``data: [DONE]``."""
+
+    __slots__ = ("_boundary",)
+
+    def __init__(self, model: str, boundary: Boundary) -> None:
+        super().__init__(model)
+        self._boundary = boundary
+
+    def feed(self, event: SseEvent) -> str:
+        data = event.data
+        if data == "[DONE]":
+            # The explicit terminator: the server says the answer is whole.
+            self.done = True
+            if self.finish_reason is None:
+                self.finish_reason = "stop"
+            return ""
+        try:
+            chunk = json.loads(data)
+        except ValueError as exc:
+            raise self._invalid("an event that is not JSON") from exc
+        if not isinstance(chunk, dict):
+            raise self._invalid("an event that is not a JSON object")
+        if chunk.get("error"):
+            raise self._boundary.event_error(chunk, model=self.model, partial=self.partial)
+        served = chunk.get("model")
+        if isinstance(served, str) and served:
+            self.model = served
+        usage = chunk.get("usage")
+        if usage is not None:
+            self.usage = _usage(usage)
+        choices = chunk.get("choices")
+        if not choices:
+            return ""  # the usage chunk, or a keep-alive
+        if not isinstance(choices, list):
+            raise self._invalid("an event whose choices are not a list")
+        text = ""
+        for choice in choices:
+            if not isinstance(choice, dict):
+                raise self._invalid("a choice that is not an object")
+            if choice.get("index", 0) != 0:
+                continue  # we ask for one choice; ignore any other
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                content = delta.get("content")
+                if isinstance(content, str):
+                    text += content
+            finish = choice.get("finish_reason")
+            if isinstance(finish, str) and finish:
+                self.finish_reason = finish
+        if text:
+            self.parts.append(text)
+        return text
+
+    def _invalid(self, what: str) -> LlmError:
+        return self._boundary.invalid(what, model=self.model, partial=self.partial)

@@ -6,6 +6,25 @@ Nothing in the library imports this package.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._clock import ManualClock
 
-__all__ = ["ManualClock"]
+if TYPE_CHECKING:
+    from .fake_server import FakeLLMServer, Fault, JournalEntry, Rule
+
+# The fake server needs Starlette and uvicorn (the ``lab`` extra): import it on first use,
+# so that ``from vex_llm.testing import ManualClock`` works without them.
+_LAZY = {"FakeLLMServer", "Fault", "JournalEntry", "Rule"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from . import fake_server
+
+        return getattr(fake_server, name)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
+__all__ = ["FakeLLMServer", "Fault", "JournalEntry", "ManualClock", "Rule"]

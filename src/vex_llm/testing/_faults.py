@@ -1,0 +1,489 @@
+"""Faults the fake server injects, the rules that choose them, and the request journal.
+
+Pure bookkeeping: no I/O. The server asks ``Faults.plan(...)`` once per request and acts
+on the answer. A seeded ``random.Random`` makes rates and jitter reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Final, Literal, Self, get_args
+
+from ._wire import Wire
+
+FaultKind = Literal[
+    "status",
+    "latency",
+    "slow_first_token",
+    "stall",
+    "cut",
+    "reset",
+    "stream_reset",
+    "hang",
+    "malformed",
+    "garbage_sse",
+    "noisy_sse",
+    "stream_error",
+]
+
+_KINDS: Final = frozenset(get_args(FaultKind))
+_WIRES: Final = frozenset(get_args(Wire))
+
+
+def _check_seconds(field_name: str, value: float | None, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if value is None or not (math.isfinite(value) and value >= 0):
+        msg = f"Fault {field_name} must be a finite number of seconds >= 0, got {value!r}"
+        raise ValueError(msg)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fault:
+    """One way the fake server misbehaves. Build them with the classmethods.
+
+    Args:
+        kind: What happens (see the classmethods).
+        status: HTTP status of an error answer (``None``: the wire's usual one for ``code``).
+        code: The provider error code or type in the body (``context_length_exceeded``,
+            ``overloaded_error``, ...); ``None`` uses the API's own for the status.
+        message: The error message in the body (``None``: the API's usual text).
+        retry_after: ``Retry-After`` header: seconds, or a raw value such as an HTTP date.
+        retry_after_ms: ``retry-after-ms`` header, in milliseconds.
+        seconds: How long latency, a slow first token, a stall or a hang lasts
+            (``None``: until the client leaves or the server stops).
+        jitter: Extra random seconds, uniform in ``[0, jitter]`` (seeded).
+        after_chunks: Text chunks sent before a stream fault strikes.
+    """
+
+    kind: FaultKind
+    status: int | None = None
+    code: str | None = None
+    message: str | None = None
+    retry_after: float | str | None = None
+    retry_after_ms: float | None = None
+    seconds: float | None = 0.0
+    jitter: float = 0.0
+    after_chunks: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            msg = f"Fault kind must be one of {sorted(_KINDS)}, got {self.kind!r}"
+            raise ValueError(msg)
+        if self.status is not None and not 100 <= self.status <= 599:
+            msg = f"Fault status must be an HTTP status (100-599), got {self.status!r}"
+            raise ValueError(msg)
+        _check_seconds("seconds", self.seconds, optional=True)
+        _check_seconds("jitter", self.jitter)
+        if isinstance(self.retry_after, float | int):
+            _check_seconds("retry_after", float(self.retry_after))
+        _check_seconds("retry_after_ms", self.retry_after_ms, optional=True)
+        if self.after_chunks < 0:
+            msg = f"Fault after_chunks must be >= 0, got {self.after_chunks}"
+            raise ValueError(msg)
+
+    @classmethod
+    def error(
+        cls,
+        status: int | None = None,
+        *,
+        code: str | None = None,
+        message: str | None = None,
+        retry_after: float | str | None = None,
+        retry_after_ms: float | None = None,
+    ) -> Self:
+        """Answer with an error status and a provider-style error body.
+
+        ``Fault.error(503)``, ``Fault.error(429, retry_after=2)``,
+        ``Fault.error(code="context_length_exceeded")`` (status from the code).
+        """
+        return cls(
+            kind="status",
+            status=status,
+            code=code,
+            message=message,
+            retry_after=retry_after,
+            retry_after_ms=retry_after_ms,
+        )
+
+    @classmethod
+    def rate_limited(
+        cls, *, retry_after: float | str | None = None, retry_after_ms: float | None = None
+    ) -> Self:
+        """429 with the API's rate-limit body and optional wait headers."""
+        return cls.error(429, retry_after=retry_after, retry_after_ms=retry_after_ms)
+
+    @classmethod
+    def context_length(cls) -> Self:
+        """400 saying the prompt does not fit (OpenAI's ``context_length_exceeded`` code;
+        Anthropic's ``invalid_request_error`` with "prompt is too long")."""
+        return cls(kind="status", status=400, code="context_length_exceeded")
+
+    @classmethod
+    def overloaded(cls) -> Self:
+        """The provider is over capacity: Anthropic 529 ``overloaded_error``, OpenAI 503."""
+        return cls(kind="status", code="overloaded_error")
+
+    @classmethod
+    def latency(cls, seconds: float, *, jitter: float = 0.0) -> Self:
+        """Wait before answering (adds to other faults; several latencies add up)."""
+        return cls(kind="latency", seconds=seconds, jitter=jitter)
+
+    @classmethod
+    def slow_first_token(cls, seconds: float) -> Self:
+        """Send the headers at once, then wait before the first text."""
+        return cls(kind="slow_first_token", seconds=seconds)
+
+    @classmethod
+    def stall(cls, *, after_chunks: int = 1, seconds: float | None = None) -> Self:
+        """Stop sending mid-stream (``seconds=None``: until the client leaves)."""
+        return cls(kind="stall", after_chunks=after_chunks, seconds=seconds)
+
+    @classmethod
+    def cut(cls, *, after_chunks: int = 1) -> Self:
+        """End the body cleanly after some text, without a finish reason or terminator.
+
+        A non-streamed answer is cut mid-body instead (the connection closes early).
+        """
+        return cls(kind="cut", after_chunks=after_chunks)
+
+    @classmethod
+    def reset(cls, *, after_chunks: int | None = None) -> Self:
+        """Drop the connection with a TCP reset: before any answer, or after some text."""
+        if after_chunks is None:
+            return cls(kind="reset")
+        return cls(kind="stream_reset", after_chunks=after_chunks)
+
+    @classmethod
+    def hang(cls) -> Self:
+        """Never answer: the request waits until the client gives up or the server stops."""
+        return cls(kind="hang", seconds=None)
+
+    @classmethod
+    def malformed(cls) -> Self:
+        """200 with a body (or a stream event) that is not valid JSON."""
+        return cls(kind="malformed")
+
+    @classmethod
+    def garbage_sse(cls) -> Self:
+        """200 ``text/event-stream`` whose body holds no events at all, then ends."""
+        return cls(kind="garbage_sse")
+
+    @classmethod
+    def noisy_sse(cls) -> Self:
+        """A correct stream with comments, unknown events and CRLF lines mixed in and
+        sent in odd byte splits: a client must still read the whole answer."""
+        return cls(kind="noisy_sse")
+
+    @classmethod
+    def stream_error(cls, code: str = "overloaded_error", *, after_chunks: int = 0) -> Self:
+        """An error event inside a 200 stream (a non-streamed call gets the error status)."""
+        return cls(kind="stream_error", code=code, after_chunks=after_chunks)
+
+    def to_dict(self) -> dict[str, object]:
+        """This fault as JSON-ready data (the admin endpoint's format)."""
+        return {k: v for k, v in asdict(self).items() if v != _DEFAULTS.get(k, object())}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Self:
+        """Build a fault from ``to_dict()`` data.
+
+        Raises:
+            ValueError: On unknown keys or bad values.
+        """
+        unknown = set(data) - _FIELDS
+        if unknown:
+            msg = f"unknown Fault fields {sorted(unknown)}; known: {sorted(_FIELDS)}"
+            raise ValueError(msg)
+        return cls(**data)  # type: ignore[arg-type]  # values are checked in __post_init__
+
+
+_FIELDS: Final = frozenset(f.name for f in fields(Fault))
+_DEFAULTS: Final[dict[str, object]] = {
+    "status": None,
+    "code": None,
+    "message": None,
+    "retry_after": None,
+    "retry_after_ms": None,
+    "seconds": 0.0,
+    "jitter": 0.0,
+    "after_chunks": 0,
+}
+
+
+@dataclass(slots=True, kw_only=True)
+class Rule:
+    """When faults apply: a sequence played one per matching request.
+
+    Args:
+        sequence: Faults in order; ``None`` answers normally (and no later rule applies).
+        times: How many matching requests the rule takes before it is spent
+            (``None``: no limit; the sequence repeats).
+        rate: Probability that a matching request is taken (seeded draws).
+        wire: Only ``"openai"`` or ``"anthropic"`` requests (``None``: both).
+        stream: Only streamed (``True``) or non-streamed (``False``) requests.
+        model: Only requests for this model.
+        between: Only from ``t0`` to ``t1`` seconds after the server started (an outage
+            window, read from the server's clock).
+    """
+
+    sequence: tuple[Fault | None, ...]
+    times: int | None = None
+    rate: float = 1.0
+    wire: Wire | None = None
+    stream: bool | None = None
+    model: str | None = None
+    between: tuple[float, float] | None = None
+    id: int = 0
+    hits: int = 0
+    """How many requests the rule has taken."""
+
+    def __post_init__(self) -> None:
+        self.sequence = tuple(self.sequence)
+        if not self.sequence:
+            msg = "Rule sequence must hold at least one fault (or None)"
+            raise ValueError(msg)
+        if self.times is not None and self.times < 0:
+            msg = f"Rule times must be >= 0, got {self.times}"
+            raise ValueError(msg)
+        if not 0.0 <= self.rate <= 1.0:
+            msg = f"Rule rate must be in [0, 1], got {self.rate}"
+            raise ValueError(msg)
+        if self.wire is not None and self.wire not in _WIRES:
+            msg = f"Rule wire must be 'openai', 'anthropic' or None, got {self.wire!r}"
+            raise ValueError(msg)
+        if self.between is not None:
+            start, end = self.between
+            if not (math.isfinite(start) and math.isfinite(end) and 0 <= start <= end):
+                msg = (
+                    f"Rule between must be (t0, t1) seconds with 0 <= t0 <= t1, got {self.between}"
+                )
+                raise ValueError(msg)
+            self.between = (float(start), float(end))
+
+    @property
+    def is_spent(self) -> bool:
+        """Whether the rule has taken all the requests it may."""
+        return self.times is not None and self.hits >= self.times
+
+    def matches(self, wire: Wire, model: str, stream: bool, elapsed: float) -> bool:
+        """Whether a request falls under this rule (ignoring its rate)."""
+        if self.is_spent:
+            return False
+        if self.wire is not None and self.wire != wire:
+            return False
+        if self.stream is not None and self.stream != stream:
+            return False
+        if self.model is not None and self.model != model:
+            return False
+        return self.between is None or self.between[0] <= elapsed < self.between[1]
+
+    def to_dict(self) -> dict[str, object]:
+        """This rule as JSON-ready data."""
+        return {
+            "id": self.id,
+            "script": [None if f is None else f.to_dict() for f in self.sequence],
+            "times": self.times,
+            "rate": self.rate,
+            "wire": self.wire,
+            "stream": self.stream,
+            "model": self.model,
+            "between": list(self.between) if self.between else None,
+            "hits": self.hits,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Rule:
+        """Build a rule from admin data: ``{"fault": {...}}`` or ``{"script": [...]}``
+        plus the filters (``times``, ``rate``, ``wire``, ``stream``, ``model``, ``between``).
+
+        Raises:
+            ValueError: On unknown keys or bad values.
+        """
+        known = {"fault", "script", "times", "rate", "wire", "stream", "model", "between", "cycle"}
+        unknown = set(data) - known
+        if unknown:
+            msg = f"unknown rule fields {sorted(unknown)}; known: {sorted(known)}"
+            raise ValueError(msg)
+        if ("fault" in data) == ("script" in data):
+            msg = "give exactly one of 'fault' (one fault) or 'script' (a list of faults/null)"
+            raise ValueError(msg)
+        if "fault" in data:
+            sequence: tuple[Fault | None, ...] = (_fault(data["fault"]),)
+            times = data.get("times")
+        else:
+            script = data["script"]
+            if not isinstance(script, list):
+                msg = "'script' must be a list of faults or null"
+                raise ValueError(msg)
+            sequence = tuple(None if item is None else _fault(item) for item in script)
+            times = data.get("times", None if data.get("cycle") else len(sequence))
+        between = data.get("between")
+        return cls(
+            sequence=sequence,
+            times=times if isinstance(times, int) else None,
+            rate=float(data.get("rate", 1.0)),  # type: ignore[arg-type]  # checked in __post_init__
+            wire=data.get("wire"),  # type: ignore[arg-type]  # checked in __post_init__
+            stream=data.get("stream"),  # type: ignore[arg-type]  # a bool or None, by contract
+            model=data.get("model"),  # type: ignore[arg-type]  # a str or None, by contract
+            between=tuple(between) if isinstance(between, list) else None,
+        )
+
+
+def _fault(data: object) -> Fault:
+    if not isinstance(data, dict):
+        msg = f"a fault must be an object, got {data!r}"
+        raise ValueError(msg)
+    return Fault.from_dict(data)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to do with one request: wait ``delay`` seconds, then the ``fault`` (or answer)."""
+
+    delay: float = 0.0
+    fault: Fault | None = None
+    names: tuple[str, ...] = ()
+
+
+NO_FAULT: Final = Plan()
+
+
+@dataclass(slots=True)
+class JournalEntry:
+    """One request the fake server received.
+
+    Args:
+        at: Seconds since the server started (server clock).
+        path: The request path.
+        wire: ``"openai"`` or ``"anthropic"``.
+        model: The model asked for (``None`` when the body was unreadable).
+        stream: Whether a stream was asked for.
+        fault: The faults applied, joined with ``+`` (``None``: answered normally).
+        status: The status sent (``None`` until the answer starts, or if none ever did).
+    """
+
+    at: float
+    path: str
+    wire: Wire
+    model: str | None
+    stream: bool
+    fault: str | None = None
+    status: int | None = None
+    rules: list[int] = field(default_factory=list)
+
+
+class Faults:
+    """The rules in force and the journal, safe to use from the test's thread and the
+    server's thread at once (one lock, never held across an await)."""
+
+    def __init__(self, seed: int | None) -> None:
+        self._seed = seed
+        self._rng = random.Random(seed)
+        self._rules: list[Rule] = []
+        self._journal: list[JournalEntry] = []
+        self._next_id = 1
+        self._lock = threading.Lock()
+
+    def add(self, rule: Rule) -> Rule:
+        """Put a rule after those already in force."""
+        with self._lock:
+            rule.id = self._next_id
+            self._next_id += 1
+            self._rules.append(rule)
+        return rule
+
+    def remove(self, rule_id: int) -> bool:
+        """Take a rule out of force; tell whether it was there."""
+        with self._lock:
+            before = len(self._rules)
+            self._rules = [r for r in self._rules if r.id != rule_id]
+            return len(self._rules) != before
+
+    def clear(self) -> None:
+        """Take every rule out of force."""
+        with self._lock:
+            self._rules.clear()
+
+    def reset(self) -> None:
+        """Clear rules and journal and reseed the random source."""
+        with self._lock:
+            self._rules.clear()
+            self._journal.clear()
+            self._rng = random.Random(self._seed)
+
+    def rules(self) -> list[Rule]:
+        """The rules in force, in order."""
+        with self._lock:
+            return list(self._rules)
+
+    def journal(self) -> list[JournalEntry]:
+        """A copy of the journal, oldest first."""
+        with self._lock:
+            return list(self._journal)
+
+    def plan(self, entry: JournalEntry, elapsed: float) -> Plan:
+        """Choose what happens to a request, record it in the journal, and return it.
+
+        Rules are tried in order. Every latency that applies adds up; the first other
+        fault (or a ``None`` script step) ends the search.
+        """
+        with self._lock:
+            self._journal.append(entry)
+            if not self._rules:
+                return NO_FAULT
+            delay = 0.0
+            chosen: Fault | None = None
+            names: list[str] = []
+            model = entry.model or ""
+            for rule in self._rules:
+                if not rule.matches(entry.wire, model, entry.stream, elapsed):
+                    continue
+                if rule.rate < 1.0 and self._rng.random() >= rule.rate:
+                    continue
+                step = rule.sequence[rule.hits % len(rule.sequence)]
+                rule.hits += 1
+                entry.rules.append(rule.id)
+                if step is None:
+                    break
+                if step.kind == "latency":
+                    delay += (step.seconds or 0.0) + self._jitter(step)
+                    names.append("latency")
+                    continue
+                chosen = step
+                names.append(step.kind)
+                break
+            if names:
+                entry.fault = "+".join(names)
+            return Plan(delay=delay, fault=chosen, names=tuple(names))
+
+    def jitter(self, fault: Fault) -> float:
+        """A seeded draw of a fault's jitter (thread-safe)."""
+        with self._lock:
+            return self._jitter(fault)
+
+    def _jitter(self, fault: Fault) -> float:
+        return self._rng.uniform(0.0, fault.jitter) if fault.jitter > 0 else 0.0
+
+
+def rules_from(faults: Iterable[Fault | None]) -> tuple[Fault | None, ...]:
+    """Check a script's steps."""
+    steps = tuple(faults)
+    items: tuple[object, ...] = steps  # callers without a type checker pass anything
+    for step in items:
+        if step is not None and not isinstance(step, Fault):
+            msg = f"a script step must be a Fault or None, got {type(step).__name__}"
+            raise TypeError(msg)
+    return steps
+
+
+def as_between(window: Sequence[float] | None) -> tuple[float, float] | None:
+    """An outage window as a pair of floats."""
+    if window is None:
+        return None
+    start, end = window
+    return (float(start), float(end))

@@ -184,7 +184,7 @@ def main() -> None:
         ):
             rate = processes(kind, server.url, process_calls)
             baseline = baseline or rate
-            print(f"{label:<40} {rate:>10,.0f} {rate / baseline:>8.2f}x")
+            print(f"{label:<40} {rate:>10,.0f} {rate / baseline:>8.3g}x")
     finally:
         server.close()
 

@@ -336,6 +336,11 @@ def _clear_counts(record: CircuitRecord, cold: Cold) -> None:
     cold.window = None
 
 
+# Every transition writes the state before it bumps the generation: the lock-free
+# closed-state path reads the generation first and the state second, so a call that sees
+# CLOSED can only hold an older generation, whose outcome is then counted as stale.
+
+
 def _trip(
     record: CircuitRecord,
     config: CircuitConfig,
@@ -351,8 +356,8 @@ def _trip(
     cold.open_until = now + open_duration(config, cold.open_count, u, retry_after)
     cold.isolated = False
     _clear_counts(record, cold)
-    record.generation += 1
     record.state = OPEN
+    record.generation += 1
     return Transition(previous, OPEN, record.generation, reason, open_until=cold.open_until)
 
 
@@ -362,8 +367,8 @@ def _close(record: CircuitRecord, reason: TransitionReason, *, manual: bool) -> 
     cold.open_count = 0
     cold.isolated = False
     _clear_counts(record, cold)
-    record.generation += 1
     record.state = CLOSED
+    record.generation += 1
     return Transition(previous, CLOSED, record.generation, reason, manual=manual)
 
 
@@ -381,8 +386,8 @@ def advance(record: CircuitRecord, now: float) -> Transition | None:
     if record.state is not OPEN or cold is None or cold.isolated or now < cold.open_until:
         return None
     _clear_counts(record, cold)
-    record.generation += 1
     record.state = HALF_OPEN
+    record.generation += 1
     return Transition(OPEN, HALF_OPEN, record.generation, "reset_timeout")
 
 
@@ -592,8 +597,8 @@ def force(
             return None
         _clear_counts(record, cold)
         cold.isolated = True
-        record.generation += 1
         record.state = OPEN
+        record.generation += 1
         return Transition(previous, OPEN, record.generation, "manual", manual=True)
     seconds = config.reset_timeout if duration is None else duration
     if not (math.isfinite(seconds) and seconds > 0):
@@ -604,8 +609,8 @@ def force(
         return None
     _clear_counts(record, cold)
     cold.isolated = False
-    record.generation += 1
     record.state = OPEN
+    record.generation += 1
     return Transition(
         previous, OPEN, record.generation, "manual", open_until=cold.open_until, manual=True
     )

@@ -14,7 +14,9 @@
           │    └── ContextLengthExceeded   the prompt does not fit this model: route elsewhere
           ├── AuthenticationFailed     401/403: key missing, wrong or without access
           ├── InvalidResponse          a body we cannot parse or that breaks the schema
-          └── StreamInterrupted        a stream that broke or ended without its finish; .partial
+          ├── StreamInterrupted        a stream that broke or ended without its finish; .partial
+          └── AllProvidersFailed       every provider of a fallback failed (policies/fallback.py);
+                                       also an ExceptionGroup holding each provider's error
 
 Every error takes its message as the one positional argument; everything else is
 keyword-only. ``retryable`` defaults per class (transient failures are retryable; caller

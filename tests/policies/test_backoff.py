@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -33,7 +34,7 @@ def test_delay_stays_within_the_jittered_ceiling(
 ) -> None:
     """Every delay lies in [ceiling * (1 - jitter), ceiling], ceiling = min(cap, base * 2^(n-1))."""
     delay = backoff(attempt, base=base, cap=cap, rng=random.Random(seed), jitter=jitter)
-    ceiling = min(cap, base * 2.0 ** min(attempt - 1, 1023)) if base else 0.0
+    ceiling = float(min(Fraction(cap), Fraction(base) * 2 ** (attempt - 1)))
     assert 0.0 <= delay <= ceiling * (1 + 1e-12)
     assert delay >= ceiling * (1.0 - jitter) * (1 - 1e-12)
 

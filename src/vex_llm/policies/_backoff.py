@@ -43,10 +43,12 @@ def backoff(attempt: int, *, base: float, cap: float, rng: Random, jitter: float
     if not (0.0 <= jitter <= 1.0):
         msg = f"backoff jitter must be in [0, 1], got {jitter}"
         raise ValueError(msg)
-    # Beyond 2 ** 1023 a float power overflows; any positive base has reached the cap there.
-    growth = attempt - 1
-    ceiling = cap if growth > 1023 else min(cap, base * 2.0**growth)
-    if base == 0:
-        ceiling = 0.0
+    # ldexp is the exact base * 2 ** (attempt - 1); past the float range it overflows, and
+    # anything that large is over the cap anyway.
+    try:
+        grown = math.ldexp(base, attempt - 1)
+    except OverflowError:
+        grown = math.inf
+    ceiling = min(cap, grown)
     low = ceiling * (1.0 - jitter)
     return low + (ceiling - low) * rng.random()

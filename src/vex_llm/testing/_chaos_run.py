@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from .._errors import LlmError
-from .._provider import LlmProvider
-from .._types import LlmRequest
+from .._errors import LlmError, StreamInterrupted
+from .._provider import LlmProvider, close_stream
+from .._types import LlmRequest, StreamReset
 
 Clock = Callable[[], float]
 
@@ -194,6 +194,7 @@ async def drive(
     started_at: float,
     prompt: Callable[[int], str],
     sink: list[CallRecord],
+    stream: bool = False,
     max_requests: int = 100_000,
     pause: float = 0.0,
     clock: Clock = time.monotonic,
@@ -204,6 +205,9 @@ async def drive(
     ``max_requests`` requests, whichever comes first; a request still running at the
     end is waited for (the provider's own timeouts bound it).
 
+    A streamed request counts as answered only when its stream delivered a finish
+    reason; a ``StreamReset`` marker drops the text received before it.
+
     Args:
         provider: Where to send them.
         arm: The label for the records.
@@ -212,6 +216,7 @@ async def drive(
         started_at: Clock time the whole run started (records are relative to it).
         prompt: Makes the prompt of the n-th request.
         sink: Receives a record per request, as it finishes.
+        stream: Stream the answers instead of asking for whole ones.
         max_requests: Hard cap on requests.
         pause: Seconds each worker waits between its requests (0: back to back).
         clock: Monotonic seconds.
@@ -228,6 +233,26 @@ async def drive(
     end = clock() + duration
     issued = 0
 
+    async def one(request: LlmRequest) -> str:
+        if not stream:
+            return (await provider.complete(request)).provider
+        served = ""
+        finished = False
+        chunks = provider.stream(request)
+        try:
+            async for chunk in chunks:
+                if isinstance(chunk, StreamReset):
+                    served, finished = "", False
+                    continue
+                served = chunk.provider or served
+                finished = finished or chunk.finish_reason is not None
+        finally:
+            await close_stream(chunks)
+        if not finished:
+            msg = "stream ended without a finish reason"
+            raise StreamInterrupted(msg)
+        return served
+
     async def worker() -> None:
         nonlocal issued
         while clock() < end and issued < max_requests:
@@ -235,21 +260,16 @@ async def drive(
             request = LlmRequest.from_prompt(prompt(issued))
             begin = clock()
             try:
-                response = await provider.complete(request)
+                served = await one(request)
             except LlmError as exc:
+                latency = clock() - begin
                 sink.append(
-                    CallRecord(
-                        arm, begin - started_at, clock() - begin, False, None, type(exc).__name__
-                    )
+                    CallRecord(arm, begin - started_at, latency, False, None, type(exc).__name__)
                 )
             else:
-                sink.append(
-                    CallRecord(arm, begin - started_at, clock() - begin, True, response.provider)
-                )
-            if pause > 0:
-                await asyncio.sleep(pause)
-            else:
-                await asyncio.sleep(0)  # let the other workers and the live view run
+                sink.append(CallRecord(arm, begin - started_at, clock() - begin, True, served))
+            # Always yield, so the other workers and the live view run.
+            await asyncio.sleep(pause)
 
     async with asyncio.TaskGroup() as group:
         for _ in range(concurrency):

@@ -206,9 +206,28 @@ async def main() -> None:
 
 
 async def server_factory(resources: AsyncExitStack) -> Factory:
-    """Upstreams on FakeLLMServer (not available yet in this checkout)."""
-    msg = "FakeLLMServer is not available in this checkout; run without --server"
-    raise SystemExit(msg)
+    """Upstreams on one FakeLLMServer (127.0.0.1), told apart by model; OpenAIProvider each."""
+    from vex_llm import OpenAIProvider
+    from vex_llm.testing import FakeLLMServer, Fault
+
+    server = await resources.enter_async_context(FakeLLMServer(seed=0, shutdown_timeout=0.1))
+
+    async def factory(scenario: str) -> Upstream:
+        server.reset()
+        match scenario:
+            case "silent":
+                server.inject(Fault.hang(), model="primary")
+            case "503":
+                server.inject(Fault.error(503), model="primary")
+            case _:
+                server.inject(Fault.error(503))
+        providers: list[LlmProvider] = []
+        for name in ("primary", "secondary"):
+            provider = OpenAIProvider(name, base_url=server.base_url, name=name, api_key="k")
+            providers.append(await resources.enter_async_context(provider))
+        return Upstream(providers, lambda: len(server.journal))
+
+    return factory
 
 
 if __name__ == "__main__":

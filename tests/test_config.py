@@ -43,7 +43,7 @@ def test_a_valid_file_loads(tmp_path: Path) -> None:
     assert primary.breaker == CircuitConfig(failure_threshold=4)
     assert backup.breaker == CircuitConfig(failure_threshold=2, reset_timeout=10.0)
     assert primary.retry.attempts == backup.retry.attempts == 2
-    assert primary.attempt_timeout == 5.0
+    assert primary.timeouts.attempt_timeout == 5.0
     assert primary.api_key_env == "OPENAI_API_KEY"
 
 

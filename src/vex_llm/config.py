@@ -38,9 +38,23 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
+from ._provider import LlmProvider
 from .breaker import CircuitConfig
+from .policies import (
+    DeadlineProvider,
+    FallbackProvider,
+    ResilienceStack,
+    RetryConfig,
+    RetryProvider,
+    TimeoutConfig,
+    TimeoutProvider,
+)
+from .resilient import ResilientProvider
+from .stores import CircuitStore
+
+T = TypeVar("T")
 
 PROVIDER_KINDS: Final = (
     "openai",
@@ -73,31 +87,13 @@ _PROVIDER_KEYS: Final = frozenset(
         "max_context_tokens",
     }
 )
-_RETRY_KEYS: Final = frozenset({"attempts", "base_delay", "max_delay", "budget", "budget_floor"})
+_TIMEOUT_KEYS: Final = frozenset({"attempt_timeout", "first_token_timeout", "idle_timeout"})
+_RETRY_KEYS: Final = frozenset(f.name for f in fields(RetryConfig) if f.init)
 _CIRCUIT_KEYS: Final = frozenset(f.name for f in fields(CircuitConfig) if f.init) - {"classify"}
 
 
 class ConfigError(ValueError):
     """A config file that cannot be used; the message names the file, the key and the fix."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RetrySettings:
-    """Retry settings as written in a config (applied by the policy layer).
-
-    Args:
-        attempts: Tries per call, the first included (>= 1).
-        base_delay: First backoff delay, seconds.
-        max_delay: Cap on one backoff delay, seconds.
-        budget: Fraction of calls that may be retried, in [0, 1].
-        budget_floor: Retries per second allowed whatever the budget says.
-    """
-
-    attempts: int = 3
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    budget: float = 0.2
-    budget_floor: float = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,9 +106,8 @@ class ProviderSettings:
         model: Model name (``None``: the provider's default; required for real providers).
         base_url: Endpoint root (``None``: the kind's default or its environment variable).
         api_key_env: Name of the environment variable holding the key (never the key).
-        attempt_timeout: Seconds for one attempt.
-        first_token_timeout: Seconds to the first streamed token.
-        idle_timeout: Seconds allowed between streamed chunks.
+        timeouts: Per-attempt limits (``attempt_timeout``, ``first_token_timeout``,
+            ``idle_timeout`` keys of the provider's table).
         max_context_tokens: The model's context size, for routing context-length errors.
         breaker: The circuit's rules.
         retry: The retry settings.
@@ -123,12 +118,10 @@ class ProviderSettings:
     model: str | None = None
     base_url: str | None = None
     api_key_env: str | None = None
-    attempt_timeout: float = 30.0
-    first_token_timeout: float | None = None
-    idle_timeout: float | None = None
+    timeouts: TimeoutConfig = field(default_factory=TimeoutConfig)
     max_context_tokens: int | None = None
     breaker: CircuitConfig = field(default_factory=CircuitConfig)
-    retry: RetrySettings = field(default_factory=RetrySettings)
+    retry: RetryConfig = field(default_factory=RetryConfig)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,56 +248,43 @@ def _provider(
         model=model,
         base_url=_string(table.get("base_url"), source, f"{key}.base_url", optional=True),
         api_key_env=api_key_env,
-        attempt_timeout=_seconds(
-            table.get("attempt_timeout", 30.0), source, f"{key}.attempt_timeout"
+        timeouts=_build(
+            TimeoutConfig,
+            {k: table[k] for k in _TIMEOUT_KEYS if k in table},
+            source,
+            key,
         ),
-        first_token_timeout=_optional_seconds(
-            table.get("first_token_timeout"), source, f"{key}.first_token_timeout"
-        ),
-        idle_timeout=_optional_seconds(table.get("idle_timeout"), source, f"{key}.idle_timeout"),
         max_context_tokens=max_context,
-        breaker=_circuit(breaker_table, source, f"{key}.breaker"),
-        retry=_retry(retry_table, source, f"{key}.retry"),
+        breaker=_build(CircuitConfig, breaker_table, source, f"{key}.breaker", _CIRCUIT_KEYS),
+        retry=_build(RetryConfig, retry_table, source, f"{key}.retry", _RETRY_KEYS),
     )
 
 
-def _circuit(table: Mapping[str, object], source: str, key: str) -> CircuitConfig:
-    _no_unknown(table, _CIRCUIT_KEYS, source, key)
+def _build(
+    cls: type[T],
+    table: Mapping[str, object],
+    source: str,
+    key: str,
+    allowed: frozenset[str] | None = None,
+) -> T:
+    """Build a settings dataclass; its own validation names the field, we add file and key."""
+    if allowed is not None:
+        _no_unknown(table, allowed, source, key)
     try:
-        return CircuitConfig(**table)  # type: ignore[arg-type]  # CircuitConfig validates
+        return cls(**table)
     except ValueError as exc:
-        # CircuitConfig names the field: "CircuitConfig.<field> must be ..., got ...".
-        field_name, _, problem = str(exc).removeprefix("CircuitConfig.").partition(" ")
-        msg = f"{source}: {key}.{field_name}: {problem}"
+        # Settings classes say "<Class>.<field> must be ..., got ...".
+        text = str(exc)
+        prefix = f"{cls.__name__}."
+        if text.startswith(prefix):
+            field_name, _, problem = text.removeprefix(prefix).partition(" ")
+            msg = f"{source}: {key}.{field_name}: {problem}"
+        else:
+            msg = f"{source}: {key}: {text}"
         raise ConfigError(msg) from None
     except TypeError as exc:
         msg = f"{source}: {key}: a value has the wrong type ({exc})"
         raise ConfigError(msg) from None
-
-
-def _retry(table: Mapping[str, object], source: str, key: str) -> RetrySettings:
-    _no_unknown(table, _RETRY_KEYS, source, key)
-    attempts = table.get("attempts", 3)
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-        msg = f"{source}: {key}.attempts: must be an integer >= 1, got {attempts!r}"
-        raise ConfigError(msg)
-    base_delay = _seconds(table.get("base_delay", 0.5), source, f"{key}.base_delay", zero=True)
-    max_delay = _seconds(table.get("max_delay", 8.0), source, f"{key}.max_delay", zero=True)
-    budget = table.get("budget", 0.2)
-    if isinstance(budget, bool) or not isinstance(budget, int | float) or not 0 <= budget <= 1:
-        msg = f"{source}: {key}.budget: must be a fraction in [0, 1], got {budget!r}"
-        raise ConfigError(msg)
-    floor = _seconds(table.get("budget_floor", 1.0), source, f"{key}.budget_floor", zero=True)
-    if max_delay < base_delay:
-        msg = f"{source}: {key}.max_delay: must be >= base_delay ({base_delay}), got {max_delay}"
-        raise ConfigError(msg)
-    return RetrySettings(
-        attempts=attempts,
-        base_delay=base_delay,
-        max_delay=max_delay,
-        budget=float(budget),
-        budget_floor=floor,
-    )
 
 
 def _no_unknown(
@@ -351,3 +331,77 @@ def _seconds(value: object, source: str, key: str, *, zero: bool = False) -> flo
     bound = ">= 0" if zero else "> 0"
     msg = f"{source}: {key}: must be a number of seconds {bound}, got {value!r}"
     raise ConfigError(msg)
+
+
+def build_provider(provider: ProviderSettings) -> LlmProvider:
+    """Make the bare provider a config entry describes (no resilience layers yet).
+
+    Args:
+        provider: The entry.
+
+    Returns:
+        A ``MockProvider``, ``AnthropicProvider`` or ``OpenAIProvider`` (presets included).
+    """
+    from .providers.anthropic import AnthropicProvider
+    from .providers.mock import MockProvider
+    from .providers.openai import PRESETS, OpenAIProvider
+
+    timeout = provider.timeouts.attempt_timeout or 60.0
+    if provider.kind == "mock":
+        return MockProvider(name=provider.name, model=provider.model or "mock-1")
+    if provider.kind == "anthropic":
+        assert provider.model is not None  # parse() requires it for real providers
+        return AnthropicProvider(
+            provider.model,
+            base_url=provider.base_url,
+            api_key_env=provider.api_key_env or "ANTHROPIC_API_KEY",
+            name=provider.name,
+            timeout=timeout,
+        )
+    if provider.kind == "openai":
+        return OpenAIProvider(
+            provider.model or "",
+            base_url=provider.base_url,
+            api_key_env=provider.api_key_env or "OPENAI_API_KEY",
+            name=provider.name,
+            timeout=timeout,
+        )
+    preset = PRESETS[provider.kind]
+    return OpenAIProvider(
+        provider.model or "",
+        base_url=provider.base_url or preset.base_url,
+        api_key_env=provider.api_key_env or preset.api_key_env,
+        name=provider.name,
+        timeout=timeout,
+    )
+
+
+def build(settings: Settings, *, store: CircuitStore | None = None) -> ResilienceStack:
+    """Assemble the recommended stack from a config, each provider with its own settings.
+
+    The layers are those of ``vex_llm.stack()`` (deadline -> fallback -> per provider:
+    retry -> circuit breaker -> attempt timeout -> provider); a config may give every
+    provider its own circuit, retry and timeout settings, which ``stack()`` does not take.
+
+    Args:
+        settings: The loaded config.
+        store: Where circuit state lives (``None``: this process).
+
+    Returns:
+        The stack; ``.circuits`` holds each provider's breaker by name.
+    """
+    circuits: dict[str, ResilientProvider] = {}
+    guarded: list[LlmProvider] = []
+    windows: dict[LlmProvider, int] = {}
+    for entry in settings.providers:
+        bounded = TimeoutProvider(build_provider(entry), entry.timeouts)
+        breaker = ResilientProvider(bounded, entry.breaker, store=store, circuit_name=entry.name)
+        retried = RetryProvider(breaker, entry.retry)
+        circuits[entry.name] = breaker
+        guarded.append(retried)
+        if entry.max_context_tokens is not None:
+            windows[retried] = entry.max_context_tokens
+    chain: LlmProvider = FallbackProvider(guarded, context_windows=windows)
+    if settings.deadline is not None:
+        chain = DeadlineProvider(chain, settings.deadline)
+    return ResilienceStack(chain, circuits)

@@ -77,7 +77,7 @@ def write_timeline(run: ChaosRun, path: Path, *, width: float = 1.0) -> Path:
     latency.legend(loc="upper left", fontsize=8, ncol=2)
     upstream.set_ylabel("upstream calls/s")
     upstream.set_ylim(bottom=0)
-    upstream.legend(loc="upper left", fontsize=8)
+    upstream.legend(loc="lower left", fontsize=8)
     _draw_states(states, run)
     states.set_xlabel("seconds since start")
     states.set_xlim(0, run.duration)

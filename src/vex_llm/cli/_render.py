@@ -126,7 +126,27 @@ def chaos_summary(run: ChaosRun, *, report: str, image: str) -> None:
     """Print the final comparison table and where the report and picture were written."""
     from rich.console import Console
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     console.print(_summary_table(run, f"vex-llm chaos: {run.scenario} (seed {run.seed})"))
     console.print(f"report: {report}")
     console.print(f"timeline: {image}")
+
+
+def write(text: str) -> None:
+    """Write text to standard output without a newline (streamed tokens)."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def circuits_table(rows: list[tuple[str, str, int, int, int, int, str]], *, shared: bool) -> None:
+    """Print the circuits of a config."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="circuits (shared through Redis)" if shared else "circuits (this process)")
+    for column in ("circuit", "state", "requests", "failures", "opens", "rejected", "next probe"):
+        table.add_column(column, justify="left" if column in ("circuit", "state") else "right")
+    for name, state, *numbers in rows:
+        colour = _STATE_STYLE.get(state.split(" ")[0], "")
+        table.add_row(name, f"[{colour}]{state}[/{colour}]", *(str(n) for n in numbers))
+    Console(highlight=False, width=None if sys.stdout.isatty() else 120).print(table)

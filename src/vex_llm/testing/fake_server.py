@@ -91,7 +91,7 @@ class _Exchange:
         self._transport: asyncio.Transport | None = scope.get(_TRANSPORT_KEY)
         self._interrupted = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
-        self._gone = False
+        self._gone = asyncio.Event()
         self.entry = entry
 
     def interrupt(self) -> None:
@@ -102,7 +102,7 @@ class _Exchange:
         while True:
             message = await self._receive()
             if message["type"] == "http.disconnect":
-                self._gone = True
+                self._gone.set()
                 self._interrupted.set()
                 return
 
@@ -112,8 +112,7 @@ class _Exchange:
             return False
         if seconds is not None and seconds <= 0:
             return True
-        if self._watcher is None:
-            self._watcher = asyncio.ensure_future(self._watch())
+        self._watch_client()
         if seconds is None:
             await self._interrupted.wait()
             return False
@@ -123,6 +122,10 @@ class _Exchange:
         except TimeoutError:
             return True
         return False
+
+    def _watch_client(self) -> None:
+        if self._watcher is None:
+            self._watcher = asyncio.ensure_future(self._watch())
 
     async def start(self, status: int, headers: Sequence[tuple[bytes, bytes]]) -> None:
         self.entry.status = status
@@ -142,6 +145,8 @@ class _Exchange:
 
     async def drop(self, *, reset: bool = True) -> None:
         """Close the connection: a TCP reset (``reset``), or a plain close mid-answer."""
+        if self._gone.is_set():
+            return
         transport = self._transport
         if transport is not None and not transport.is_closing():
             if reset:
@@ -154,8 +159,12 @@ class _Exchange:
                 transport.close()
         # Let the server see the connection go before the handler returns, so it does not
         # try to answer on it (and log about it).
-        self._interrupted.clear()
-        await self.pause(1.0)
+        self._watch_client()
+        try:
+            async with asyncio.timeout(1.0):
+                await self._gone.wait()
+        except TimeoutError:
+            pass  # the server closes the connection itself when the handler returns
 
     def close(self) -> None:
         if self._watcher is not None:
@@ -565,7 +574,9 @@ class FakeLLMServer:
             msg = "FakeLLMServer is already running"
             raise RuntimeError(msg)
         loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio turns Nagle off (TCP_NODELAY) only on sockets
+        # that say so, and with Nagle on every streamed chunk waits for a delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((_HOST, self._port))

@@ -293,12 +293,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     # The library logs transitions and decisions; the CLI shows them only with --verbose.
+    # Restored afterwards, so main() called in-process leaves logging as it found it.
     library_log = logging.getLogger("vex_llm")
+    saved = (library_log.propagate, list(library_log.handlers), library_log.level)
     if getattr(args, "verbose", False):
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        handler: logging.Handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        library_log.setLevel(logging.INFO)
     else:
-        library_log.addHandler(logging.NullHandler())
-        library_log.propagate = False
+        handler = logging.NullHandler()
+    library_log.addHandler(handler)
+    library_log.propagate = False
     handlers = {"ask": _ask, "chaos": _chaos, "circuits": _circuits}
     try:
         return asyncio.run(handlers[args.command](args))
@@ -311,6 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _render.err("vex-llm: interrupted")
         return 130
+    finally:
+        library_log.propagate = saved[0]
+        library_log.handlers[:] = saved[1]
+        library_log.setLevel(saved[2])
 
 
 def run() -> None:

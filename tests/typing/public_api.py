@@ -10,6 +10,7 @@ from vex_llm import (
     CircuitOpenError,
     CircuitState,
     CircuitStats,
+    LlmError,
     LlmRequest,
     LlmResponse,
     MockProvider,
@@ -52,3 +53,22 @@ async def uses() -> None:
         assert_type(exc.retry_after, float | None)
     except RateLimited as exc:
         assert_type(exc.retry_after, float | None)
+
+
+async def policy_uses() -> None:
+    from vex_llm import AllProvidersFailed, RetryConfig, TimeoutConfig, deadline, stack, trace
+
+    llm = stack(
+        [MockProvider.smart(name="a"), MockProvider.smart(name="b")],
+        deadline=20.0,
+        retry=RetryConfig(attempts=2),
+        timeouts=TimeoutConfig(attempt_timeout=5.0),
+    )
+    with trace() as events:
+        try:
+            async with deadline(5.0):
+                assert_type(await llm.ask("hi"), str)
+        except AllProvidersFailed as group:
+            assert_type(group.exceptions, tuple[LlmError | ExceptionGroup[LlmError], ...])
+    assert_type(events.format(), str)
+    assert_type(llm.circuits["a"].circuit_state, CircuitState)

@@ -145,3 +145,29 @@ def test_main_returns_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     """main() returns the exit code instead of exiting."""
     assert main(["ask", "--provider", "mock", "hello"]) == 0
     assert "mock" in capsys.readouterr().out
+
+
+@pytest.mark.redis
+def test_circuits_through_redis_are_shared_between_invocations(tmp_path: Path) -> None:
+    """`circuits --redis` opens a circuit in Redis; a later invocation sees it, then resets it."""
+    from _redis_server import RedisServer
+
+    server = RedisServer()
+    server.start()
+    try:
+        config = tmp_path / "vex.toml"
+        config.write_text("[[provider]]\nname = 'shared'\nkind = 'mock'\n")
+        opened = _vex(
+            "circuits", "--config", str(config), "--redis", server.url, "--open", "shared"
+        )
+        assert opened.returncode == 0, opened.stderr
+        seen = _vex("circuits", "--config", str(config), "--redis", server.url)
+        assert "held open" in seen.stdout
+        assert "shared through Redis" in seen.stdout
+        reset = _vex(
+            "circuits", "--config", str(config), "--redis", server.url, "--reset", "shared"
+        )
+        assert "closed" in reset.stdout
+        assert "held open" not in reset.stdout
+    finally:
+        server.close()

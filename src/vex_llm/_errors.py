@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
+from typing import Final, Literal
 
 RejectReason = Literal["open", "half_open_full", "isolated"]
+
+DEADLINE_EXCEEDED: Final = "deadline_exceeded"
+"""``Timeout.code`` when the caller's overall deadline ran out (not a provider's limit)."""
 
 
 def _clean_seconds(value: float | None) -> float | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Self
 
 from .._errors import (
+    DEADLINE_EXCEEDED,
     CircuitOpenError,
     ConnectionFailed,
     LlmError,
@@ -58,7 +59,9 @@ def classify_error(exc: BaseException) -> Outcome:
     ``ConnectionFailed``, ``NotAvailable``, ``RateLimited``, ``Timeout``, ``ServerError``,
     ``StreamInterrupted``, and the non-``LlmError`` ``OSError`` / ``TimeoutError`` (a raw
     socket failure is a connection failure). Ignored: ``CircuitOpenError`` from an inner
-    breaker (it is not evidence about the provider), cancellation and interpreter exits,
+    breaker (it is not evidence about the provider), a ``Timeout`` whose code is
+    ``"deadline_exceeded"`` (the caller's overall deadline ran out, not the provider's
+    time), cancellation and interpreter exits,
     caller errors (``InvalidRequest``, ``AuthenticationFailed``), ``InvalidResponse`` and
     everything else.
 
@@ -70,6 +73,8 @@ def classify_error(exc: BaseException) -> Outcome:
     """
     if isinstance(exc, CircuitOpenError):
         return Outcome.IGNORED
+    if isinstance(exc, Timeout) and exc.code == DEADLINE_EXCEEDED:
+        return Outcome.IGNORED  # the caller's budget ran out: no evidence about the provider
     if isinstance(exc, _COUNTED):
         return Outcome.FAILURE
     if isinstance(exc, LlmError | asyncio.CancelledError):

@@ -7,7 +7,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable
 
-from .._errors import Timeout
+from .._errors import DEADLINE_EXCEEDED, Timeout
 from .._provider import LlmProvider, close_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._scope import Clock, Deadline, Sleep, deadline_scope, time_left
@@ -82,7 +82,7 @@ class DeadlineProvider(LlmProvider):
             msg = (
                 f"{self._inner.name}: no answer within the call's deadline of {self._seconds:.3g}s"
             )
-            return Timeout(msg, provider=self._inner.name)
+            return Timeout(msg, provider=self._inner.name, code=DEADLINE_EXCEEDED)
 
         return expired
 

@@ -7,7 +7,7 @@ import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from .._errors import Timeout
+from .._errors import DEADLINE_EXCEEDED, Timeout
 from .._provider import LlmProvider, close_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._scope import Sleep, time_left
@@ -142,7 +142,10 @@ class TimeoutProvider(LlmProvider):
                 msg = f"{self._base}: the call's deadline was spent waiting for {which}"
             else:
                 msg = f"{self._base}: no {which.replace('_', ' ')} within {limit:.3g}s"
-            return Timeout(msg, provider=self._base, code=None)
+            # A spent deadline is the caller's budget running out, not evidence about the
+            # provider: the code tells the breaker not to count it (see classify_error).
+            code = DEADLINE_EXCEEDED if by_deadline else None
+            return Timeout(msg, provider=self._base, code=code)
 
         return limit, expired
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vex_llm.testing import Fault, JournalEntry, Rule
-from vex_llm.testing._faults import Faults, Plan
+from vex_llm.testing._plan import Faults, Plan
 
 
 def entry(model: str = "m", *, wire: str = "openai", stream: bool = False) -> JournalEntry:

@@ -1,16 +1,10 @@
-"""Faults the fake server injects, the rules that choose them, and the request journal.
-
-Pure bookkeeping: no I/O. The server asks ``Faults.plan(...)`` once per request and acts
-on the answer. A seeded ``random.Random`` makes rates and jitter reproducible.
-"""
+"""Faults the fake server injects and the rules that say when (pure data, no I/O)."""
 
 from __future__ import annotations
 
 import math
-import random
-import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Final, Literal, Self, get_args
 
 from ._wire import Wire
@@ -339,135 +333,6 @@ def _fault(data: object) -> Fault:
         msg = f"a fault must be an object, got {data!r}"
         raise ValueError(msg)
     return Fault.from_dict(data)
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What to do with one request: wait ``delay`` seconds, then the ``fault`` (or answer)."""
-
-    delay: float = 0.0
-    fault: Fault | None = None
-    names: tuple[str, ...] = ()
-
-
-NO_FAULT: Final = Plan()
-
-
-@dataclass(slots=True)
-class JournalEntry:
-    """One request the fake server received.
-
-    Args:
-        at: Seconds since the server started (server clock).
-        path: The request path.
-        wire: ``"openai"`` or ``"anthropic"``.
-        model: The model asked for (``None`` when the body was unreadable).
-        stream: Whether a stream was asked for.
-        fault: The faults applied, joined with ``+`` (``None``: answered normally).
-        status: The status sent (``None`` until the answer starts, or if none ever did).
-    """
-
-    at: float
-    path: str
-    wire: Wire
-    model: str | None
-    stream: bool
-    fault: str | None = None
-    status: int | None = None
-    rules: list[int] = field(default_factory=list)
-
-
-class Faults:
-    """The rules in force and the journal, safe to use from the test's thread and the
-    server's thread at once (one lock, never held across an await)."""
-
-    def __init__(self, seed: int | None) -> None:
-        self._seed = seed
-        self._rng = random.Random(seed)
-        self._rules: list[Rule] = []
-        self._journal: list[JournalEntry] = []
-        self._next_id = 1
-        self._lock = threading.Lock()
-
-    def add(self, rule: Rule) -> Rule:
-        """Put a rule after those already in force."""
-        with self._lock:
-            rule.id = self._next_id
-            self._next_id += 1
-            self._rules.append(rule)
-        return rule
-
-    def remove(self, rule_id: int) -> bool:
-        """Take a rule out of force; tell whether it was there."""
-        with self._lock:
-            before = len(self._rules)
-            self._rules = [r for r in self._rules if r.id != rule_id]
-            return len(self._rules) != before
-
-    def clear(self) -> None:
-        """Take every rule out of force."""
-        with self._lock:
-            self._rules.clear()
-
-    def reset(self) -> None:
-        """Clear rules and journal and reseed the random source."""
-        with self._lock:
-            self._rules.clear()
-            self._journal.clear()
-            self._rng = random.Random(self._seed)
-
-    def rules(self) -> list[Rule]:
-        """The rules in force, in order."""
-        with self._lock:
-            return list(self._rules)
-
-    def journal(self) -> list[JournalEntry]:
-        """A copy of the journal, oldest first."""
-        with self._lock:
-            return list(self._journal)
-
-    def plan(self, entry: JournalEntry, elapsed: float) -> Plan:
-        """Choose what happens to a request, record it in the journal, and return it.
-
-        Rules are tried in order. Every latency that applies adds up; the first other
-        fault (or a ``None`` script step) ends the search.
-        """
-        with self._lock:
-            self._journal.append(entry)
-            if not self._rules:
-                return NO_FAULT
-            delay = 0.0
-            chosen: Fault | None = None
-            names: list[str] = []
-            model = entry.model or ""
-            for rule in self._rules:
-                if not rule.matches(entry.wire, model, entry.stream, elapsed):
-                    continue
-                if rule.rate < 1.0 and self._rng.random() >= rule.rate:
-                    continue
-                step = rule.sequence[rule.hits % len(rule.sequence)]
-                rule.hits += 1
-                entry.rules.append(rule.id)
-                if step is None:
-                    break
-                if step.kind == "latency":
-                    delay += (step.seconds or 0.0) + self._jitter(step)
-                    names.append("latency")
-                    continue
-                chosen = step
-                names.append(step.kind)
-                break
-            if names:
-                entry.fault = "+".join(names)
-            return Plan(delay=delay, fault=chosen, names=tuple(names))
-
-    def jitter(self, fault: Fault) -> float:
-        """A seeded draw of a fault's jitter (thread-safe)."""
-        with self._lock:
-            return self._jitter(fault)
-
-    def _jitter(self, fault: Fault) -> float:
-        return self._rng.uniform(0.0, fault.jitter) if fault.jitter > 0 else 0.0
 
 
 def rules_from(faults: Iterable[Fault | None]) -> tuple[Fault | None, ...]:

@@ -27,161 +27,34 @@ given; streams send one word per chunk. Faults are deterministic under ``seed``.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import socket
-import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, MutableMapping, Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, Final, Self
-
-from ._faults import Fault, Faults, JournalEntry, Rule, rules_from
-from ._wire import (
-    Call,
-    StreamEncoder,
-    Wire,
-    complete_body,
-    context_message,
-    count_tokens,
-    default_status,
-    error_body,
-    read_call,
-    split_words,
-)
+from typing import Final, Self
 
 try:
     import uvicorn
     from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
     from uvicorn.server import ServerState
 except ImportError as exc:  # pragma: no cover - depends on the install
     msg = "FakeLLMServer needs Starlette and uvicorn: pip install 'vex-llm[lab]'"
     raise ImportError(msg) from exc
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Any]
-Send = Callable[[Message], Any]
+from ._admin import admin_routes
+from ._answers import JSON_HEADERS, Playbook
+from ._exchange import Capture, Exchange, Receive, Scope, Send
+from ._faults import Fault, Rule, rules_from
+from ._plan import Faults, JournalEntry
+from ._wire import Wire, error_body, read_call
 
 _HOST: Final = "127.0.0.1"
-_TRANSPORT_KEY: Final = "vex_llm.transport"
-_JSON: Final = [(b"content-type", b"application/json")]
-_STREAM_FAULTS: Final = frozenset(
-    {"slow_first_token", "stall", "cut", "stream_reset", "stream_error", "malformed", "noisy_sse"}
-)
-_SSE: Final = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
 
 
 def _echo(prompt: str) -> str:
     return f"You said: {prompt}" if prompt else "You said nothing."
-
-
-class _Exchange:
-    """One request's connection: writes, waits that end early, and drops."""
-
-    __slots__ = ("_gone", "_interrupted", "_receive", "_send", "_transport", "_watcher", "entry")
-
-    def __init__(self, scope: Scope, receive: Receive, send: Send, entry: JournalEntry) -> None:
-        self._receive = receive
-        self._send = send
-        self._transport: asyncio.Transport | None = scope.get(_TRANSPORT_KEY)
-        self._interrupted = asyncio.Event()
-        self._watcher: asyncio.Task[None] | None = None
-        self._gone = asyncio.Event()
-        self.entry = entry
-
-    def interrupt(self) -> None:
-        """End every wait now (the server is stopping)."""
-        self._interrupted.set()
-
-    async def _watch(self) -> None:
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                self._gone.set()
-                self._interrupted.set()
-                return
-
-    async def pause(self, seconds: float | None) -> bool:
-        """Wait ``seconds`` (``None``: for ever). False if the client left or the server stops."""
-        if self._interrupted.is_set():
-            return False
-        if seconds is not None and seconds <= 0:
-            return True
-        self._watch_client()
-        if seconds is None:
-            await self._interrupted.wait()
-            return False
-        try:
-            async with asyncio.timeout(seconds):
-                await self._interrupted.wait()
-        except TimeoutError:
-            return True
-        return False
-
-    def _watch_client(self) -> None:
-        if self._watcher is None:
-            self._watcher = asyncio.ensure_future(self._watch())
-
-    async def start(self, status: int, headers: Sequence[tuple[bytes, bytes]]) -> None:
-        self.entry.status = status
-        await self._send({"type": "http.response.start", "status": status, "headers": headers})
-
-    async def write(self, data: bytes) -> None:
-        await self._send({"type": "http.response.body", "body": data, "more_body": True})
-
-    async def end(self, data: bytes = b"") -> None:
-        await self._send({"type": "http.response.body", "body": data, "more_body": False})
-
-    async def respond(
-        self, status: int, headers: Sequence[tuple[bytes, bytes]], body: bytes
-    ) -> None:
-        await self.start(status, [*headers, (b"content-length", str(len(body)).encode())])
-        await self.end(body)
-
-    async def drop(self, *, reset: bool = True) -> None:
-        """Close the connection: a TCP reset (``reset``), or a plain close mid-answer."""
-        if self._gone.is_set():
-            return
-        transport = self._transport
-        if transport is not None and not transport.is_closing():
-            if reset:
-                sock = transport.get_extra_info("socket")
-                if sock is not None:
-                    # SO_LINGER with a zero timeout makes close() send RST, not FIN.
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                transport.abort()
-            else:
-                transport.close()
-        # Let the server see the connection go before the handler returns, so it does not
-        # try to answer on it (and log about it).
-        self._watch_client()
-        try:
-            async with asyncio.timeout(1.0):
-                await self._gone.wait()
-        except TimeoutError:
-            pass  # the server closes the connection itself when the handler returns
-
-    def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-
-
-class _Capture:
-    """Outermost ASGI layer: keeps uvicorn's transport in the scope so faults can reset it."""
-
-    def __init__(self, app: Starlette) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            cycle = getattr(send, "__self__", None)
-            scope[_TRANSPORT_KEY] = getattr(cycle, "transport", None)
-        await self._app(scope, receive, send)
 
 
 class _Endpoint:
@@ -238,16 +111,14 @@ class FakeLLMServer:
             raise ValueError(msg)
         self._faults = Faults(seed)
         self._clock = clock
-        self._responder = responder
-        self._chunk_delay = chunk_delay
+        self._playbook = Playbook(responder, chunk_delay)
         self._port = port
         self._shutdown_timeout = shutdown_timeout
-        self._serial = itertools.count(1)
         self._started_at = 0.0
         self._url: str | None = None
         self._server: asyncio.Server | None = None
         self._state: ServerState | None = None
-        self._exchanges: set[_Exchange] = set()
+        self._exchanges: set[Exchange] = set()
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._thread_loop: asyncio.AbstractEventLoop | None = None
@@ -396,12 +267,12 @@ class FakeLLMServer:
         path = str(scope.get("path", ""))
         if isinstance(call, str):
             entry = JournalEntry(at=elapsed, path=path, wire=wire, model=None, stream=False)
-            exchange = _Exchange(scope, receive, send, entry)
+            exchange = Exchange(scope, receive, send, entry)
             self._faults.plan(entry, elapsed)  # journal it; faults need a readable request
-            await exchange.respond(400, _JSON, error_body(wire, 400, None, call))
+            await exchange.respond(400, JSON_HEADERS, error_body(wire, 400, None, call))
             return
         entry = JournalEntry(at=elapsed, path=path, wire=wire, model=call.model, stream=call.stream)
-        exchange = _Exchange(scope, receive, send, entry)
+        exchange = Exchange(scope, receive, send, entry)
         if self._stopping:
             await exchange.drop()
             return
@@ -411,156 +282,18 @@ class FakeLLMServer:
             if plan.delay and not await exchange.pause(plan.delay):
                 await exchange.drop()
                 return
-            await self._answer(call, exchange, plan.fault)
+            await self._playbook.play(call, exchange, plan.fault)
         finally:
             self._exchanges.discard(exchange)
             exchange.close()
 
-    async def _answer(self, call: Call, ex: _Exchange, fault: Fault | None) -> None:
-        if fault is None:
-            if call.stream:
-                await self._stream(call, ex, None)
-            else:
-                await self._complete(call, ex)
-            return
-        kind = fault.kind
-        if call.stream and kind in _STREAM_FAULTS:
-            await self._stream(call, ex, fault)
-        elif kind in ("status", "stream_error"):
-            await self._error(call, ex, fault)
-        elif kind in ("reset", "stream_reset"):
-            await ex.drop()
-        elif kind == "hang":
-            await ex.pause(None)
-            await ex.drop()
-        elif kind == "malformed":
-            await ex.respond(200, _JSON, b'{"id": "chatcmpl-x", "choices": [{"message": {"con')
-        elif kind == "garbage_sse":
-            await ex.start(200, _SSE if call.stream else [(b"content-type", b"text/html")])
-            await ex.write(b"<html><body>502 Bad Gateway</body></html>\nnot: an event\x00\n")
-            await ex.end(b"\n")
-        elif kind == "cut":
-            # A plain answer cut mid-body: the connection closes before Content-Length is met.
-            body = complete_body(call, self._responder(call.prompt), next(self._serial))
-            await ex.start(200, [*_JSON, (b"content-length", str(len(body)).encode())])
-            await ex.write(body[: len(body) // 2])
-            await ex.drop(reset=False)
-        elif kind in ("slow_first_token", "stall"):
-            # On a plain call these are a late answer.
-            if await ex.pause(fault.seconds):
-                await self._complete(call, ex)
-            else:
-                await ex.drop()
-        else:  # noisy_sse on a plain call, latency: a normal answer
-            await self._complete(call, ex)
-
-    async def _complete(self, call: Call, ex: _Exchange) -> None:
-        text = self._responder(call.prompt)
-        await ex.respond(200, _JSON, complete_body(call, text, next(self._serial)))
-
-    async def _error(self, call: Call, ex: _Exchange, fault: Fault) -> None:
-        status = fault.status or default_status(call.wire, fault.code)
-        message = fault.message
-        if message is None and fault.code == "context_length_exceeded":
-            message = context_message(call.wire)
-        code = fault.code
-        if call.wire == "anthropic" and code == "context_length_exceeded":
-            code = "invalid_request_error"  # Anthropic says it in the message only
-        headers = list(_JSON)
-        if fault.retry_after is not None:
-            value = fault.retry_after
-            text = value if isinstance(value, str) else f"{value:g}"
-            headers.append((b"retry-after", text.encode()))
-        if fault.retry_after_ms is not None:
-            headers.append((b"retry-after-ms", f"{fault.retry_after_ms:g}".encode()))
-        headers.append((b"x-request-id", f"req_{next(self._serial):08d}".encode()))
-        await ex.respond(status, headers, error_body(call.wire, status, code, message))
-
-    async def _stream(self, call: Call, ex: _Exchange, fault: Fault | None) -> None:
-        encoder = StreamEncoder(call, next(self._serial))
-        pieces = split_words(self._responder(call.prompt))
-        kind = fault.kind if fault is not None else None
-        noisy = kind == "noisy_sse"
-        strike_at = fault.after_chunks if fault is not None else -1
-        await ex.start(200, _SSE)
-        head = encoder.head()
-        await ex.write(StreamEncoder.noise() + head if noisy else head)
-        for index in range(len(pieces) + 1):
-            if index == strike_at and fault is not None:
-                if kind == "stall":
-                    if not await ex.pause(fault.seconds):
-                        await ex.drop()
-                        return
-                elif kind == "cut":
-                    await ex.end()
-                    return
-                elif kind == "stream_reset":
-                    await ex.drop()
-                    return
-                elif kind == "stream_error":
-                    await ex.end(encoder.error(fault.code, fault.message))
-                    return
-                elif kind == "malformed":
-                    await ex.end(encoder.malformed())
-                    return
-            if index == len(pieces):
-                break
-            late = index == 0 and fault is not None and kind == "slow_first_token"
-            if late and fault is not None and not await ex.pause(fault.seconds):
-                await ex.drop()
-                return
-            if index and self._chunk_delay and not await ex.pause(self._chunk_delay):
-                await ex.drop()
-                return
-            data = encoder.piece(pieces[index])
-            if noisy:
-                # Odd splits: a client must reassemble lines and UTF-8 across writes.
-                middle = len(data) // 2 + 1
-                await ex.write(data[:middle])
-                await ex.write(data[middle:] + StreamEncoder.noise())
-            else:
-                await ex.write(data)
-        await ex.end(encoder.tail(sum(count_tokens(p) for p in pieces)))
-
-    # -- admin endpoints ----------------------------------------------------------------
-
-    async def _admin_faults(self, request: Request) -> Response:
-        if request.method == "GET":
-            return JSONResponse([rule.to_dict() for rule in self.rules])
-        if request.method == "DELETE":
-            self.clear_faults()
-            return JSONResponse({"cleared": True})
-        try:
-            data = await request.json()
-            if not isinstance(data, dict):
-                msg = "send a JSON object"
-                raise ValueError(msg)
-            rule = self._faults.add(Rule.from_dict(data))
-        except (ValueError, TypeError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(rule.to_dict(), status_code=201)
-
-    async def _admin_fault(self, request: Request) -> Response:
-        found = self._faults.remove(int(request.path_params["rule_id"]))
-        return JSONResponse({"removed": found}, status_code=200 if found else 404)
-
-    async def _admin_journal(self, request: Request) -> Response:
-        return JSONResponse([asdict(entry) for entry in self.journal])
-
-    async def _admin_reset(self, request: Request) -> Response:
-        self.reset()
-        return JSONResponse({"reset": True})
-
-    def _app(self) -> _Capture:
+    def _app(self) -> Capture:
         routes = [
             Route("/v1/chat/completions", _Endpoint(self, "openai"), methods=["POST"]),
             Route("/v1/messages", _Endpoint(self, "anthropic"), methods=["POST"]),
-            Route("/_admin/faults", self._admin_faults, methods=["GET", "POST", "DELETE"]),
-            Route("/_admin/faults/{rule_id:int}", self._admin_fault, methods=["DELETE"]),
-            Route("/_admin/journal", self._admin_journal, methods=["GET"]),
-            Route("/_admin/reset", self._admin_reset, methods=["POST"]),
+            *admin_routes(self._faults),
         ]
-        return _Capture(Starlette(routes=routes))
+        return Capture(Starlette(routes=routes))
 
     # -- lifecycle ----------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ def err(text: str) -> None:
     sys.stderr.flush()
 
 
-def _summary_table(run: ChaosRun, title: str) -> RenderableType:
+def _summary_table(run: ChaosRun, title: str, *, upstream: bool = True) -> RenderableType:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
@@ -37,23 +37,25 @@ def _summary_table(run: ChaosRun, title: str) -> RenderableType:
     table.add_column("success", justify="right")
     table.add_column("p50 ms", justify="right")
     table.add_column("p99 ms", justify="right")
-    table.add_column("upstream calls", justify="right")
-    table.add_column("upstream / request", justify="right")
+    if upstream:  # known only at the end, from the upstreams' journals
+        table.add_column("upstream calls", justify="right")
+        table.add_column("upstream / request", justify="right")
     table.add_column("errors")
     for arm in run.arms():
         s = run.summary(arm)
         label = "bare client" if arm == "bare" else "vex-llm stack"
         colour = "green" if s.success_rate >= 0.99 else "yellow" if s.success_rate >= 0.9 else "red"
-        table.add_row(
+        cells = [
             label,
             str(s.requests),
             f"[{colour}]{100 * s.success_rate:.1f}%[/{colour}]",
             f"{1000 * s.p50:.0f}",
             f"{1000 * s.p99:.0f}",
-            str(s.upstream_calls),
-            f"{s.upstream_per_request:.2f}",
-            ", ".join(f"{name} x{count}" for name, count in s.errors.items()) or "-",
-        )
+        ]
+        if upstream:
+            cells += [str(s.upstream_calls), f"{s.upstream_per_request:.2f}"]
+        cells.append(", ".join(f"{name} x{count}" for name, count in s.errors.items()) or "-")
+        table.add_row(*cells)
     return table
 
 
@@ -87,6 +89,7 @@ class ChaosView:
     def _render(self) -> RenderableType:
         from rich.console import Group
         from rich.progress_bar import ProgressBar
+        from rich.table import Table
         from rich.text import Text
 
         elapsed = min(self._elapsed(), self._run.duration)
@@ -95,13 +98,13 @@ class ChaosView:
         for name, state in self._circuits().items():
             circuits.append(f"{name} ", style="bold")
             circuits.append(f"{state.replace('_', '-')}  ", style=_STATE_STYLE.get(state, ""))
-        header = Text(f"{self._run.scenario}  {elapsed:5.1f}s / {self._run.duration:.0f}s  ")
-        return Group(
-            header,
+        header = Table.grid(padding=(0, 2))
+        header.add_row(
+            Text(self._run.scenario, style="bold"),
             bar,
-            circuits,
-            _summary_table(self._run, "so far"),
+            Text(f"{elapsed:5.1f}s / {self._run.duration:.0f}s"),
         )
+        return Group(header, circuits, _summary_table(self._run, "so far", upstream=False))
 
     def __enter__(self) -> Self:
         if self._enabled:

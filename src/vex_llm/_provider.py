@@ -112,3 +112,41 @@ async def close_stream(chunks: AsyncIterator[object]) -> None:
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
         await aclose()
+
+
+class ProviderWrapper(LlmProvider):
+    """A provider around one other provider that it passes through by default.
+
+    Policies that add behaviour to calls (retries, timeouts, deadlines) keep the inner
+    provider's name (so errors, traces and ``LlmResponse.provider`` name the real
+    provider), its availability and its resources; they override ``complete`` and
+    ``stream``.
+
+    Args:
+        provider: The wrapped provider.
+
+    Raises:
+        TypeError: If ``provider`` is not an ``LlmProvider``.
+    """
+
+    def __init__(self, provider: LlmProvider) -> None:
+        value: object = provider
+        if not isinstance(value, LlmProvider):
+            msg = f"provider must be an LlmProvider, got {type(value).__name__}"
+            raise TypeError(msg)
+        self._inner = provider
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def inner(self) -> LlmProvider:
+        """The wrapped provider."""
+        return self._inner
+
+    async def is_available(self) -> bool:
+        return await self._inner.is_available()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

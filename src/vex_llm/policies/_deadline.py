@@ -8,14 +8,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from .._errors import DEADLINE_EXCEEDED, Timeout
-from .._provider import LlmProvider, close_stream
+from .._provider import LlmProvider, ProviderWrapper, close_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._scope import Clock, Deadline, Sleep, deadline_scope, time_left
 from ._trace import emit
 from ._watchdog import within
 
 
-class DeadlineProvider(LlmProvider):
+class DeadlineProvider(ProviderWrapper):
     """Gives every call at most ``seconds``, whatever the layers below it do.
 
     Each call opens a deadline (never later than one its caller already set, see
@@ -43,34 +43,18 @@ class DeadlineProvider(LlmProvider):
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        provider_value: object = provider
-        if not isinstance(provider_value, LlmProvider):
-            msg = f"provider must be an LlmProvider, got {type(provider_value).__name__}"
-            raise TypeError(msg)
+        super().__init__(provider)
         if not (math.isfinite(seconds) and seconds > 0):
             msg = f"DeadlineProvider.seconds must be a finite number > 0, got {seconds!r}"
             raise ValueError(msg)
-        self._inner = provider
         self._seconds = seconds
         self._clock = clock
         self._sleep = sleep
 
     @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def inner(self) -> LlmProvider:
-        """The bounded provider."""
-        return self._inner
-
-    @property
     def seconds(self) -> float:
         """The deadline per call, seconds."""
         return self._seconds
-
-    async def is_available(self) -> bool:
-        return await self._inner.is_available()
 
     def _open(self) -> Deadline:
         allowed = min(self._seconds, time_left())
@@ -109,6 +93,3 @@ class DeadlineProvider(LlmProvider):
         finally:
             with deadline_scope(scope):
                 await close_stream(chunks)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()

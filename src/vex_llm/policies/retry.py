@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from .._errors import CircuitOpenError, LlmError, RateLimited, Timeout
-from .._provider import LlmProvider, close_stream
+from .._provider import LlmProvider, ProviderWrapper, close_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._backoff import Random, backoff
 from ._scope import Clock, Deadline, Sleep, current_deadline, deadline_scope, time_left
@@ -148,7 +148,7 @@ class RetryBudget:
             self._balance = min(self._capacity, self._balance + elapsed * self._floor)
 
 
-class RetryProvider(LlmProvider):
+class RetryProvider(ProviderWrapper):
     """Retries a provider's transient failures with capped, jittered exponential backoff.
 
     Only errors whose ``.retryable`` is true are retried; a ``CircuitOpenError`` never is
@@ -179,11 +179,7 @@ class RetryProvider(LlmProvider):
         sleep: Sleep = asyncio.sleep,
         rng: Random | None = None,
     ) -> None:
-        provider_value: object = provider
-        if not isinstance(provider_value, LlmProvider):
-            msg = f"provider must be an LlmProvider, got {type(provider_value).__name__}"
-            raise TypeError(msg)
-        self._inner = provider
+        super().__init__(provider)
         self._config = config or RetryConfig()
         self._budget = budget or RetryBudget(
             self._config.budget, floor=self._config.budget_floor, clock=clock
@@ -194,15 +190,6 @@ class RetryProvider(LlmProvider):
         self._base = base_name(provider)
 
     @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def inner(self) -> LlmProvider:
-        """The retried provider."""
-        return self._inner
-
-    @property
     def config(self) -> RetryConfig:
         """The retry settings."""
         return self._config
@@ -211,9 +198,6 @@ class RetryProvider(LlmProvider):
     def budget(self) -> RetryBudget:
         """The retry budget this layer spends from."""
         return self._budget
-
-    async def is_available(self) -> bool:
-        return await self._inner.is_available()
 
     async def complete(self, request: LlmRequest) -> LlmResponse:
         self._budget.record_call()
@@ -356,6 +340,3 @@ class RetryProvider(LlmProvider):
                 f"the next backoff ({wait:.1f}s) does not fit in the time left ({left:.1f}s)",
             )
         return wait, None
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from .._errors import DEADLINE_EXCEEDED, Timeout
-from .._provider import LlmProvider, close_stream
+from .._provider import LlmProvider, ProviderWrapper, close_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._scope import Sleep, time_left
 from ._trace import base_name, emit
@@ -60,7 +60,7 @@ class TimeoutConfig:
         return self.idle_timeout or self.attempt_timeout
 
 
-class TimeoutProvider(LlmProvider):
+class TimeoutProvider(ProviderWrapper):
     """Bounds every attempt on a provider; a limit that fires raises ``Timeout``.
 
     ``complete()`` gets ``attempt_timeout``; a stream gets ``first_token_timeout`` until
@@ -82,31 +82,15 @@ class TimeoutProvider(LlmProvider):
         *,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        provider_value: object = provider
-        if not isinstance(provider_value, LlmProvider):
-            msg = f"provider must be an LlmProvider, got {type(provider_value).__name__}"
-            raise TypeError(msg)
-        self._inner = provider
+        super().__init__(provider)
         self._config = config or TimeoutConfig()
         self._sleep = sleep
         self._base = base_name(provider)
 
     @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def inner(self) -> LlmProvider:
-        """The bounded provider."""
-        return self._inner
-
-    @property
     def config(self) -> TimeoutConfig:
         """The limits."""
         return self._config
-
-    async def is_available(self) -> bool:
-        return await self._inner.is_available()
 
     async def complete(self, request: LlmRequest) -> LlmResponse:
         limit, expired = self._bound(self._config.attempt_timeout, "attempt")
@@ -148,6 +132,3 @@ class TimeoutProvider(LlmProvider):
             return Timeout(msg, provider=self._base, code=code)
 
         return limit, expired
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()

@@ -114,3 +114,10 @@ def test_circuit_open_error_survives_copy_and_pickle() -> None:
             2.0,
             "p",
         )
+
+
+def test_not_available_keeps_a_retry_after_hint() -> None:
+    """A 503 with Retry-After keeps the hint (the breaker stays open at least that long)."""
+    assert NotAvailable("busy", retry_after=7.5).retry_after == 7.5
+    assert NotAvailable("busy").retry_after is None
+    assert NotAvailable("busy", retry_after=float("nan")).retry_after is None

@@ -111,9 +111,41 @@ class ConnectionFailed(LlmError):
 
 
 class NotAvailable(LlmError):
-    """The provider cannot serve right now (503, 529, an "overloaded" body)."""
+    """The provider cannot serve right now (503, 529, an "overloaded" body).
+
+    Args:
+        message: What happened.
+        retry_after: Seconds the provider asked us to wait (``Retry-After`` on a 503),
+            if it said; non-finite or negative values are dropped.
+        **kwargs: The ``LlmError`` keyword arguments.
+    """
 
     retryable = True
+    retry_after: float | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        provider: str | None = None,
+        retryable: bool | None = None,
+        code: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            provider=provider,
+            retryable=retryable,
+            code=code,
+            status=status,
+            request_id=request_id,
+            model=model,
+        )
+        if retry_after is not None:
+            self.retry_after = _clean_seconds(retry_after)
 
 
 class CircuitOpenError(NotAvailable):

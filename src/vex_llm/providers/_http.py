@@ -239,7 +239,17 @@ class Boundary:
         elif status == 408:
             cls = Timeout
         elif status in (503, 529) or code in _OVERLOADED_CODES:
-            cls = NotAvailable
+            # Capacity, not a bug: keep the provider's Retry-After so a breaker stays open
+            # at least that long.
+            return NotAvailable(
+                message,
+                retry_after=parse_retry_after(headers, now=time.time()),
+                provider=self.provider,
+                code=code,
+                status=status,
+                request_id=request_id,
+                model=model,
+            )
         elif status >= 500:
             cls = ServerError
         elif 400 <= status < 500:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Final, Literal
+from typing import Final, Literal, TypedDict, Unpack
 
 RejectReason = Literal["open", "half_open_full", "isolated"]
 
@@ -40,6 +40,17 @@ def _clean_seconds(value: float | None) -> float | None:
     if value is None or not math.isfinite(value) or value < 0:
         return None
     return float(value)
+
+
+class ErrorOptions(TypedDict, total=False):
+    """The keyword arguments every ``LlmError`` takes (see ``LlmError``)."""
+
+    provider: str | None
+    retryable: bool | None
+    code: str | None
+    status: int | None
+    request_id: str | None
+    model: str | None
 
 
 class LlmError(Exception):
@@ -128,22 +139,9 @@ class NotAvailable(LlmError):
         message: str,
         *,
         retry_after: float | None = None,
-        provider: str | None = None,
-        retryable: bool | None = None,
-        code: str | None = None,
-        status: int | None = None,
-        request_id: str | None = None,
-        model: str | None = None,
+        **options: Unpack[ErrorOptions],
     ) -> None:
-        super().__init__(
-            message,
-            provider=provider,
-            retryable=retryable,
-            code=code,
-            status=status,
-            request_id=request_id,
-            model=model,
-        )
+        super().__init__(message, **options)
         if retry_after is not None:
             self.retry_after = _clean_seconds(retry_after)
 
@@ -176,22 +174,9 @@ class CircuitOpenError(NotAvailable):
         breaker: str = "",
         state: str = "open",
         reason: RejectReason = "open",
-        provider: str | None = None,
-        retryable: bool | None = None,
-        code: str | None = None,
-        status: int | None = None,
-        request_id: str | None = None,
-        model: str | None = None,
+        **options: Unpack[ErrorOptions],
     ) -> None:
-        super().__init__(
-            message,
-            provider=provider,
-            retryable=retryable,
-            code=code,
-            status=status,
-            request_id=request_id,
-            model=model,
-        )
+        super().__init__(message, **options)
         self.retry_after: float | None = _clean_seconds(retry_after)
         self._where: tuple[str, str, RejectReason] = (breaker, state, reason)
 
@@ -244,22 +229,10 @@ class RateLimited(LlmError):
         message: str,
         *,
         retry_after: float | None = None,
-        provider: str | None = None,
-        retryable: bool | None = None,
-        code: str | None = None,
-        status: int | None = 429,
-        request_id: str | None = None,
-        model: str | None = None,
+        **options: Unpack[ErrorOptions],
     ) -> None:
-        super().__init__(
-            message,
-            provider=provider,
-            retryable=retryable,
-            code=code,
-            status=status,
-            request_id=request_id,
-            model=model,
-        )
+        options.setdefault("status", 429)
+        super().__init__(message, **options)
         self.retry_after = _clean_seconds(retry_after)
 
 
@@ -309,22 +282,9 @@ class StreamInterrupted(LlmError):
         message: str,
         *,
         partial: str = "",
-        provider: str | None = None,
-        retryable: bool | None = None,
-        code: str | None = None,
-        status: int | None = None,
-        request_id: str | None = None,
-        model: str | None = None,
+        **options: Unpack[ErrorOptions],
     ) -> None:
-        super().__init__(
-            message,
-            provider=provider,
-            retryable=retryable,
-            code=code,
-            status=status,
-            request_id=request_id,
-            model=model,
-        )
+        super().__init__(message, **options)
         self.partial = partial
 
 

@@ -5,6 +5,8 @@ Everything public is importable from here; submodules are private unless documen
 
 from __future__ import annotations
 
+import logging
+
 from ._errors import (
     AuthenticationFailed,
     CircuitOpenError,
@@ -56,6 +58,11 @@ from .providers.mock import MockProvider
 from .providers.openai import OpenAIProvider
 from .resilient import ResilientProvider
 from .stores import CircuitStore, MemoryStore, RedisStore
+
+# A library never decides where its log records go: without this handler, Python's
+# last-resort handler would print warnings such as circuit_opened to stderr in an
+# application that configured no logging.
+logging.getLogger("vex_llm").addHandler(logging.NullHandler())
 
 __all__ = [
     "AllProvidersFailed",

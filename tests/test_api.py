@@ -75,8 +75,14 @@ def test_library_does_not_import_testing_or_cli() -> None:
 
 def test_subpackages_import_in_any_order() -> None:
     """Each subpackage imports cleanly on its own (no import cycles)."""
-    for module in ("vex_llm.stores", "vex_llm.breaker", "vex_llm.resilient", "vex_llm.testing"):
+    for module in (
+        "vex_llm.circuit",
+        "vex_llm.stores",
+        "vex_llm.breaker",
+        "vex_llm.resilient",
+        "vex_llm.testing",
+    ):
         code = f"import {module}"
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert result.returncode == 0, f"{module}: {result.stderr}"
-    assert importlib.import_module("vex_llm.breaker._machine")
+    assert importlib.import_module("vex_llm.circuit.machine")

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from _redis_server import RedisServer
 from vex_llm import CircuitConfig, MemoryStore, Outcome, RedisStore
-from vex_llm.breaker._machine import Admission, Snapshot, Ticket, Transition
+from vex_llm.circuit import Admission, Snapshot, Ticket, Transition
 from vex_llm.testing import ManualClock
 
 pytestmark = pytest.mark.redis

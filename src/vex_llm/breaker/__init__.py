@@ -1,8 +1,8 @@
-"""The circuit breaker: a pure state machine (``_machine``) and ``CircuitBreaker`` over it."""
+"""``CircuitBreaker`` and ``Permit``: the pure machine of ``circuit/`` driven around a call."""
 
 from __future__ import annotations
 
-from ._config import CircuitConfig, CircuitState, Outcome, classify_error
+from ..circuit import CircuitConfig, CircuitState, Outcome, classify_error
 from .breaker import CircuitBreaker, CircuitStats, Permit, StateChange
 
 __all__ = [

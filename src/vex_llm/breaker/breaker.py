@@ -17,18 +17,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, ParamSpec, TypeVar, overload
 
 from .._errors import RejectReason, rejection
-from ..stores._base import CircuitStore, count_call, lock_for
-from . import _machine
-from ._config import CircuitConfig, CircuitState, Outcome
-from ._machine import (
+from ..circuit import (
     Admission,
+    CircuitConfig,
     CircuitRecord,
+    CircuitState,
+    CircuitStore,
     ManualAction,
+    Outcome,
     Snapshot,
     Ticket,
     Transition,
     TransitionReason,
+    count_call,
+    lock_for,
 )
+from ..circuit import machine as _machine
 
 if TYPE_CHECKING:
     from types import TracebackType

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ..breaker._machine import Snapshot, Ticket
-from ._base import CircuitStore
+from ..circuit import CircuitStore, Snapshot, Ticket
 from .memory import MemoryStore
 from .redis import RedisStore
 

@@ -1,4 +1,4 @@
-"""The Lua scripts behind ``RedisStore``: the rules of ``breaker/_machine.py``, in Redis.
+"""The Lua scripts behind ``RedisStore``: the rules of ``circuit/machine.py``, in Redis.
 
 Each store operation is one script, so each is atomic on the server: no other client
 can see or change a circuit half-way through an admission or a transition. The scripts

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..breaker import _machine
-from ..breaker._machine import CircuitRecord, Snapshot, Ticket
-from ._base import CircuitStore, count_call, lock_for
+from ..circuit import CircuitRecord, CircuitStore, Snapshot, Ticket, count_call, lock_for
+from ..circuit import machine as _machine
 
 if TYPE_CHECKING:
-    from ..breaker._config import CircuitConfig, Outcome
-    from ..breaker._machine import Admission, ManualAction, Transition
+    from ..circuit import Admission, CircuitConfig, ManualAction, Outcome, Transition
 
 
 class MemoryStore(CircuitStore):

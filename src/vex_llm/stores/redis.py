@@ -1,7 +1,7 @@
 """RedisStore: one circuit shared by every process and host that names it.
 
 Each store operation is one Lua script (``_redis_scripts``) that applies the rules of
-``breaker/_machine.py`` atomically on the server, with the server's clock. The breaker
+``circuit/machine.py`` atomically on the server, with the server's clock. The breaker
 keeps its own record as the last state this process saw; this module keeps a little
 more per circuit (``_Known``): enough to skip a round trip that would change nothing,
 to serve the optional closed-state cache, and to seed a local fallback when Redis is
@@ -24,18 +24,21 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal, Self
 
 from .._errors import RejectReason
-from ..breaker import _machine
-from ..breaker._config import CircuitConfig, CircuitState, Outcome
-from ..breaker._machine import (
+from ..circuit import (
     Admission,
+    CircuitConfig,
     CircuitRecord,
+    CircuitState,
+    CircuitStore,
+    Outcome,
     Snapshot,
     Ticket,
     Transition,
     TransitionReason,
+    lock_for,
 )
+from ..circuit import machine as _machine
 from . import _redis_scripts as scripts
-from ._base import CircuitStore, lock_for
 from .memory import MemoryStore
 
 if TYPE_CHECKING:
@@ -44,7 +47,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
-    from ..breaker._machine import ManualAction
+    from ..circuit import ManualAction
 
 OnError = Literal["local", "fail_open", "fail_closed"]
 """What a ``RedisStore`` does while Redis cannot be reached (see ``RedisStore``)."""

@@ -18,7 +18,7 @@ from hypothesis.stateful import (
 )
 
 from vex_llm import CircuitConfig, CircuitState, Outcome
-from vex_llm.breaker import _machine
+from vex_llm.circuit import machine as _machine
 
 
 @dataclass

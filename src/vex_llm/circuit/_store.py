@@ -26,8 +26,8 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from ..breaker._config import CircuitConfig, Outcome
-    from ..breaker._machine import (
+    from ._config import CircuitConfig, Outcome
+    from .machine import (
         Admission,
         CircuitRecord,
         ManualAction,

@@ -264,7 +264,7 @@ class CircuitRecord:
         self.failures = 0
         """Consecutive counted failures in the closed state."""
         self.calls: itertools.count[int] | None = None
-        """Admitted calls (made on the first call, see ``stores._base.count_call``;
+        """Admitted calls (made on the first call, see ``circuit.count_call``;
         rejections are counted in ``cold.rejected``). ``next()`` on it is atomic in
         CPython, so the closed-state fast path counts without a lock."""
         self.cold: Cold | None = None

@@ -1,0 +1,41 @@
+"""The pure circuit-breaker core: the state machine, its config, outcome classification and
+the store protocol.
+
+No I/O and no clock reads: every operation takes ``now`` as an argument. ``stores/`` keeps
+records of this machine (in-process, or as Lua scripts in Redis) and ``breaker/`` drives it
+around a guarded call. ``machine`` is the state machine itself (pure functions over a
+``CircuitRecord``); the rest is re-exported here.
+"""
+
+from __future__ import annotations
+
+from . import machine
+from ._config import CircuitConfig, CircuitState, Outcome, classify_error
+from ._store import CircuitStore, count_call, lock_for
+from .machine import (
+    Admission,
+    CircuitRecord,
+    ManualAction,
+    Snapshot,
+    Ticket,
+    Transition,
+    TransitionReason,
+)
+
+__all__ = [
+    "Admission",
+    "CircuitConfig",
+    "CircuitRecord",
+    "CircuitState",
+    "CircuitStore",
+    "ManualAction",
+    "Outcome",
+    "Snapshot",
+    "Ticket",
+    "Transition",
+    "TransitionReason",
+    "classify_error",
+    "count_call",
+    "lock_for",
+    "machine",
+]

@@ -14,7 +14,12 @@ Limits (the same everywhere a setting of that kind appears):
   [1, ``MAX_COUNT``] = [1, 1e9]; ``true`` is not an integer.
 - ``base_url`` is an ``http://`` or ``https://`` URL with a host (port 1-65535); ``redis``
   a ``redis://``, ``rediss://`` or ``unix://`` URL. Credentials are masked in messages.
-- Every provider but ``mock`` needs a ``model``.
+- Every provider but ``mock`` needs a ``model``. ``build()`` refuses a provider whose key
+  is missing before any call: one named by ``api_key_env``, or the kind's own variable
+  (``OPENAI_API_KEY``, ``GROQ_API_KEY``, ...) for a hosted kind without a ``base_url``;
+  ``mock``, ``ollama``, ``vllm`` and ``llamacpp`` need none.
+- With ``redis`` set, ``build()`` shares every circuit through a ``RedisStore`` on it
+  (the ``redis`` extra), so a circuit held open by ``vex-llm circuits --open`` is skipped.
 
 Example::
 
@@ -45,7 +50,7 @@ Example::
 from __future__ import annotations
 
 from .._limits import MAX_COUNT, MAX_SECONDS
-from ._build import build, build_provider
+from ._build import build, build_provider, check, missing_key
 from ._load import (
     LOCAL_KINDS,
     PROVIDER_KINDS,
@@ -68,6 +73,8 @@ __all__ = [
     "Settings",
     "build",
     "build_provider",
+    "check",
     "load",
+    "missing_key",
     "parse",
 ]

@@ -20,6 +20,7 @@ from .._errors import (
     StreamInterrupted,
     Timeout,
 )
+from .._limits import check_count, check_seconds
 
 
 class CircuitState(enum.Enum):
@@ -85,15 +86,20 @@ def classify_error(exc: BaseException) -> Outcome:
 
 
 def _positive(name: str, value: float) -> None:
-    if not (math.isfinite(value) and value > 0):
-        msg = f"CircuitConfig.{name} must be a finite number > 0, got {value!r}"
-        raise ValueError(msg)
+    # Bounded by MAX_SECONDS: open periods and leases become integer microseconds in Redis.
+    try:
+        check_seconds(value)
+    except ValueError as exc:
+        msg = f"CircuitConfig.{name} {exc}"
+        raise ValueError(msg) from None
 
 
 def _at_least_one(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        msg = f"CircuitConfig.{name} must be an integer >= 1, got {value!r}"
-        raise ValueError(msg)
+    try:
+        check_count(value)
+    except ValueError as exc:
+        msg = f"CircuitConfig.{name} {exc}"
+        raise ValueError(msg) from None
 
 
 def _rate(name: str, value: float) -> None:
@@ -107,7 +113,9 @@ class CircuitConfig:
     """How a circuit breaker counts, trips and recovers.
 
     The defaults are the seed's (5 failures, 2 successes, 30 s); ``conservative()`` is
-    its production preset (3 / 3 / 60 s). Every duration is in seconds.
+    its production preset (3 / 3 / 60 s). Every duration is in seconds, at most
+    ``MAX_SECONDS`` (1e7 s, about 115 days: no setting needs more, and the bound keeps the
+    Redis store's microsecond arithmetic exact); every count is at most ``MAX_COUNT`` (1e9).
 
     Args:
         failure_threshold: Consecutive counted failures that open the circuit (``>=``).
@@ -145,8 +153,9 @@ class CircuitConfig:
         classify: Turns an exception into an ``Outcome`` (default ``classify_error``).
 
     Raises:
-        ValueError: Naming the field, for zero or negative thresholds, non-positive
-            durations, rates outside (0, 1] and unknown modes.
+        ValueError: Naming the field, for zero, negative or non-integer thresholds,
+            durations that are not a number in (0, MAX_SECONDS], rates outside (0, 1] and
+            unknown modes.
     """
 
     failure_threshold: int = 5

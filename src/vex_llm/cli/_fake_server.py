@@ -34,6 +34,9 @@ def _number(options: Options, key: str, default: float | None = None) -> float |
     raw = options.get(key)
     if raw is None:
         return default
+    if not raw:
+        msg = f"{key} needs a value: {key}=N"
+        raise ValueError(msg)
     try:
         return float(raw)
     except ValueError:
@@ -45,7 +48,7 @@ def _count(options: Options, key: str, default: int | None = None) -> int | None
     raw = options.get(key)
     if raw is None:
         return default
-    if not raw.isdigit():
+    if not raw.isascii() or not raw.isdigit():
         msg = f"{key} must be a whole number >= 0, got {raw!r}"
         raise ValueError(msg)
     return int(raw)
@@ -61,7 +64,7 @@ def _value(options: Options, key: str) -> float:
 
 def _status(options: Options) -> int:
     raw = options.get("status", "")
-    if not raw.isdigit():
+    if not raw.isascii() or not raw.isdigit():
         msg = f"status must be an HTTP status code, got {raw!r}"
         raise ValueError(msg)
     return int(raw)

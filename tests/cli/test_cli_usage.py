@@ -60,6 +60,19 @@ def test_bad_values_are_one_line_and_exit_2(
     assert captured.out == ""
 
 
+@pytest.mark.parametrize("command", [["ask", "hi"], ["circuits"]])
+def test_a_provider_setting_refused_by_the_provider_names_the_config(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A config value a provider refuses (a base URL it cannot use) is one line naming the file."""
+    path = tmp_path / "vex.toml"
+    path.write_text("[[provider]]\nkind = 'ollama'\nbase_url = 'ftp://127.0.0.1/v1'\n")
+    assert main([command[0], "--config", str(path), *command[1:]]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(f"vex-llm: {path}: ")
+    assert "ftp://127.0.0.1/v1" in line
+
+
 def test_a_prompt_that_is_not_utf8_is_refused() -> None:
     """Bytes that are not UTF-8 on the command line or on stdin: one line, exit 2."""
     argument = vex("ask", "--provider", "mock", b"caf\xe9")

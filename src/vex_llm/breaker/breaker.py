@@ -351,7 +351,7 @@ class CircuitBreaker:
             try:
                 listener(event)
             except Exception:
-                logger.exception("circuit_listener_failed circuit=%s", self._name, extra=details)
+                logger.exception("circuit_listener_failed", extra=details)
 
     # -- manual control -------------------------------------------------------------
 
@@ -521,9 +521,7 @@ class CircuitBreaker:
             return self._config.classify(exc)
         except Exception:
             logger.exception(
-                "circuit_classify_failed circuit=%s",
-                self._name,
-                extra={"circuit": self._name, "breaker": self._name},
+                "circuit_classify_failed", extra={"circuit": self._name, "breaker": self._name}
             )
             return Outcome.IGNORED
 
@@ -795,9 +793,7 @@ class Permit:
         breaker = self._breaker
         admission = self._admission
         logger.warning(
-            "circuit_permit_leaked circuit=%s",
-            breaker.name,
-            extra={"circuit": breaker.name, "breaker": breaker.name},
+            "circuit_permit_leaked", extra={"circuit": breaker.name, "breaker": breaker.name}
         )
         if breaker._remote is None and admission.lease:
             rec = breaker._rec

@@ -145,7 +145,8 @@ async def ask(args: argparse.Namespace) -> int:
     except ConfigError:
         raise
     except ValueError as exc:  # a provider refused a setting (base URL, model, ...)
-        raise UsageError(str(exc)) from None
+        where = f"{settings.source}: " if args.config is not None else ""
+        raise UsageError(f"{where}{exc}") from None
     terminal = _Terminal()
     with trace():  # the -v lines show times since the start of the call
         try:

@@ -65,8 +65,8 @@ async def circuits(args: argparse.Namespace) -> int:
             llm = build(settings, store=store)
         except ConfigError:
             raise
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        except ValueError as exc:  # a provider refused a setting (base URL, model, ...)
+            raise UsageError(f"{settings.source}: {exc}") from None
         resources.push_async_callback(llm.aclose)
         if target is not None:
             if target not in llm.circuits:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -23,7 +24,7 @@ from . import _render
 from ._checks import CommandFailed, UsageError
 
 if TYPE_CHECKING:
-    from ..testing import Fault
+    from ..testing import FakeLLMServer, Fault
 
 FAULT_HELP: Final = __doc__.split("\n\n", 1)[1] if __doc__ else ""
 
@@ -224,11 +225,19 @@ async def serve(args: argparse.Namespace) -> int:
             msg = f"--fault {text!r}: {exc}"
             raise UsageError(msg) from None
     server = FakeLLMServer(seed=args.seed, port=args.port, chunk_delay=args.chunk_delay)
-    try:
-        await server.start()
-    except OSError as exc:
-        msg = f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}"
-        raise CommandFailed(msg) from None
+    with _stop_signals() as stop:
+        try:
+            await server.start()
+        except OSError as exc:
+            msg = f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}"
+            raise CommandFailed(msg) from None
+        served = await _serve_until(server, specs, stop)
+    _render.err(f"vex-llm fake-server: stopped after {served} request(s)")
+    return 0
+
+
+async def _serve_until(server: FakeLLMServer, specs: list[FaultSpec], stop: asyncio.Event) -> int:
+    """Inject the faults, say where the server is, serve until ``stop``; the requests served."""
     try:
         for spec in specs:
             server.inject(
@@ -241,16 +250,18 @@ async def serve(args: argparse.Namespace) -> int:
             f"{len(specs) or 'no'} fault rule(s). Ctrl-C stops it."
         )
         _render.err(f"try: vex-llm ask --base-url {server.base_url} 'hello'")
-        await _until_stopped()
+        await stop.wait()
     finally:
         served = len(server.journal)
         await server.stop()
-    _render.err(f"vex-llm fake-server: stopped after {served} request(s)")
-    return 0
+    return served
 
 
-async def _until_stopped() -> None:
-    """Wait for SIGINT or SIGTERM (where the loop cannot catch them, Ctrl-C still works)."""
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[asyncio.Event]:
+    """An event set by SIGINT or SIGTERM, caught from before the URL is printed (a
+    supervisor may stop the server as soon as it reads it). Where the loop cannot catch
+    signals, Ctrl-C still ends the command (exit 130)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     caught: list[signal.Signals] = []
@@ -261,7 +272,7 @@ async def _until_stopped() -> None:
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # not the main thread, or a platform without loop signal handlers
     try:
-        await stop.wait()
+        yield stop
     finally:
         for sig in caught:
             loop.remove_signal_handler(sig)

@@ -112,3 +112,20 @@ def test_a_change_through_the_config_redis_is_seen_by_the_next_invocation(
     seen = vex("circuits", "--config", str(plain), "--redis", redis_url)
     states = {row.split()[0]: row.split()[1:3] for row in seen.stdout.splitlines()[2:]}
     assert states == {"primary": ["closed", "0"], "backup": ["open", "(held"]}
+
+
+@pytest.mark.redis
+def test_a_redis_that_answers_ping_but_refuses_the_change_is_an_error(
+    config: Path, redis_url: str
+) -> None:
+    """Redis answers PING but refuses the circuit scripts: exit 1, the change not claimed."""
+    import redis
+
+    with redis.Redis.from_url(redis_url) as client:
+        client.execute_command("ACL", "SETUSER", "default", "-@scripting")
+    result = vex("circuits", "--config", str(config), "--redis", redis_url, "--open", "primary")
+    assert result.returncode == 1
+    line = one_line(result.stderr)
+    assert "failed during the command" in line
+    assert "whether 'primary' changed for every process is unknown" in line
+    assert "held open" not in result.stdout

@@ -88,11 +88,13 @@ async def circuits(args: argparse.Namespace) -> int:
                 )
             )
         if store is not None and store.errors:
-            # Redis went away after the ping: the breakers fell back to local state.
+            # Redis failed after the ping (gone, or refusing scripts): the breakers fell back
+            # to local state, so what they report is not the shared circuit.
             unsure = f" whether {target!r} changed for every process is unknown;" if target else ""
             msg = (
-                f"Redis at {_checks.shown(redis_url or '')} stopped answering during the "
-                f"command:{unsure} run it again once Redis is back"
+                f"Redis at {_checks.shown(redis_url or '')} failed during the command (it "
+                f"stopped answering, or refused vex-llm's Lua scripts):{unsure} run it again "
+                "once Redis answers and allows scripts"
             )
             raise CommandFailed(msg)
     if redis_url is None:

@@ -202,7 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: Arguments without the program name (default: ``sys.argv[1:]``).
 
     Returns:
-        0 on success, 1 when a call failed, 2 on bad usage or a bad config.
+        0 on success (and for ``--help``, ``--version`` and no arguments: the help); 1 when
+        a call failed or the command could not do its job (Redis unreachable, port taken);
+        2 on bad usage or a bad config; 130 when interrupted.
     """
     args = _parse(sys.argv[1:] if argv is None else argv)
     if isinstance(args, int):
@@ -221,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         library_log.setLevel(logging.DEBUG)
     else:
         handler = logging.NullHandler()
-    library_log.handlers[:] = [handler]
+    library_log.addHandler(handler)
     library_log.propagate = False
     handlers: dict[str, Callable[[argparse.Namespace], Coroutine[None, None, int]]] = {
         "ask": _ask.ask,

@@ -55,12 +55,16 @@ def _provider_entry(
         _checks.text(f"the model in {flag} {spec!r}", model)
     model = model or _DEFAULT_MODEL.get(kind, "")
     if not model and kind != "mock":
-        msg = f"{kind} has no default model (it serves the one it was started with): add --model"
+        fix = "add --model NAME" if index == 0 else f"write --fallback {kind}:MODEL"
+        msg = f"{kind} has no default model (it serves the one it was started with): {fix}"
         raise UsageError(msg)
     key_env = _KEY_ENV.get(kind)
     if key_env and kind not in _LOCAL_KINDS and not _has_key(kind) and base_url is None:
         if index == 0:
-            msg = f"provider {kind!r} needs an API key: set {key_env} (or use --base-url)"
+            msg = (
+                f"provider {kind!r} needs an API key: set {key_env} "
+                "(or give --base-url of a server that needs none)"
+            )
         else:  # --base-url is the first provider's only: no hint to use it here
             msg = f"fallback {kind!r} needs an API key: set {key_env}"
         raise UsageError(msg)
@@ -136,8 +140,14 @@ class _Terminal:
 
 
 async def ask(args: argparse.Namespace) -> int:
-    prompt = _checks.prompt(args.prompt)
+    """Ask one question and print the answer; returns the exit code.
+
+    Raises:
+        UsageError: On a bad flag, prompt or provider setting (checked before any call).
+        ConfigError: On a bad config file.
+    """
     settings, note = _ask_settings(args)
+    prompt = _checks.prompt(args.prompt)  # after the flags: '-' may wait on a terminal
     if note:
         _render.err(f"vex-llm: {note}")
     try:

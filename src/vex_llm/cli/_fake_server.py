@@ -1,13 +1,6 @@
 """``vex-llm fake-server``: the FakeLLMServer on 127.0.0.1 until Ctrl-C, with faults from flags.
 
-A fault is written ``--fault SPEC``, SPEC being parts joined by ``:``. One part names the
-fault (a word, or ``word=value`` for those that take one); the others narrow it::
-
-    outage                      every request gets 503
-    status=429:retry-after=2    429 with Retry-After: 2
-    rate=0.3:status=503         30% of requests get 503 (seeded: --seed)
-    latency=0.5:times=10        the next 10 requests wait half a second first
-    cut:after=3:stream=yes      streams end without a finish reason after 3 chunks
+``--fault SPEC`` maps onto the ``Fault`` builders of ``vex_llm.testing`` (see ``FAULT_HELP``).
 """
 
 from __future__ import annotations
@@ -26,7 +19,22 @@ from ._checks import CommandFailed, UsageError
 if TYPE_CHECKING:
     from ..testing import FakeLLMServer, Fault
 
-FAULT_HELP: Final = __doc__.split("\n\n", 1)[1] if __doc__ else ""
+FAULT_HELP: Final = """\
+SPEC is parts joined by ':'. One part names the fault, the others narrow it.
+  faults:   outage (503), status=CODE, rate-limited, overloaded, context-length,
+            latency=SECONDS, slow-first-token=SECONDS, hang, reset, cut, stall,
+            malformed, garbage-sse, noisy-sse, stream-error
+  details:  retry-after=SECONDS (status, rate-limited), jitter=SECONDS (latency),
+            after=CHUNKS (reset, cut, stall, stream-error), seconds=SECONDS (stall)
+  requests: rate=P (0-1, drawn with --seed), times=N, wire=openai|anthropic,
+            stream=yes|no
+examples:
+  --fault outage                    every request gets 503
+  --fault status=429:retry-after=2  429 with Retry-After: 2
+  --fault rate=0.3:status=503       30% of requests get 503
+  --fault latency=0.5:times=10      the next 10 requests wait half a second first
+  --fault cut:after=3:stream=yes    streams end after 3 chunks, without a finish reason
+"""
 
 Options = dict[str, str]
 
@@ -131,7 +139,7 @@ class FaultSpec:
 
 
 def parse_fault(spec: str) -> FaultSpec:
-    """Read one ``--fault`` value (see the module docstring).
+    """Read one ``--fault`` value (see ``FAULT_HELP``).
 
     Raises:
         ValueError: Naming the part that is wrong.
@@ -189,7 +197,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Serve the FakeLLMServer of vex_llm.testing on 127.0.0.1 until Ctrl-C "
         "(or SIGTERM). The first line on standard output is its OpenAI base URL, for "
         "`vex-llm ask --base-url URL ...`. It answers 'You said: <prompt>'.",
-        epilog="faults (--fault SPEC, repeatable, tried in order):\n" + FAULT_HELP,
+        epilog="faults (--fault SPEC, repeatable; tried in order, latencies add up, the first "
+        "other fault that matches applies):\n" + FAULT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: a free one)")

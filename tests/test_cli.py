@@ -44,7 +44,6 @@ def test_ask_streams() -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        ((), 2, "required"),
         (("ask", "hi", "--provider", "nope"), 2, "invalid choice"),
         (("ask", "hi", "--provider", "openai"), 2, "set OPENAI_API_KEY"),
         (("ask", "hi", "--provider", "mock", "--fallback", "zzz"), 2, "unknown provider 'zzz'"),

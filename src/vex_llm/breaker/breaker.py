@@ -333,18 +333,21 @@ class CircuitBreaker:
             manual=transition.manual,
         )
         details = {
+            "circuit": self._name,
             "breaker": self._name,
             "from_state": event.from_state.value,
             "to_state": event.to_state.value,
             "reason": event.reason,
             "generation": event.generation,
         }
+        # The event name first, then the facts a reader needs without a structured handler.
+        facts = (self._name, event.reason, event.from_state.value)
         if event.to_state is _machine.OPEN:
-            logger.warning("circuit_opened", extra=details)
+            logger.warning("circuit_opened circuit=%s reason=%s from=%s", *facts, extra=details)
         elif event.to_state is _machine.HALF_OPEN:
-            logger.info("circuit_half_open", extra=details)
+            logger.info("circuit_half_open circuit=%s reason=%s from=%s", *facts, extra=details)
         else:
-            logger.info("circuit_closed", extra=details)
+            logger.info("circuit_closed circuit=%s reason=%s from=%s", *facts, extra=details)
         hooks = self._hooks
         if hooks is None:
             return
@@ -425,7 +428,11 @@ class CircuitBreaker:
         with lock_for(rec):
             transition = _machine.force(rec, self._config, action, now, duration=duration)
         if action == "reset":
-            logger.info("circuit_reset", extra={"breaker": self._name})
+            logger.info(
+                "circuit_reset circuit=%s reason=manual",
+                self._name,
+                extra={"circuit": self._name, "breaker": self._name, "reason": "manual"},
+            )
         if transition is not None:
             if transition.to_state is _machine.OPEN and self._hooks is not None:
                 self._hooks.cause = None  # opened by hand: no failure tripped it
@@ -517,7 +524,9 @@ class CircuitBreaker:
         try:
             return self._config.classify(exc)
         except Exception:
-            logger.exception("circuit_classify_failed", extra={"breaker": self._name})
+            logger.exception(
+                "circuit_classify_failed", extra={"circuit": self._name, "breaker": self._name}
+            )
             return Outcome.IGNORED
 
     def _settle_local(
@@ -787,7 +796,9 @@ class Permit:
             return
         breaker = self._breaker
         admission = self._admission
-        logger.warning("circuit_permit_leaked", extra={"breaker": breaker.name})
+        logger.warning(
+            "circuit_permit_leaked", extra={"circuit": breaker.name, "breaker": breaker.name}
+        )
         if breaker._remote is None and admission.lease:
             rec = breaker._rec
             with lock_for(rec):

@@ -2,7 +2,7 @@
 
 Commands: ``ask`` (one question through the resilience stack), ``chaos`` (the lab: a bare
 client and the stack side by side on faulty local upstreams), ``circuits`` (the breakers of
-a config, their state and manual control).
+a config, their state and manual control), ``fake-server`` (a fake provider on 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -11,14 +11,17 @@ import argparse
 import asyncio
 import json
 import logging
-import os
-from collections.abc import Callable, Sequence
+import sys
+import time
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from .. import LlmError, LlmRequest, StreamReset, trace
-from ..config import PROVIDER_KINDS, ConfigError, ProviderSettings, Settings, build, load
-from . import _render
+from .. import LlmError
+from .. import __version__ as VERSION
+from ..config import PROVIDER_KINDS, ConfigError
+from . import _ask, _checks, _circuits, _fake_server, _render
+from ._checks import CommandFailed, UsageError
 
 if TYPE_CHECKING:
     from ..testing._chaos_run import ChaosRun
@@ -27,23 +30,28 @@ EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 
-_KEY_ENV: Final = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
-_DEFAULT_MODEL: Final = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-latest"}
+_LAB_MODULES: Final = ("starlette", "uvicorn", "rich", "matplotlib")
+_SERVER_MODULES: Final = ("starlette", "uvicorn")
 
 
-class UsageError(Exception):
-    """A command line that cannot run; the message is the one line shown."""
-
-
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The parser, and each command's own (to show its usage on an unknown flag)."""
     parser = argparse.ArgumentParser(
         prog="vex-llm",
         description="Call LLM providers through vex-llm's resilience layer.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"vex-llm {VERSION}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    ask = commands.add_parser("ask", help="ask one question through the resilience stack")
-    ask.add_argument("prompt", help="the question")
+    ask = commands.add_parser(
+        "ask",
+        help="ask one question through the resilience stack",
+        description="Ask one question through the resilience stack (retries, circuit "
+        "breaker, deadline, fallbacks) and print the answer. Without a key or a config it "
+        "answers with the mock model and says so. Exit 0: answered; 1: the call failed; "
+        "2: bad usage or config.",
+    )
+    ask.add_argument("prompt", help="the question ('-': read it from standard input)")
     ask.add_argument(
         "--provider",
         choices=PROVIDER_KINDS,
@@ -51,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         "is set, else the mock)",
     )
     ask.add_argument("--model", help="model name (default: the provider's usual one)")
-    ask.add_argument("--base-url", help="endpoint root, e.g. http://127.0.0.1:8000/v1")
+    ask.add_argument(
+        "--base-url", help="endpoint root of the first provider, e.g. http://127.0.0.1:8000/v1"
+    )
     ask.add_argument(
         "--fallback",
         action="append",
@@ -62,7 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--config", type=Path, help="a TOML config of providers (see README)")
     ask.add_argument("--stream", action="store_true", help="print tokens as they arrive")
     ask.add_argument("--deadline", type=float, default=60.0, help="seconds for the whole call")
-    ask.add_argument("--verbose", "-v", action="store_true", help="show the decision trace")
+    ask.add_argument(
+        "--verbose", "-v", action="store_true", help="show each decision as it is made"
+    )
 
     chaos = commands.add_parser(
         "chaos", help="run a fault scenario on a bare client and on the vex-llm stack"
@@ -77,104 +89,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     chaos.add_argument("--no-live", action="store_true", help="no live view, only the result")
 
-    circuits = commands.add_parser("circuits", help="show or change the circuits of a config")
+    circuits = commands.add_parser(
+        "circuits",
+        help="show or change the circuits of a config",
+        description="Show the circuit breaker of every provider in a config: state, "
+        "requests, failures, opens, rejections and when the next probe may pass. With "
+        "Redis (--redis, or redis in the config) these are the circuits every process "
+        "shares, and --open / --reset change them for all; without it a circuit lives in "
+        "one process's memory, so this command can only show a fresh one.",
+    )
     circuits.add_argument("--config", type=Path, required=True, help="the TOML config")
-    circuits.add_argument("--redis", help="Redis URL whose shared circuits to show")
+    circuits.add_argument(
+        "--redis", metavar="URL", help="Redis URL of the shared circuits (redis://host:port/db)"
+    )
     action = circuits.add_mutually_exclusive_group()
     action.add_argument("--reset", metavar="NAME", help="reset a circuit to closed")
     action.add_argument("--open", metavar="NAME", help="hold a circuit open until reset")
-    return parser
-
-
-# -- ask ---------------------------------------------------------------------------------
-
-
-def _has_key(kind: str) -> bool:
-    name = _KEY_ENV.get(kind)
-    return bool(name and os.environ.get(name))
-
-
-def _provider_entry(spec: str, index: int, *, base_url: str | None = None) -> ProviderSettings:
-    kind, _, model = spec.partition(":")
-    if kind not in PROVIDER_KINDS:
-        msg = f"unknown provider {kind!r}; use one of {', '.join(PROVIDER_KINDS)}"
-        raise UsageError(msg)
-    if kind in _KEY_ENV and not _has_key(kind) and base_url is None:
-        msg = f"provider {kind!r} needs an API key: set {_KEY_ENV[kind]} (or pass --base-url)"
-        raise UsageError(msg)
-    name = kind if index == 0 else f"{kind}-{index + 1}"
-    return ProviderSettings(
-        name=name,
-        kind=kind,
-        model=model or _DEFAULT_MODEL.get(kind),
-        base_url=base_url,
-    )
-
-
-def _ask_settings(args: argparse.Namespace) -> tuple[Settings, str | None]:
-    """The providers to ask, and a note for the user when the mock was picked for them."""
-    if args.config is not None:
-        settings = load(args.config)
-        return Settings(
-            providers=settings.providers,
-            deadline=settings.deadline or args.deadline,
-            redis=settings.redis,
-            source=settings.source,
-        ), None
-    note = None
-    kind = args.provider
-    if kind is None:
-        kind = next((k for k in ("openai", "anthropic") if _has_key(k)), "mock")
-        if kind == "mock" and args.base_url is None:
-            note = "no OPENAI_API_KEY or ANTHROPIC_API_KEY set: answering with the mock model"
-        elif kind == "mock":
-            kind = "openai"  # a --base-url alone means an OpenAI-compatible local server
-    spec = kind if args.model is None else f"{kind}:{args.model}"
-    entries = [_provider_entry(spec, 0, base_url=args.base_url)]
-    entries += [_provider_entry(s, i + 1) for i, s in enumerate(args.fallback)]
-    return Settings(providers=tuple(entries), deadline=args.deadline), note
-
-
-async def _ask(args: argparse.Namespace) -> int:
-    settings, note = _ask_settings(args)
-    if note:
-        _render.err(f"vex-llm: {note}")
-    llm = build(settings)
-    with trace() as events:
-        try:
-            async with llm:
-                request = LlmRequest.from_prompt(args.prompt)
-                if args.stream:
-                    served = await _stream(llm.stream(request))
-                else:
-                    response = await llm.complete(request)
-                    served = response.provider
-                    _render.out(response.content)
-        except LlmError as exc:
-            _render.err(f"vex-llm: {type(exc).__name__}: {exc}")
-            if args.verbose:
-                _render.err(events.format())
-            return EXIT_FAILED
-    circuits = ", ".join(f"{n}: {c.circuit_state.value}" for n, c in llm.circuits.items())
-    _render.out(f"[answered by {served or '?'} · circuits {circuits}]")
-    if args.verbose:
-        _render.err(events.format())
-    return EXIT_OK
-
-
-async def _stream(chunks: object) -> str:
-    from collections.abc import AsyncIterator
-
-    assert isinstance(chunks, AsyncIterator)
-    served = ""
-    async for chunk in chunks:
-        if isinstance(chunk, StreamReset):
-            _render.write("\n[stream restarted on another provider]\n")
-            continue
-        served = chunk.provider or served
-        _render.write(chunk.delta)
-    _render.write("\n")
-    return served
+    _fake_server.add_parser(commands)
+    return parser, dict(commands.choices)
 
 
 # -- chaos -------------------------------------------------------------------------------
@@ -235,48 +167,32 @@ def _write_report(run: ChaosRun, out: Path) -> tuple[Path, Path]:
     return report, write_timeline(run, out / "timeline.png")
 
 
-# -- circuits ----------------------------------------------------------------------------
-
-
-async def _circuits(args: argparse.Namespace) -> int:
-    settings = load(args.config)
-    redis_url = args.redis or settings.redis
-    store = None
-    if redis_url:
-        from ..stores.redis import RedisStore
-
-        store = RedisStore(redis_url)
-    try:
-        llm = build(settings, store=store)
-        target = args.reset or args.open
-        if target is not None:
-            if target not in llm.circuits:
-                msg = f"no circuit named {target!r}; the config has {', '.join(llm.circuits)}"
-                raise UsageError(msg)
-            await llm.circuits[target].breaker.apply("reset" if args.reset else "isolate")
-        rows = []
-        for name, circuit in llm.circuits.items():
-            stats = await circuit.breaker.fetch_stats()
-            rows.append(
-                (
-                    name,
-                    stats.state.value + (" (held open)" if stats.isolated else ""),
-                    stats.total_requests,
-                    stats.total_failures,
-                    stats.circuit_opens,
-                    stats.rejected,
-                    "-" if stats.retry_after is None else f"{stats.retry_after:.1f}s",
-                )
-            )
-        _render.circuits_table(rows, shared=redis_url is not None)
-        await llm.aclose()
-    finally:
-        if store is not None:
-            await store.aclose()
-    return EXIT_OK
-
-
 # -- entry -------------------------------------------------------------------------------
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace | int:
+    """The arguments, or an exit code when argparse already answered (help, usage error)."""
+    parser, commands = _parser()
+    if not argv:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            # The command's own usage: it lists the flags the user meant to type.
+            command = commands.get(getattr(args, "command", ""), parser)
+            command.error(f"unrecognized arguments: {' '.join(unknown)}")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    return args
+
+
+def _needs(args: argparse.Namespace) -> None:
+    """Refuse, in one line, a command whose optional packages are missing."""
+    if args.command == "chaos":
+        _checks.require("vex-llm chaos", _LAB_MODULES, "lab")
+    elif args.command == "fake-server":
+        _checks.require("vex-llm fake-server", _SERVER_MODULES, "lab")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -286,32 +202,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: Arguments without the program name (default: ``sys.argv[1:]``).
 
     Returns:
-        0 on success, 1 when a call failed, 2 on bad usage or a bad config.
+        0 on success (and for ``--help``, ``--version`` and no arguments: the help); 1 when
+        a call failed or the command could not do its job (Redis unreachable, port taken);
+        2 on bad usage or a bad config; 130 when interrupted.
     """
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    # The library logs transitions and decisions; the CLI shows them only with --verbose.
-    # Restored afterwards, so main() called in-process leaves logging as it found it.
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    if isinstance(args, int):
+        return args
+    # The library logs transitions and decisions; the CLI shows them only with --verbose,
+    # each once, as it happens. Restored afterwards, so main() called in-process leaves
+    # logging as it found it.
     library_log = logging.getLogger("vex_llm")
     saved = (library_log.propagate, list(library_log.handlers), library_log.level)
+    handler: logging.Handler
     if getattr(args, "verbose", False):
-        handler: logging.Handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        library_log.setLevel(logging.INFO)
+        handler = logging.StreamHandler()
+        decisions = _render.DecisionFormatter(time.time())
+        handler.setFormatter(decisions)
+        handler.addFilter(decisions)
+        library_log.setLevel(logging.DEBUG)
     else:
         handler = logging.NullHandler()
     library_log.addHandler(handler)
     library_log.propagate = False
-    handlers = {"ask": _ask, "chaos": _chaos, "circuits": _circuits}
+    handlers: dict[str, Callable[[argparse.Namespace], Coroutine[None, None, int]]] = {
+        "ask": _ask.ask,
+        "chaos": _chaos,
+        "circuits": _circuits.circuits,
+        "fake-server": _fake_server.serve,
+    }
     try:
+        _needs(args)
         return asyncio.run(handlers[args.command](args))
     except (UsageError, ConfigError) as exc:
         _render.err(f"vex-llm: {exc}")
         return EXIT_USAGE
+    except CommandFailed as exc:
+        _render.err(f"vex-llm: {exc}")
+        return EXIT_FAILED
     except LlmError as exc:
-        _render.err(f"vex-llm: {type(exc).__name__}: {exc}")
+        _render.err(f"vex-llm: {_ask.describe(exc)}")
         return EXIT_FAILED
     except KeyboardInterrupt:
         _render.err("vex-llm: interrupted")

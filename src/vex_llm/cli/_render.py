@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
+
+from .. import TraceEvent
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -141,15 +144,46 @@ def write(text: str) -> None:
     sys.stdout.flush()
 
 
-def circuits_table(rows: list[tuple[str, str, int, int, int, int, str]], *, shared: bool) -> None:
-    """Print the circuits of a config."""
-    from rich.console import Console
-    from rich.table import Table
+def circuits_table(rows: list[tuple[str, str, int, int, int, int, str]], *, title: str) -> None:
+    """Print the circuits of a config as a plain table (no optional packages needed)."""
+    header = ("circuit", "state", "requests", "failures", "opens", "rejected", "next probe")
+    cells = [header, *((name, state, *(str(n) for n in numbers)) for name, state, *numbers in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    out(title)
+    for row in cells:
+        # Names and states read left to right; numbers line up on the right.
+        line = "  ".join(
+            cell.ljust(width) if i < 2 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        )
+        out("  " + line.rstrip())
 
-    table = Table(title="circuits (shared through Redis)" if shared else "circuits (this process)")
-    for column in ("circuit", "state", "requests", "failures", "opens", "rejected", "next probe"):
-        table.add_column(column, justify="left" if column in ("circuit", "state") else "right")
-    for name, state, *numbers in rows:
-        colour = _STATE_STYLE.get(state.split(" ")[0], "")
-        table.add_row(name, f"[{colour}]{state}[/{colour}]", *(str(n) for n in numbers))
-    Console(highlight=False, width=None if sys.stdout.isatty() else 120).print(table)
+
+class DecisionFormatter(logging.Formatter):
+    """``-v`` lines: a call's decisions as the trace prints them, other events with a time.
+
+    Times count from the start of the call, as the trace's do: the first decision tells
+    when that was. Records below INFO that are not decisions are left out (the providers'
+    debug lines repeat what the trace already says).
+
+    Args:
+        started: ``time.time()`` when the command started (the zero until the call starts).
+    """
+
+    def __init__(self, started: float) -> None:
+        super().__init__("%(message)s")
+        self._started = started
+        self._synced = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether a record is shown: decisions, and other events from INFO up."""
+        return hasattr(record, "vex_llm_event") or record.levelno >= logging.INFO
+
+    def format(self, record: logging.LogRecord) -> str:
+        """One line per event (a logged exception adds its traceback)."""
+        event = getattr(record, "vex_llm_event", None)
+        if isinstance(event, TraceEvent):
+            if not self._synced:
+                self._started, self._synced = record.created - event.at, True
+            return str(event)
+        return f"{record.created - self._started:8.3f}s {super().format(record)}"

@@ -1,0 +1,8 @@
+"""``python -m vex_llm``: the ``vex-llm`` command."""
+
+from __future__ import annotations
+
+from .cli import run
+
+if __name__ == "__main__":
+    run()

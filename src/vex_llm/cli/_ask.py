@@ -1,0 +1,194 @@
+"""``vex-llm ask``: one question through the resilience stack."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Final
+
+from .. import AuthenticationFailed, LlmError, LlmRequest, StreamChunk, StreamReset, trace
+from ..config import PROVIDER_KINDS, ConfigError, ProviderSettings, Settings, build, load
+from ..providers import PRESETS
+from . import _checks, _render
+from ._checks import UsageError
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+
+_KEY_ENV: Final = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    **{name: preset.api_key_env for name, preset in PRESETS.items() if preset.api_key_env},
+}
+_LOCAL_KINDS: Final = frozenset({"mock", "ollama", "vllm", "llamacpp"})
+"""Kinds that run on the user's machine: no key needed (a local server may be given one)."""
+_DEFAULT_MODEL: Final = {
+    "openai": "gpt-4o-mini",
+    "anthropic": "claude-3-5-haiku-latest",
+    "deepseek": "deepseek-chat",
+    "mistral": "mistral-small-latest",
+    "groq": "llama-3.1-8b-instant",
+    "openrouter": "openai/gpt-4o-mini",
+    "together": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+    "ollama": "llama3.2",
+    "llamacpp": "default",  # llama.cpp's server answers with its one model whatever the name
+}
+"""The model used when none is given. vLLM has none: it serves the model it was started with."""
+
+
+def _has_key(kind: str) -> bool:
+    name = _KEY_ENV.get(kind)
+    return bool(name and os.environ.get(name))
+
+
+def _provider_entry(
+    spec: str, index: int, *, flag: str, base_url: str | None = None
+) -> ProviderSettings:
+    """One provider of the command line: ``--provider``/``--model`` or a ``--fallback``."""
+    kind, sep, model = spec.partition(":")
+    if kind not in PROVIDER_KINDS:
+        msg = f"unknown provider {kind!r}; use one of {', '.join(PROVIDER_KINDS)}"
+        raise UsageError(msg)
+    if sep:
+        _checks.text(f"the model in {flag} {spec!r}", model)
+    model = model or _DEFAULT_MODEL.get(kind, "")
+    if not model and kind != "mock":
+        fix = "add --model NAME" if index == 0 else f"write --fallback {kind}:MODEL"
+        msg = f"{kind} has no default model (it serves the one it was started with): {fix}"
+        raise UsageError(msg)
+    key_env = _KEY_ENV.get(kind)
+    if key_env and kind not in _LOCAL_KINDS and not _has_key(kind) and base_url is None:
+        if index == 0:
+            msg = (
+                f"provider {kind!r} needs an API key: set {key_env} "
+                "(or give --base-url of a server that needs none)"
+            )
+        else:  # --base-url is the first provider's only: no hint to use it here
+            msg = f"fallback {kind!r} needs an API key: set {key_env}"
+        raise UsageError(msg)
+    name = kind if index == 0 else f"{kind}-{index + 1}"
+    return ProviderSettings(name=name, kind=kind, model=model or None, base_url=base_url)
+
+
+def _ask_settings(args: argparse.Namespace) -> tuple[Settings, str | None]:
+    """The providers to ask, and a note for the user when the mock was picked for them."""
+    deadline = _checks.seconds("--deadline", args.deadline)
+    if args.config is not None:
+        given = [
+            flag
+            for flag, value in (
+                ("--provider", args.provider),
+                ("--model", args.model),
+                ("--base-url", args.base_url),
+                ("--fallback", args.fallback or None),
+            )
+            if value is not None
+        ]
+        if given:
+            msg = f"--config names the providers; drop {', '.join(given)}"
+            raise UsageError(msg)
+        settings = load(args.config)
+        return Settings(
+            providers=settings.providers,
+            deadline=settings.deadline or deadline,
+            redis=settings.redis,
+            source=settings.source,
+        ), None
+    if args.base_url is not None:
+        _checks.url("--base-url", args.base_url, schemes=_checks.HTTP_SCHEMES)
+    note = None
+    kind = args.provider
+    if kind is None:
+        kind = next((k for k in ("openai", "anthropic") if _has_key(k)), "mock")
+        if kind == "mock" and args.base_url is None:
+            note = "no OPENAI_API_KEY or ANTHROPIC_API_KEY set: answering with the mock model"
+        elif kind == "mock":
+            kind = "openai"  # a --base-url alone means an OpenAI-compatible local server
+    if args.base_url is not None and kind == "mock":
+        msg = "--base-url does not apply to the mock provider"
+        raise UsageError(msg)
+    spec = kind if args.model is None else f"{kind}:{args.model}"
+    if args.model is not None:
+        _checks.text("--model", args.model)
+    entries = [_provider_entry(spec, 0, flag="--model", base_url=args.base_url)]
+    entries += [_provider_entry(s, i + 1, flag="--fallback") for i, s in enumerate(args.fallback)]
+    return Settings(providers=tuple(entries), deadline=deadline), note
+
+
+def describe(exc: LlmError) -> str:
+    """The failure as the user reads it: class and message, one line per provider tried."""
+    if isinstance(exc, BaseExceptionGroup):
+        lines = [f"{type(exc).__name__}: {exc.message}"]
+        lines += [f"  {describe(inner)}" for inner in exc.exceptions if isinstance(inner, LlmError)]
+        return "\n".join(lines)
+    text = str(exc)
+    if isinstance(exc, AuthenticationFailed):
+        # The library's hint speaks to code ("pass api_key="); on the command line the
+        # key can only come from the environment variable the same hint names.
+        text = text.replace(" (or pass api_key=)", "")
+    name = f" [{exc.provider}]" if exc.provider and exc.provider not in text else ""
+    return f"{type(exc).__name__}{name}: {text}"
+
+
+@dataclass(slots=True)
+class _Terminal:
+    """Whether the last thing written to standard output left a line open."""
+
+    line_open: bool = False
+
+
+async def ask(args: argparse.Namespace) -> int:
+    """Ask one question and print the answer; returns the exit code.
+
+    Raises:
+        UsageError: On a bad flag, prompt or provider setting (checked before any call).
+        ConfigError: On a bad config file.
+    """
+    settings, note = _ask_settings(args)
+    prompt = _checks.prompt(args.prompt)  # after the flags: '-' may wait on a terminal
+    if note:
+        _render.err(f"vex-llm: {note}")
+    try:
+        llm = build(settings)
+    except ConfigError:
+        raise
+    except ValueError as exc:  # a provider refused a setting (base URL, model, ...)
+        where = f"{settings.source}: " if args.config is not None else ""
+        raise UsageError(f"{where}{exc}") from None
+    terminal = _Terminal()
+    with trace():  # the -v lines show times since the start of the call
+        try:
+            async with llm:
+                request = LlmRequest.from_prompt(prompt)
+                if args.stream:
+                    served = await _stream(llm.stream(request), terminal)
+                else:
+                    response = await llm.complete(request)
+                    served = response.provider
+                    _render.out(response.content)
+        except LlmError as exc:
+            if terminal.line_open:
+                _render.write("\n")  # the error goes on a line of its own
+            _render.err(f"vex-llm: {describe(exc)}")
+            return EXIT_FAILED
+    circuits = ", ".join(f"{n}: {c.circuit_state.value}" for n, c in llm.circuits.items())
+    _render.out(f"[answered by {served or '?'} · circuits {circuits}]")
+    return EXIT_OK
+
+
+async def _stream(chunks: AsyncIterator[StreamChunk], terminal: _Terminal) -> str:
+    served = ""
+    async for chunk in chunks:
+        if isinstance(chunk, StreamReset):
+            _render.write("\n[stream restarted on another provider]\n")
+            terminal.line_open = False
+            continue
+        served = chunk.provider or served
+        if chunk.delta:
+            _render.write(chunk.delta)
+            terminal.line_open = not chunk.delta.endswith("\n")
+    _render.write("\n")
+    terminal.line_open = False
+    return served

@@ -1,0 +1,140 @@
+"""Checks of command-line values: every bad value becomes one line that names the flag.
+
+The library's own checks raise ``ValueError`` from deep inside a constructor (or, for a
+URL, from the HTTP client on the first call, as an exception group). The command line
+checks what it was given first, so the user reads which flag is wrong and why.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from collections.abc import Sequence
+from typing import BinaryIO, Final
+from urllib.parse import SplitResult, urlsplit
+
+
+class UsageError(Exception):
+    """A command line that cannot run (exit 2); the message is the one line shown."""
+
+
+class CommandFailed(Exception):
+    """The command ran but could not do its job (exit 1); the message is the line shown."""
+
+
+HTTP_SCHEMES: Final = ("http", "https")
+REDIS_SCHEMES: Final = ("redis", "rediss", "unix")
+
+
+def seconds(flag: str, value: float) -> float:
+    """A finite number of seconds above zero.
+
+    Raises:
+        UsageError: On zero, a negative number, ``nan`` or ``inf``.
+    """
+    if not (math.isfinite(value) and value > 0):
+        msg = f"{flag} must be a finite number of seconds > 0, got {value:g}"
+        raise UsageError(msg)
+    return value
+
+
+def text(what: str, value: str) -> str:
+    """Text that is not empty and is valid UTF-8.
+
+    Python decodes the command line with ``surrogateescape``: bytes that are not UTF-8
+    arrive as lone surrogates, which no provider (nor JSON) can carry.
+
+    Raises:
+        UsageError: On an empty (or blank) value or one that is not valid UTF-8.
+    """
+    if not value.strip():
+        msg = f"{what} is empty"
+        raise UsageError(msg)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        msg = f"{what} is not valid UTF-8 (a byte that is not text at position {exc.start})"
+        raise UsageError(msg) from None
+    return value
+
+
+def prompt(value: str, stdin: BinaryIO | None = None) -> str:
+    """The prompt: the argument itself, or standard input when it is ``-``.
+
+    Args:
+        value: The ``prompt`` argument.
+        stdin: Where ``-`` reads from (default: this process's standard input).
+
+    Raises:
+        UsageError: On an empty prompt or one that is not valid UTF-8.
+    """
+    if value != "-":
+        return text("the prompt", value)
+    raw = (stdin or sys.stdin.buffer).read()
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        msg = f"the prompt on standard input is not valid UTF-8 (byte {exc.start})"
+        raise UsageError(msg) from None
+    return text("the prompt on standard input", decoded.rstrip("\r\n"))
+
+
+def url(flag: str, value: str, *, schemes: Sequence[str]) -> str:
+    """A URL with one of ``schemes``, a host and a port in range (``unix``: a path).
+
+    Raises:
+        UsageError: On anything else, naming the flag and what is wrong.
+    """
+    expected = " or ".join(f"{scheme}://" for scheme in schemes)
+    if not value:
+        msg = f"{flag} is empty; give a URL starting with {expected}"
+        raise UsageError(msg)
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # a port out of range or not a number raises here
+    except ValueError as exc:
+        msg = f"{flag} is not a valid URL ({exc}): {shown(value)}"
+        raise UsageError(msg) from None
+    if parts.scheme not in schemes:
+        problem = f"has scheme {parts.scheme!r}" if parts.scheme else "has no scheme"
+        msg = f"{flag} {problem}; give a URL starting with {expected}, got {shown(value)}"
+        raise UsageError(msg)
+    if parts.scheme == "unix":
+        if not parts.path:
+            msg = f"{flag} needs a socket path, e.g. unix:///run/redis.sock"
+            raise UsageError(msg)
+    elif not parts.hostname:
+        msg = f"{flag} has no host, got {shown(value)}"
+        raise UsageError(msg)
+    elif port == 0:
+        msg = f"{flag} has port 0; give a port in 1-65535"
+        raise UsageError(msg)
+    return value
+
+
+def shown(value: str) -> str:
+    """A URL as it may be printed: any user name or password left out."""
+    try:
+        parts = urlsplit(value)
+        if parts.username is None and parts.password is None:
+            return repr(value)
+        host = parts.netloc.rpartition("@")[2]
+    except ValueError:
+        return "(a malformed URL)"
+    return repr(SplitResult(parts.scheme, host, parts.path, "", "").geturl())
+
+
+def require(command: str, modules: Sequence[str], extra: str) -> None:
+    """Check that the optional packages a command needs are installed.
+
+    Raises:
+        UsageError: Naming the missing packages and the extra that installs them.
+    """
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        msg = (
+            f"{command} needs {', '.join(missing)}, which are not installed: "
+            f"pip install 'vex-llm[{extra}]'"
+        )
+        raise UsageError(msg)

@@ -1,0 +1,112 @@
+"""``vex-llm circuits``: the circuit breakers of a config, their state and manual control."""
+
+from __future__ import annotations
+
+import argparse
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Final
+
+from ..config import ConfigError, build, load
+from . import _checks, _render
+from ._checks import CommandFailed, UsageError
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+EXIT_OK: Final = 0
+
+_REDIS_TIMEOUT: Final = 2.0
+"""Seconds a Redis operation of ``circuits`` may take: a person waits, not a request."""
+
+
+async def _redis_client(url: str, flag: str) -> Redis:
+    """A client of a Redis that answered a ping, so no change is reported that was not made.
+
+    Raises:
+        UsageError: On a URL that is not a Redis URL, or without the redis package.
+        CommandFailed: If Redis does not answer.
+    """
+    _checks.url(flag, url, schemes=_checks.REDIS_SCHEMES)
+    _checks.require("circuits --redis", ("redis",), "redis")
+    import redis.asyncio as redis_asyncio
+    from redis.exceptions import RedisError
+
+    try:
+        client = redis_asyncio.Redis.from_url(
+            url, socket_timeout=_REDIS_TIMEOUT, socket_connect_timeout=_REDIS_TIMEOUT
+        )
+    except ValueError as exc:
+        msg = f"{flag} is not a usable Redis URL: {exc}"
+        raise UsageError(msg) from None
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        await client.aclose()
+        msg = f"cannot reach Redis at {_checks.shown(url)} ({exc}); nothing was shown or changed"
+        raise CommandFailed(msg) from None
+    return client
+
+
+async def circuits(args: argparse.Namespace) -> int:
+    from ..stores import RedisStore
+
+    settings = load(args.config)
+    redis_url = args.redis or settings.redis
+    flag = "--redis" if args.redis else f"{settings.source}: redis"
+    target = args.reset or args.open
+    async with AsyncExitStack() as resources:
+        store = None
+        if redis_url is not None:
+            client = await _redis_client(redis_url, flag)
+            resources.push_async_callback(client.aclose)
+            store = RedisStore.from_client(client, timeout=_REDIS_TIMEOUT)
+            resources.push_async_callback(store.aclose)
+        try:
+            llm = build(settings, store=store)
+        except ConfigError:
+            raise
+        except ValueError as exc:  # a provider refused a setting (base URL, model, ...)
+            raise UsageError(f"{settings.source}: {exc}") from None
+        resources.push_async_callback(llm.aclose)
+        if target is not None:
+            if target not in llm.circuits:
+                msg = f"no circuit named {target!r}; the config has {', '.join(llm.circuits)}"
+                raise UsageError(msg)
+            await llm.circuits[target].breaker.apply("reset" if args.reset else "isolate")
+        rows = []
+        for name, circuit in llm.circuits.items():
+            stats = await circuit.breaker.fetch_stats()
+            rows.append(
+                (
+                    name,
+                    stats.state.value + (" (held open)" if stats.isolated else ""),
+                    stats.total_requests,
+                    stats.total_failures,
+                    stats.circuit_opens,
+                    stats.rejected,
+                    "-" if stats.retry_after is None else f"{stats.retry_after:.1f}s",
+                )
+            )
+        if store is not None and store.errors:
+            # Redis failed after the ping (gone, or refusing scripts): the breakers fell back
+            # to local state, so what they report is not the shared circuit.
+            unsure = f" whether {target!r} changed for every process is unknown;" if target else ""
+            msg = (
+                f"Redis at {_checks.shown(redis_url or '')} failed during the command (it "
+                f"stopped answering, or refused vex-llm's Lua scripts):{unsure} run it again "
+                "once Redis answers and allows scripts"
+            )
+            raise CommandFailed(msg)
+    if redis_url is None:
+        _render.circuits_table(rows, title="circuits of this process only (no Redis)")
+        if target is not None:
+            done = "reset" if args.reset else "held open"
+            _render.err(
+                f"vex-llm: {target!r} was {done} in this process's memory only, which ends "
+                "now: no other process sees the change. Give --redis URL (or redis in the "
+                "config) to change the circuit every process shares."
+            )
+    else:
+        where = _checks.shown(redis_url)
+        _render.circuits_table(rows, title=f"circuits shared through Redis at {where}")
+    return EXIT_OK

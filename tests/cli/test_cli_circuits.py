@@ -63,7 +63,7 @@ def test_a_bad_redis_url_in_the_config_names_the_file(
     """A config whose `redis` is not a Redis URL: one line naming the file and key, exit 2."""
     config.write_text(f"redis = 'http://127.0.0.1:6379'\n{CONFIG}")
     assert main(["circuits", "--config", str(config)]) == 2
-    assert f"{config}: redis has scheme 'http'" in one_line(capsys.readouterr().err)
+    assert f"{config}: redis: must be a URL with scheme redis" in one_line(capsys.readouterr().err)
 
 
 def test_the_password_of_a_redis_url_is_never_printed(config: Path) -> None:
@@ -95,6 +95,20 @@ def test_showing_without_redis_prints_no_warning(
     assert captured.err == ""
     rows = [line.split() for line in captured.out.splitlines()[2:]]
     assert [row[:2] for row in rows] == [["primary", "closed"], ["backup", "closed"]]
+
+
+def test_listing_hosted_providers_needs_no_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """circuits calls no provider, so a config of hosted providers lists without their keys."""
+    path = tmp_path / "vex.toml"
+    path.write_text(
+        "[[provider]]\nname = 'fast'\nkind = 'groq'\nmodel = 'llama-3.1-8b-instant'\n"
+        "[[provider]]\nname = 'claude'\nkind = 'anthropic'\nmodel = 'claude-3-5-haiku-latest'\n"
+    )
+    assert main(["circuits", "--config", str(path)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [row[:2] for row in rows] == [["fast", "closed"], ["claude", "closed"]]
 
 
 @pytest.mark.redis

@@ -205,6 +205,7 @@ class FallbackProvider(LlmProvider):
                     emit("success", name)
                     return
                 emit("failure", name, error=broke)
+                emit("stream_break", name, error=broke, detail=policy)
                 partial = "".join(parts)
                 interrupted = self._interrupted(broke, partial, name)
                 if policy == "raise":

@@ -184,7 +184,7 @@ class FallbackProvider(LlmProvider):
                     yield reset
                     reset = None
                 parts = [first.delta]
-                finished = first.finish_reason is not None
+                finished = self._finished(first, name)
                 yield first
                 broke: LlmError | None = None
                 while not finished:
@@ -198,12 +198,10 @@ class FallbackProvider(LlmProvider):
                         broke = exc
                         break
                     parts.append(chunk.delta)
-                    finished = chunk.finish_reason is not None
+                    finished = self._finished(chunk, name)
                     yield chunk
                 if broke is None:
-                    # Anything after the finish reason would be a provider bug; stop here.
-                    emit("success", name)
-                    return
+                    return  # anything after the finish reason would be a provider bug
                 emit("failure", name, error=broke)
                 emit("stream_break", name, error=broke, detail=policy)
                 partial = "".join(parts)
@@ -270,6 +268,15 @@ class FallbackProvider(LlmProvider):
             raise exc
         errors.append(exc)
         return need
+
+    @staticmethod
+    def _finished(chunk: StreamChunk, name: str) -> bool:
+        """Whether ``chunk`` ends the stream; if so the success is traced now, before it is
+        handed on (the consumer may stop right at it and never ask for more)."""
+        if chunk.finish_reason is None:
+            return False
+        emit("success", name)
+        return True
 
     @staticmethod
     def _interrupted(broke: LlmError, partial: str, name: str) -> StreamInterrupted:

@@ -244,17 +244,19 @@ class RetryProvider(ProviderWrapper):
         # Past the first chunk a retry would repeat text the consumer already has: errors
         # go up as they are, and a fallback above decides what to do.
         try:
-            yield first
+            chunk = first
             while True:
+                if chunk.finish_reason is not None:
+                    # Traced before the last chunk is handed on: the consumer may stop at it.
+                    emit("success", self._base, attempt=attempt)
+                yield chunk
                 with deadline_scope(own):
                     try:
                         chunk = await anext(chunks)
                     except StopAsyncIteration:
                         break
-                yield chunk
         finally:
             await close_stream(chunks)
-        emit("success", self._base, attempt=attempt)
 
     def _own_deadline(self) -> Deadline | None:
         """This layer's own deadline for a call, if it is tighter than the call's."""

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Final, Self
 
 from ._errors import CircuitOpenError, StreamInterrupted
-from ._provider import LlmProvider, close_stream
+from ._provider import LlmProvider, close_stream, open_stream
 from ._types import LlmRequest, LlmResponse, StreamChunk
 from .breaker import CircuitBreaker, CircuitConfig, CircuitState, CircuitStats
 from .breaker.breaker import Clock
@@ -112,7 +112,7 @@ class ResilientProvider(LlmProvider):
             raise
         parts: list[str] = []
         try:
-            chunks = self._inner.stream(request)
+            chunks = open_stream(self._inner, request)
             try:
                 async for chunk in chunks:
                     if chunk.finish_reason is not None:

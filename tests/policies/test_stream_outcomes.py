@@ -21,6 +21,8 @@ from vex_llm import (
     HedgeProvider,
     LlmError,
     LlmProvider,
+    LlmRequest,
+    LlmResponse,
     MockProvider,
     ResilientProvider,
     RetryConfig,
@@ -293,6 +295,49 @@ async def test_a_circuit_closes_from_streamed_probes_alone(clock: ManualClock) -
             pass
     stats = breaker.stats()
     assert (stats.state, stats.ignored) == (CircuitState.CLOSED, 0)
+
+
+class SlowClosing(LlmProvider):
+    """Streams three words; closing the stream waits on I/O, as closing an HTTP response does."""
+
+    @property
+    def name(self) -> str:
+        return "slow-closing"
+
+    async def complete(self, request: LlmRequest) -> LlmResponse:
+        return LlmResponse("one two three", provider=self.name, finish_reason="stop")
+
+    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        try:
+            yield StreamChunk("one ", provider=self.name)
+            yield StreamChunk("two ")
+            yield StreamChunk("three", finish_reason="stop", provider=self.name)
+        finally:
+            await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("at", ["first", "finish"])
+@pytest.mark.parametrize("hedged", [False, True], ids=["fallback", "hedge"])
+def test_breaking_out_of_a_stack_stream_leaves_loop_shutdown_quiet(at: str, hedged: bool) -> None:
+    """break without aclosing, stream alive at shutdown: no 'already running' error reported."""
+    reports: list[dict[str, object]] = []
+    held: list[AsyncIterator[StreamChunk]] = []  # keeps the stream alive until loop shutdown
+
+    async def main() -> None:
+        llm = stack(
+            [SlowClosing(), MockProvider.smart(name="backup")],
+            hedge=HedgeConfig(delay=5.0) if hedged else None,
+        )
+        chunks = llm.stream(request())
+        held.append(chunks)
+        async for chunk in chunks:
+            if at == "first" or chunk.finish_reason is not None:
+                break
+
+    with asyncio.Runner() as runner:
+        runner.get_loop().set_exception_handler(lambda _loop, context: reports.append(context))
+        runner.run(main())
+    assert [str(r.get("exception") or r.get("message")) for r in reports] == []
 
 
 async def test_a_stream_left_at_its_finish_chunk_is_traced_as_a_success(

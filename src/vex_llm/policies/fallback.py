@@ -14,7 +14,7 @@ from .._errors import (
     StreamInterrupted,
     Timeout,
 )
-from .._provider import LlmProvider, close_stream
+from .._provider import LlmProvider, close_stream, open_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk, StreamReset
 from ._scope import STREAM_BREAK_POLICIES, StreamBreak, stream_break_policy, time_left
 from ._trace import base_name, emit
@@ -165,7 +165,7 @@ class FallbackProvider(LlmProvider):
             name = self._names[index]
             if not await self._admit(index, need, errors):
                 continue
-            chunks = provider.stream(request)
+            chunks = open_stream(provider, request)
             try:
                 try:
                     first = await anext(chunks)

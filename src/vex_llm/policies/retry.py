@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from .._errors import CircuitOpenError, LlmError, RateLimited, Timeout
-from .._provider import LlmProvider, ProviderWrapper, close_stream
+from .._provider import LlmProvider, ProviderWrapper, close_stream, open_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._backoff import Random, backoff
 from ._scope import Clock, Deadline, Sleep, current_deadline, deadline_scope, time_left
@@ -223,7 +223,7 @@ class RetryProvider(ProviderWrapper):
         attempt = 1
         while True:
             emit("attempt", self._base, attempt=attempt)
-            chunks = self._inner.stream(request)
+            chunks = open_stream(self._inner, request)
             try:
                 with deadline_scope(own):
                     first = await anext(chunks)

@@ -169,6 +169,12 @@ def _half_open(breakers: list[CircuitBreaker], clock: ManualClock) -> None:
     assert all(b.state is CircuitState.HALF_OPEN for b in breakers)
 
 
+def _verdicts(breaker: CircuitBreaker) -> tuple[CircuitState, int, int, int]:
+    """State, ignored outcomes, counted failures and probes in flight."""
+    stats = breaker.stats()
+    return stats.state, stats.ignored, stats.total_failures, stats.half_open_in_flight
+
+
 def _primary() -> MockProvider:
     return MockProvider(responder=lambda _: "one two three", name="primary")
 
@@ -192,14 +198,7 @@ async def test_a_stream_that_delivered_its_finish_reason_closes_every_half_open_
     # No waiting for finalizers: the verdict is in before the last chunk is handed over.
     assert "".join(c.delta for c in seen) == "one two three"
     assert seen[-1].finish_reason == "stop"
-    for breaker in breakers:
-        stats = breaker.stats()
-        assert (stats.state, stats.ignored, stats.total_failures, stats.half_open_in_flight) == (
-            CircuitState.CLOSED,
-            0,
-            0,
-            0,
-        ), breaker.name
+    assert [_verdicts(b) for b in breakers] == [(CircuitState.CLOSED, 0, 0, 0)] * len(breakers)
     if how == "break-kept":
         await chunks.aclose()  # type: ignore[attr-defined]  # an async generator
     await _settle()
@@ -220,14 +219,7 @@ async def test_a_stream_abandoned_before_its_finish_reason_is_no_evidence(
         await _settle()  # dropped, not closed: the loop's finalizer closes it
     # Closed by the consumer: the whole chain is closed (and every permit released) at once.
     assert [c.delta for c in seen] == ["one "]
-    for breaker in breakers:
-        stats = breaker.stats()
-        assert (stats.state, stats.ignored, stats.total_failures, stats.half_open_in_flight) == (
-            CircuitState.HALF_OPEN,
-            1,
-            0,
-            0,
-        ), breaker.name
+    assert [_verdicts(b) for b in breakers] == [(CircuitState.HALF_OPEN, 1, 0, 0)] * len(breakers)
 
 
 @pytest.mark.parametrize("composition", COMPOSITIONS.values(), ids=COMPOSITIONS.keys())

@@ -144,8 +144,9 @@ def open_stream(provider: LlmProvider, request: LlmRequest) -> AsyncIterator[Str
 async def close_stream(chunks: AsyncIterator[object]) -> None:
     """Close a stream's iterator if it can be closed (async generators can).
 
-    Wrappers call this in ``finally`` so that abandoning an outer stream closes the inner
-    one at once (its HTTP response and breaker permit included), not at garbage collection.
+    Wrappers call this in ``finally`` on the inner stream they opened with
+    ``open_stream``, so that abandoning an outer stream closes the inner one at once (its
+    HTTP response and breaker permit included), not at garbage collection.
     """
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:

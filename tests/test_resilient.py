@@ -346,6 +346,32 @@ async def test_stream_without_finish_reason_is_interrupted(clock: ManualClock) -
     assert resilient.circuit_state is CircuitState.OPEN
 
 
+async def test_stream_is_a_success_at_its_finish_chunk_and_is_not_read_past_it(
+    clock: ManualClock,
+) -> None:
+    """The finish chunk settles the probe before it is handed on; a later error is not read."""
+
+    class FinishThenFail(Streamer):
+        async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+            yield StreamChunk("all ", provider=self.name)
+            yield StreamChunk("done", finish_reason="stop")
+            raise ConnectionFailed("reset after the end")
+
+    inner = FinishThenFail()
+    resilient = guard(inner, clock, failure_threshold=1, success_threshold=1)
+    resilient.breaker.force_open(RESET)
+    clock.advance(RESET)
+    chunks = resilient.stream(REQUEST)
+    assert (await anext(chunks)).delta == "all "
+    assert resilient.circuit_state is CircuitState.HALF_OPEN
+    last = await anext(chunks)
+    assert last.finish_reason == "stop"
+    assert resilient.circuit_state is CircuitState.CLOSED  # before the generator is touched again
+    assert await collect(chunks) == ""
+    stats = resilient.stats()
+    assert (stats.total_failures, stats.ignored) == (0, 0)
+
+
 @pytest.mark.parametrize("how", ["aclose", "aclosing"])
 async def test_abandoned_stream_is_ignored_and_frees_its_slot(clock: ManualClock, how: str) -> None:
     """B24: a stream closed after one chunk counts neither way, frees its slot and inner stream."""

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Final, Self
 
 from ._errors import CircuitOpenError, StreamInterrupted
-from ._provider import LlmProvider, close_stream
+from ._provider import LlmProvider, close_stream, open_stream
 from ._types import LlmRequest, LlmResponse, StreamChunk
 from .breaker import CircuitBreaker, CircuitConfig, CircuitState, CircuitStats
 from .breaker.breaker import Clock
@@ -21,8 +21,10 @@ class ResilientProvider(LlmProvider):
 
     While the circuit is open, calls raise ``CircuitOpenError`` (a ``NotAvailable``)
     without touching the provider; after ``reset_timeout`` a few probes test recovery.
-    Streams hold their permit until they end: a stream that breaks counts as a failure,
-    one the caller abandons counts neither way.
+    A stream holds its permit until its finish reason arrives, and counts as a success
+    from that moment (before the last chunk is handed on), however the generator is closed
+    afterwards; one that breaks counts as a failure, one abandoned before its finish
+    reason counts neither way.
 
     Args:
         provider: The provider to guard.
@@ -108,28 +110,31 @@ class ResilientProvider(LlmProvider):
             if exc.provider is None:
                 exc.provider = self._inner.name
             raise
-        finished = False
         parts: list[str] = []
         try:
-            chunks = self._inner.stream(request)
+            chunks = open_stream(self._inner, request)
             try:
                 async for chunk in chunks:
+                    if chunk.finish_reason is not None:
+                        # The verdict goes in before the last chunk leaves: once it is out,
+                        # a wrapper, the consumer's break or the garbage collector may close
+                        # this generator, and none of that unmakes a complete answer.
+                        await permit.success()
+                        yield chunk
+                        return  # complete: whatever the provider sends after it is not read
                     parts.append(chunk.delta)
-                    finished = finished or chunk.finish_reason is not None
                     yield chunk
             finally:
                 await close_stream(chunks)
-            if not finished:
-                # Never pass a truncated stream off as complete, whatever the provider did.
-                msg = f"stream from {self._inner.name!r} ended without a finish reason"
-                raise StreamInterrupted(msg, partial="".join(parts), provider=self._inner.name)
+            # Never pass a truncated stream off as complete, whatever the provider did.
+            msg = f"stream from {self._inner.name!r} ended without a finish reason"
+            raise StreamInterrupted(msg, partial="".join(parts), provider=self._inner.name)
         except GeneratorExit:
-            await permit.release()  # the caller walked away: no evidence either way
+            await permit.release()  # abandoned before its finish reason: no evidence
             raise
         except BaseException as exc:
-            await permit.record_error(exc)
+            await permit.record_error(exc)  # a no-op once the success is recorded
             raise
-        await permit.success()
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -7,6 +7,7 @@ Two providers share one fake server and are told apart by model: ``primary`` and
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -31,7 +32,7 @@ from vex_llm import (
     stack,
     trace,
 )
-from vex_llm.testing import FakeLLMServer, Fault
+from vex_llm.testing import FakeLLMServer, Fault, ManualClock
 
 pytestmark = pytest.mark.fake_server
 
@@ -212,3 +213,38 @@ async def test_full_outage_through_the_stack_raises_one_group(
             await llm.complete(request())
         assert all(isinstance(e, NotAvailable) for e in caught.value.exceptions)
     assert len(server.journal) <= 1.2 * requests
+
+
+async def test_streamed_probes_close_a_half_open_circuit(
+    server: FakeLLMServer, pair: tuple[OpenAIProvider, OpenAIProvider], clock: ManualClock
+) -> None:
+    """A 503 opens the circuit; three good streamed probes, read to the end or left right
+    after the finish chunk, close it again (none is taken for an abandoned stream)."""
+    server.inject(Fault.error(503), times=1, model="primary", stream=True)
+    llm = stack(
+        [pair[0]],
+        deadline=10.0,
+        retry=RetryConfig(attempts=1),
+        circuit=CircuitConfig(failure_threshold=1, success_threshold=3, reset_timeout=30.0),
+        clock=clock,
+    )
+    circuit = llm.circuits["primary"]
+    _, exc = await _read(llm.stream(request()))
+    assert isinstance(exc, AllProvidersFailed)
+    assert circuit.circuit_state is CircuitState.OPEN
+    clock.advance(30.0)
+    assert circuit.circuit_state is CircuitState.HALF_OPEN
+    seen, exc = await _read(llm.stream(request("one two three four")))  # read to the end
+    assert exc is None
+    assert seen[-1].finish_reason is not None
+    async for chunk in llm.stream(request("one two three four")):  # break after the finish
+        if chunk.finish_reason is not None:
+            break
+    assert circuit.circuit_state is CircuitState.HALF_OPEN
+    async with contextlib.aclosing(llm.stream(request())) as chunks:  # type: ignore[type-var]  # an async generator
+        async for chunk in chunks:
+            if chunk.finish_reason is not None:
+                break
+    stats = circuit.stats()
+    assert (stats.state, stats.ignored, stats.total_failures) == (CircuitState.CLOSED, 0, 1)
+    assert _hits(server, "primary") == 4

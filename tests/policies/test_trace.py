@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 
-from _policies import request
+import pytest
+from _policies import BreakingStream, request
 
 from vex_llm import (
     FallbackProvider,
@@ -15,9 +17,12 @@ from vex_llm import (
     RetryConfig,
     RetryProvider,
     ServerError,
+    StreamInterrupted,
     Trace,
+    on_stream_break,
     trace,
 )
+from vex_llm.policies import StreamBreak
 from vex_llm.testing import ManualClock
 
 
@@ -72,3 +77,31 @@ async def test_no_trace_block_records_nothing() -> None:
         pass
     await chain.complete(request())
     assert len(events) == 0
+
+
+@pytest.mark.parametrize(
+    ("default", "per_call", "applied"),
+    [
+        ("raise", None, "raise"),
+        ("restart", None, "restart"),
+        ("raise", "restart", "restart"),
+        ("restart", "raise", "raise"),
+    ],
+)
+async def test_the_stream_break_decision_names_the_policy_that_applied(
+    default: StreamBreak, per_call: StreamBreak | None, applied: StreamBreak
+) -> None:
+    """A stream broken after its first chunk leaves one stream_break event naming the policy."""
+    broken = BreakingStream(["a", "b"], error=ServerError("cut"), name="primary")
+    backup = BreakingStream(["x"], finish=True, name="backup")
+    chain = FallbackProvider([broken, backup], on_stream_break=default)
+    scope = contextlib.nullcontext() if per_call is None else on_stream_break(per_call)
+    with trace() as events, scope:
+        try:
+            async for _ in chain.stream(request()):
+                pass
+        except StreamInterrupted:
+            assert applied == "raise"
+    (event,) = events.of_kind("stream_break")
+    assert (event.provider, event.detail, event.error) == ("primary", applied, "ServerError")
+    assert backup.calls == (1 if applied == "restart" else 0)

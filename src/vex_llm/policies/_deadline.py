@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from .._errors import DEADLINE_EXCEEDED, Timeout
-from .._provider import LlmProvider, ProviderWrapper, close_stream
+from .._provider import LlmProvider, ProviderWrapper, close_stream, open_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._scope import Clock, Deadline, Sleep, deadline_scope, time_left
 from ._trace import emit
@@ -78,7 +78,7 @@ class DeadlineProvider(ProviderWrapper):
 
     async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
         scope = self._open()
-        chunks = self._inner.stream(request)
+        chunks = open_stream(self._inner, request)
         try:
             while True:
                 # The scope is set around each step only: between chunks the consumer's

@@ -60,9 +60,10 @@ class ResilienceStack(LlmProvider):
     async def complete(self, request: LlmRequest) -> LlmResponse:
         return await self._outer.complete(request)
 
-    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
-        async for chunk in self._outer.stream(request):
-            yield chunk
+    def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        # The outer layer's own stream, not a generator around it: closing what the caller
+        # holds closes the whole chain at once.
+        return self._outer.stream(request)
 
     async def aclose(self) -> None:
         await self._outer.aclose()

@@ -34,6 +34,7 @@ EventKind = Literal[
     "fallback",
     "hedge",
     "cancelled",
+    "stream_break",
     "stream_reset",
 ]
 """What happened:
@@ -47,6 +48,9 @@ EventKind = Literal[
 - ``fallback``: the call moves on to ``provider``.
 - ``hedge``: a hedged copy of the request starts on ``provider`` after ``wait`` seconds.
 - ``cancelled``: the losing hedge on ``provider`` was cancelled.
+- ``stream_break``: a stream broke after its first chunk; ``detail`` is the policy that
+  applied (``raise``: the error goes to the caller; ``restart``: the request is replayed
+  on the next provider), ``error`` what broke it.
 - ``stream_reset``: a broken stream restarts on ``provider``; drop the partial output.
 """
 
@@ -61,6 +65,7 @@ _LEVELS: Final[dict[str, int]] = {
     "fallback": logging.INFO,
     "hedge": logging.INFO,
     "cancelled": logging.DEBUG,
+    "stream_break": logging.INFO,
     "stream_reset": logging.INFO,
 }
 

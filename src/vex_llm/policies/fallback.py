@@ -14,7 +14,7 @@ from .._errors import (
     StreamInterrupted,
     Timeout,
 )
-from .._provider import LlmProvider, close_stream
+from .._provider import LlmProvider, close_stream, open_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk, StreamReset
 from ._scope import STREAM_BREAK_POLICIES, StreamBreak, stream_break_policy, time_left
 from ._trace import base_name, emit
@@ -165,7 +165,7 @@ class FallbackProvider(LlmProvider):
             name = self._names[index]
             if not await self._admit(index, need, errors):
                 continue
-            chunks = provider.stream(request)
+            chunks = open_stream(provider, request)
             try:
                 try:
                     first = await anext(chunks)
@@ -184,7 +184,7 @@ class FallbackProvider(LlmProvider):
                     yield reset
                     reset = None
                 parts = [first.delta]
-                finished = first.finish_reason is not None
+                finished = self._finished(first, name)
                 yield first
                 broke: LlmError | None = None
                 while not finished:
@@ -198,13 +198,12 @@ class FallbackProvider(LlmProvider):
                         broke = exc
                         break
                     parts.append(chunk.delta)
-                    finished = chunk.finish_reason is not None
+                    finished = self._finished(chunk, name)
                     yield chunk
                 if broke is None:
-                    # Anything after the finish reason would be a provider bug; stop here.
-                    emit("success", name)
-                    return
+                    return  # anything after the finish reason would be a provider bug
                 emit("failure", name, error=broke)
+                emit("stream_break", name, error=broke, detail=policy)
                 partial = "".join(parts)
                 interrupted = self._interrupted(broke, partial, name)
                 if policy == "raise":
@@ -269,6 +268,15 @@ class FallbackProvider(LlmProvider):
             raise exc
         errors.append(exc)
         return need
+
+    @staticmethod
+    def _finished(chunk: StreamChunk, name: str) -> bool:
+        """Whether ``chunk`` ends the stream; if so the success is traced now, before it is
+        handed on (the consumer may stop right at it and never ask for more)."""
+        if chunk.finish_reason is None:
+            return False
+        emit("success", name)
+        return True
 
     @staticmethod
     def _interrupted(broke: LlmError, partial: str, name: str) -> StreamInterrupted:

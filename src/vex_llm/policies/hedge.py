@@ -17,7 +17,7 @@ from .._errors import (
     LlmError,
     StreamInterrupted,
 )
-from .._provider import LlmProvider, close_stream
+from .._provider import LlmProvider, close_stream, open_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._scope import Clock, Sleep
 from ._trace import EventKind, base_name, emit
@@ -152,7 +152,7 @@ class HedgeProvider(LlmProvider):
         streams: dict[int, AsyncIterator[StreamChunk]] = {}
 
         async def first_chunk(index: int) -> StreamChunk:
-            chunks = self._providers[index].stream(request)
+            chunks = open_stream(self._providers[index], request)
             streams[index] = chunks
             try:
                 return await anext(chunks)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from .._errors import CircuitOpenError, LlmError, RateLimited, Timeout
-from .._provider import LlmProvider, ProviderWrapper, close_stream
+from .._provider import LlmProvider, ProviderWrapper, close_stream, open_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._backoff import Random, backoff
 from ._scope import Clock, Deadline, Sleep, current_deadline, deadline_scope, time_left
@@ -223,7 +223,7 @@ class RetryProvider(ProviderWrapper):
         attempt = 1
         while True:
             emit("attempt", self._base, attempt=attempt)
-            chunks = self._inner.stream(request)
+            chunks = open_stream(self._inner, request)
             try:
                 with deadline_scope(own):
                     first = await anext(chunks)
@@ -244,17 +244,19 @@ class RetryProvider(ProviderWrapper):
         # Past the first chunk a retry would repeat text the consumer already has: errors
         # go up as they are, and a fallback above decides what to do.
         try:
-            yield first
+            chunk = first
             while True:
+                if chunk.finish_reason is not None:
+                    # Traced before the last chunk is handed on: the consumer may stop at it.
+                    emit("success", self._base, attempt=attempt)
+                yield chunk
                 with deadline_scope(own):
                     try:
                         chunk = await anext(chunks)
                     except StopAsyncIteration:
                         break
-                yield chunk
         finally:
             await close_stream(chunks)
-        emit("success", self._base, attempt=attempt)
 
     def _own_deadline(self) -> Deadline | None:
         """This layer's own deadline for a call, if it is tighter than the call's."""

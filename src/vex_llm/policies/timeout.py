@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from .._errors import DEADLINE_EXCEEDED, Timeout
-from .._provider import LlmProvider, ProviderWrapper, close_stream
+from .._provider import LlmProvider, ProviderWrapper, close_stream, open_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._scope import Sleep, time_left
 from ._trace import base_name, emit
@@ -98,7 +98,7 @@ class TimeoutProvider(ProviderWrapper):
             return await self._inner.complete(request)
 
     async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
-        chunks = self._inner.stream(request)
+        chunks = open_stream(self._inner, request)
         try:
             own, which = self._config.first_token, "first_token"
             while True:

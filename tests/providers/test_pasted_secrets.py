@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import traceback
 
+import httpx
 import pytest
 from _provider_kit import Wire
 
 from vex_llm import AnthropicProvider, LlmError, LlmRequest, OpenAIProvider
 from vex_llm.providers import mask_url, validate_base_url
 from vex_llm.providers._base import HttpProvider
+from vex_llm.providers._http import Boundary
 from vex_llm.testing import FakeLLMServer, Fault
 
 KEY = "sk-test-7f3a9c1e5b2d4f6a8c0e"
@@ -217,3 +219,20 @@ async def test_credential_header_is_scrubbed_and_bad_header_refused(
             await provider.complete(REQUEST)
     for text in texts_of(error.value):
         assert SECRET not in text
+
+
+def test_error_chain_is_cut_where_it_would_show_a_secret() -> None:
+    """A cause whose text, args, notes or own chain shows a secret is not chained."""
+    boundary = Boundary("p", secret=KEY, key_env="OPENAI_API_KEY", secrets=(SECRET,))
+    leaky = httpx.LocalProtocolError(f"Illegal header value b'Bearer {KEY}'")
+    outer = RuntimeError("outer")
+    outer.__cause__ = leaky
+    noted = ValueError("plain")
+    noted.add_note(f"while posting to http://h?key={SECRET}")
+    for exc in (leaky, outer, noted):
+        assert boundary.cause(exc) is None
+    clean = httpx.ConnectError("All connection attempts failed")
+    assert boundary.cause(clean) is clean
+    error = boundary.transport_error(leaky, model="m")
+    assert KEY not in str(error)
+    assert "***" in str(error)

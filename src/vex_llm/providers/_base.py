@@ -194,12 +194,12 @@ class HttpProvider(LlmProvider):
         loop = asyncio.get_running_loop()
         started = loop.time()
         boundary = self._boundary
-        request_ = self._client.build_request(
+        outgoing = self._client.build_request(
             "POST", self._url, content=body, headers=self._headers, timeout=self._call_limits
         )
         try:
             async with asyncio.timeout(self._timeout):
-                response = await self._client.send(request_, stream=True)
+                response = await self._client.send(outgoing, stream=True)
                 try:
                     status = response.status_code
                     if 200 <= status < 300:

@@ -26,10 +26,10 @@ class SseDecoder:
     blank line; unknown fields, ``id`` and ``retry`` are ignored; an event not closed by
     a blank line when the body ends is dropped.
 
-    Lines are split as bytes (CR and LF never occur inside a UTF-8 character) and each
-    complete line is decoded strictly: invalid UTF-8 is a ``WireViolation``, never text
-    silently replaced with U+FFFD. An unfinished line is kept as a list of pieces, so a
-    long line costs linear time.
+    Lines are split as bytes (CR and LF never occur inside a UTF-8 character) and the
+    complete lines of each chunk are decoded strictly: invalid UTF-8 anywhere in the
+    stream is a ``WireViolation``, never text silently replaced with U+FFFD. An
+    unfinished line is kept as a list of pieces, so a long line costs linear time.
 
     Args:
         max_line: Longest line in bytes; a longer one is a ``WireViolation``.
@@ -78,57 +78,59 @@ class SseDecoder:
         if b"\r" in chunk:
             self._after_cr = chunk[-1] == 0x0D
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        if b"\n" not in chunk:
+        end = chunk.rfind(b"\n")
+        if end < 0:
             self._tail.append(chunk)
             self._tail_size += len(chunk)
             if self._tail_size > self._max_line:
                 self._too_long()
             return []
-        lines = chunk.split(b"\n")
+        # Complete lines are decoded in one go: no UTF-8 character can straddle a LF.
+        head = chunk[:end]
         if self._tail:
-            lines[0] = b"".join([*self._tail, lines[0]])
-        last = lines.pop()
+            head = b"".join([*self._tail, head])
+        last = chunk[end + 1 :]
         self._tail = [last] if last else []
         self._tail_size = len(last)
-        if self._tail_size > self._max_line:
+        if self._tail_size > self._max_line or (
+            len(head) > self._max_line and max(map(len, head.split(b"\n"))) > self._max_line
+        ):
             self._too_long()
+        try:
+            text = head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            msg = f"invalid UTF-8 in an event stream (byte {exc.start} of {len(head)})"
+            raise WireViolation(msg) from None
         events: list[SseEvent] = []
-        for raw in lines:
-            if len(raw) > self._max_line:
-                self._too_long()
-            self._line(raw, events)
+        for line in text.split("\n"):
+            if not line:
+                if self._data:
+                    events.append(SseEvent(self._event or "message", "\n".join(self._data)))
+                    self._data = []
+                    self._data_size = 0
+                self._event = ""
+                continue
+            if line[0] == ":":
+                continue
+            name, colon, value = line.partition(":")
+            if colon and value[:1] == " ":
+                value = value[1:]
+            if name == "data":
+                self._add_data(value)
+            elif name == "event":
+                self._event = value
         return events
 
     def _too_long(self) -> None:
         msg = f"an event-stream line longer than {self._max_line} bytes (max_sse_line_bytes)"
         raise WireViolation(msg)
 
-    def _line(self, raw: bytes, events: list[SseEvent]) -> None:
-        if not raw:
-            if self._data:
-                events.append(SseEvent(self._event or "message", "\n".join(self._data)))
-                self._data = []
-                self._data_size = 0
-            self._event = ""
-            return
-        if raw[0] == 0x3A:  # ":" a comment
-            return
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            msg = f"invalid UTF-8 in an event stream at byte {exc.start} of a line"
-            raise WireViolation(msg) from None
-        name, colon, value = line.partition(":")
-        if colon and value[:1] == " ":
-            value = value[1:]
-        if name == "data":
-            self._data_size += len(raw) + 1
-            if self._data_size > self._max_event:
-                msg = f"an event larger than {self._max_event} bytes (max_sse_event_bytes)"
-                raise WireViolation(msg)
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
+    def _add_data(self, value: str) -> None:
+        self._data_size += 1 + (len(value) if value.isascii() else len(value.encode()))
+        if self._data_size > self._max_event:
+            msg = f"an event larger than {self._max_event} bytes (max_sse_event_bytes)"
+            raise WireViolation(msg)
+        self._data.append(value)
 
 
 class StreamReader(ABC):

@@ -98,3 +98,23 @@ async def test_default_pool_holds_more_concurrent_streams_than_httpx_default() -
     assert texts == ["hi"] * count
     assert gate.arrived == count
     assert provider.limits.max_connections >= 1000
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+async def test_pool_wait_ends_before_our_own_limits(streamed: bool) -> None:
+    """With pool_timeout above the call's limits, a full pool is still PoolExhausted."""
+    gate = Gate(count=2)
+    limits = HttpLimits(max_connections=1)  # the default 10 s pool_timeout
+    async with (
+        raw_server(gate) as url,
+        OpenAIProvider(
+            "m", base_url=url, api_key="k", limits=limits, timeout=0.2, headers_timeout=0.2
+        ) as provider,
+    ):
+        holding = provider.stream(REQUEST)
+        await anext(holding)
+        call = (lambda: anext(provider.stream(REQUEST))) if streamed else None
+        with pytest.raises(PoolExhausted):
+            await (call() if call else provider.complete(REQUEST))
+        gate.open.set()
+        await holding.aclose()

@@ -106,11 +106,17 @@ class HttpProvider(LlmProvider):
         self._first_token_timeout = check_seconds(owner, "first_token_timeout", first_token_timeout)
         self._idle_timeout = check_seconds(owner, "idle_timeout", idle_timeout)
         # httpx's own limits back ours up; ours (asyncio deadlines) are the ones that fire.
-        # Waiting for a pooled connection has its own limit: that wait is local congestion.
+        # Waiting for a pooled connection is local congestion (PoolExhausted), never the
+        # provider's timeout: that wait ends before the first of our own limits can.
         pool = self._limits.pool_timeout
-        self._call_limits = httpx.Timeout(self._timeout, connect=self._connect_timeout, pool=pool)
+        self._call_limits = httpx.Timeout(
+            self._timeout, connect=self._connect_timeout, pool=min(pool, 0.9 * self._timeout)
+        )
         longest = max(self._headers_timeout, self._first_token_timeout, self._idle_timeout)
-        self._stream_limits = httpx.Timeout(longest + 1.0, connect=self._connect_timeout, pool=pool)
+        first_limit = min(self._headers_timeout, self._first_token_timeout)
+        self._stream_limits = httpx.Timeout(
+            longest + 1.0, connect=self._connect_timeout, pool=min(pool, 0.9 * first_limit)
+        )
         self._owns_client = client is None
         if client is None:
             client = httpx.AsyncClient(limits=self._limits.pool())

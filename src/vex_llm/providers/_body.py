@@ -60,8 +60,10 @@ class HttpLimits:
             descriptor limit (``ulimit -n``). Ignored when a ``client`` is passed in.
         max_keepalive_connections: Idle connections kept for reuse (default 100).
         pool_timeout: Seconds a call waits for a free connection before it fails with
-            ``PoolExhausted`` (default 10; keep it below the provider's ``timeout`` and
-            ``headers_timeout`` so local congestion is reported as such).
+            ``PoolExhausted`` (default 10). The wait is cut to 90% of the call's first
+            own limit (``timeout``; for a stream the smaller of ``headers_timeout`` and
+            ``first_token_timeout``), so local congestion is never reported as the
+            provider's ``Timeout``.
 
     Raises:
         ValueError: Naming the field, for sizes below 1 or a non-positive ``pool_timeout``.

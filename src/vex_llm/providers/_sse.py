@@ -122,13 +122,15 @@ class SseDecoder:
         return events
 
     def _too_long(self) -> None:
-        msg = f"an event-stream line longer than {self._max_line} bytes (max_sse_line_bytes)"
+        limit = self._max_line
+        msg = f"an event-stream line longer than {limit} bytes (HttpLimits.max_sse_line_bytes)"
         raise WireViolation(msg)
 
     def _add_data(self, value: str) -> None:
         self._data_size += 1 + (len(value) if value.isascii() else len(value.encode()))
         if self._data_size > self._max_event:
-            msg = f"an event larger than {self._max_event} bytes (max_sse_event_bytes)"
+            limit = self._max_event
+            msg = f"an event larger than {limit} bytes (HttpLimits.max_sse_event_bytes)"
             raise WireViolation(msg)
         self._data.append(value)
 

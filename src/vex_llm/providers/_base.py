@@ -90,6 +90,8 @@ class HttpProvider(LlmProvider):
             msg = f"{owner} limits must be an HttpLimits, got {type(limits).__name__}"
             raise TypeError(msg)
         self._limits = limits or _DEFAULT_LIMITS
+        self._max_line = self._limits.max_sse_line_bytes
+        self._max_event = self._limits.max_sse_event_bytes
         self._model = model
         self._name = name
         self._url = endpoint(base_url, path, owner, url_source)
@@ -105,22 +107,29 @@ class HttpProvider(LlmProvider):
         self._headers_timeout = check_seconds(owner, "headers_timeout", headers_timeout)
         self._first_token_timeout = check_seconds(owner, "first_token_timeout", first_token_timeout)
         self._idle_timeout = check_seconds(owner, "idle_timeout", idle_timeout)
-        # httpx's own limits back ours up; ours (asyncio deadlines) are the ones that fire.
-        # Waiting for a pooled connection is local congestion (PoolExhausted), never the
-        # provider's timeout: that wait ends before the first of our own limits can.
-        pool = self._limits.pool_timeout
-        self._call_limits = httpx.Timeout(
-            self._timeout, connect=self._connect_timeout, pool=min(pool, 0.9 * self._timeout)
-        )
-        longest = max(self._headers_timeout, self._first_token_timeout, self._idle_timeout)
-        first_limit = min(self._headers_timeout, self._first_token_timeout)
-        self._stream_limits = httpx.Timeout(
-            longest + 1.0, connect=self._connect_timeout, pool=min(pool, 0.9 * first_limit)
-        )
+        self._call_limits, self._stream_limits = self._httpx_timeouts()
         self._owns_client = client is None
         if client is None:
             client = httpx.AsyncClient(limits=self._limits.pool())
         self._client = client
+
+    def _httpx_timeouts(self) -> tuple[httpx.Timeout, httpx.Timeout]:
+        """httpx's limits for a call and for a stream.
+
+        They back ours up; ours (asyncio deadlines) are the ones that fire. Waiting for a
+        pooled connection is local congestion (``PoolExhausted``), never the provider's
+        timeout: that wait ends before the first of our own limits can.
+        """
+        pool = self._limits.pool_timeout
+        call = httpx.Timeout(
+            self._timeout, connect=self._connect_timeout, pool=min(pool, 0.9 * self._timeout)
+        )
+        longest = max(self._headers_timeout, self._first_token_timeout, self._idle_timeout)
+        first_limit = min(self._headers_timeout, self._first_token_timeout)
+        stream = httpx.Timeout(
+            longest + 1.0, connect=self._connect_timeout, pool=min(pool, 0.9 * first_limit)
+        )
+        return call, stream
 
     @property
     def name(self) -> str:
@@ -289,6 +298,13 @@ class HttpProvider(LlmProvider):
         except (httpx.HTTPError, WireViolation):
             return b""
 
+    def _broken(self, exc: httpx.HTTPError | WireViolation, reader: StreamReader) -> LlmError:
+        """The error for a stream body that broke or broke the wire format mid-way."""
+        partial = reader.partial
+        if isinstance(exc, WireViolation):
+            return self._boundary.invalid(str(exc), model=reader.model, partial=partial)
+        return self._boundary.transport_error(exc, model=reader.model, partial=partial)
+
     async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
         """Stream one completion over Server-Sent Events.
 
@@ -319,10 +335,7 @@ class HttpProvider(LlmProvider):
         try:
             boundary = self._boundary
             reader = self._reader(model)
-            limits = self._limits
-            decoder = SseDecoder(
-                max_line=limits.max_sse_line_bytes, max_event=limits.max_sse_event_bytes
-            )
+            decoder = SseDecoder(max_line=self._max_line, max_event=self._max_event)
             deadline = started + self._first_token_timeout
             first = True
             while True:
@@ -342,12 +355,7 @@ class HttpProvider(LlmProvider):
                 except (httpx.HTTPError, WireViolation) as exc:
                     if reader.finish_reason is not None:
                         break
-                    partial = reader.partial
-                    if isinstance(exc, WireViolation):
-                        error = boundary.invalid(str(exc), model=reader.model, partial=partial)
-                    else:
-                        error = boundary.transport_error(exc, model=reader.model, partial=partial)
-                    raise self._fail(error) from boundary.cause(exc)
+                    raise self._fail(self._broken(exc, reader)) from boundary.cause(exc)
                 if data is None:
                     break
                 if not events:

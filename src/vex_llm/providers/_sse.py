@@ -101,8 +101,11 @@ class SseDecoder:
         except UnicodeDecodeError as exc:
             msg = f"invalid UTF-8 in an event stream (byte {exc.start} of {len(head)})"
             raise WireViolation(msg) from None
+        return self._dispatch(text.split("\n"))
+
+    def _dispatch(self, lines: list[str]) -> list[SseEvent]:
         events: list[SseEvent] = []
-        for line in text.split("\n"):
+        for line in lines:
             if not line:
                 if self._data:
                     events.append(SseEvent(self._event or "message", "\n".join(self._data)))

@@ -187,14 +187,15 @@ def check_headers(headers: Mapping[str, str], *, owner: str) -> dict[str, str]:
 
     Raises:
         ValueError: Naming the header whose name or value cannot be sent.
+        TypeError: For a value that is not a string.
     """
     out: dict[str, str] = {}
     for name, raw in headers.items():
-        value_: object = raw  # callers without a type checker pass numbers
+        given: object = raw  # callers without a type checker pass numbers
         if not _TOKEN.match(name):
             msg = f"{owner} extra_headers has a header name that is not an HTTP token: {name!r}"
             raise ValueError(msg)
-        if not isinstance(value_, str):
+        if not isinstance(given, str):
             msg = f"{owner} extra_headers[{name!r}] must be a string"
             raise TypeError(msg)
         value = raw.strip()

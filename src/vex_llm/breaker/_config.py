@@ -108,9 +108,9 @@ def classify_error(exc: BaseException) -> Outcome:
     error, ...) is ignored. Ignored: ``CircuitOpenError`` from an inner
     breaker (it is not evidence about the provider), a ``Timeout`` whose code is
     ``"deadline_exceeded"`` (the caller's overall deadline ran out, not the provider's
-    time), cancellation and interpreter exits,
-    caller errors (``InvalidRequest``, ``AuthenticationFailed``), ``InvalidResponse`` and
-    everything else.
+    time), ``PoolExhausted`` (our own connection pool is full: local congestion),
+    cancellation and interpreter exits, caller errors (``InvalidRequest``,
+    ``AuthenticationFailed``), ``InvalidResponse`` and everything else.
 
     Args:
         exc: The exception the call raised.

@@ -9,6 +9,8 @@
           │    └── CircuitOpenError    breaker rejection; .retry_after .breaker .state .reason
           ├── RateLimited              429; .retry_after (seconds, from Retry-After headers)
           ├── Timeout                  no answer in time (connect, headers, first token, idle)
+          ├── PoolExhausted            no free connection in our own pool in time: local
+          │                            congestion, not the provider's fault (breakers ignore it)
           ├── ServerError              5xx; .status
           ├── InvalidRequest           400/404/413/422: the caller must change the request
           │    └── ContextLengthExceeded   the prompt does not fit this model: route elsewhere
@@ -238,6 +240,17 @@ class RateLimited(LlmError):
 
 class Timeout(LlmError):
     """No answer in time: connect, response headers, first token, idle stream or total."""
+
+    retryable = True
+
+
+class PoolExhausted(LlmError):
+    """No connection of the local pool became free in time: this process is congested.
+
+    Not the provider's fault, so circuit breakers ignore it (a healthy provider's circuit
+    never opens because the caller runs more concurrent calls than its pool allows). Raise
+    the pool's size with ``HttpLimits(max_connections=...)``.
+    """
 
     retryable = True
 

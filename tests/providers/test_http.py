@@ -16,6 +16,7 @@ from vex_llm import (
     InvalidResponse,
     LlmError,
     NotAvailable,
+    PoolExhausted,
     RateLimited,
     ServerError,
     StreamInterrupted,
@@ -24,13 +25,12 @@ from vex_llm import (
 from vex_llm.providers._http import (
     MESSAGE_LIMIT,
     Boundary,
-    SseDecoder,
-    SseEvent,
     body_details,
     is_context_length,
     parse_retry_after,
     truncate,
 )
+from vex_llm.providers._sse import SseDecoder, SseEvent
 
 NOW = 1_700_000_000.0
 
@@ -182,7 +182,7 @@ def test_echoed_key_is_masked_and_message_truncated() -> None:
         (httpx.ConnectTimeout("slow"), Timeout, "connect_timeout"),
         (httpx.ReadTimeout("slow"), Timeout, "read_timeout"),
         (httpx.WriteTimeout("slow"), Timeout, "write_timeout"),
-        (httpx.PoolTimeout("busy"), Timeout, "pool_timeout"),
+        (httpx.PoolTimeout("busy"), PoolExhausted, "pool_timeout"),
         (httpx.DecodingError("gzip"), InvalidResponse, None),
         (httpx.UnsupportedProtocol("ftp"), InvalidRequest, None),
     ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Self
@@ -53,18 +54,64 @@ _COUNTED: tuple[type[BaseException], ...] = (
 )
 
 
+_HTTP_CLIENTS: tuple[str, ...] = ("httpx", "httpx2")
+"""HTTP client modules whose exceptions the default classification knows (httpx2 is the
+maintained fork with the same exception tree)."""
+
+_HTTP_FAILURES: tuple[str, ...] = (
+    "TimeoutException",
+    "NetworkError",
+    "RemoteProtocolError",
+    "ProxyError",
+)
+"""Client exceptions that say the server is unreachable or sick (``PoolTimeout`` excepted)."""
+
+
+def _http_client_outcome(exc: BaseException) -> Outcome | None:
+    """How an httpx (or httpx2) exception counts; ``None`` when it is not one.
+
+    Looked up in ``sys.modules`` at classification time: the breaker never imports an
+    HTTP client, and a client nobody imported cannot have raised.
+    """
+    for name in _HTTP_CLIENTS:
+        module = sys.modules.get(name)
+        base = getattr(module, "HTTPError", None)
+        if base is None or not isinstance(exc, base):
+            continue
+        pool_timeout = getattr(module, "PoolTimeout", None)
+        if pool_timeout is not None and isinstance(exc, pool_timeout):
+            return Outcome.IGNORED  # our own pool is full: local congestion
+        for kind in _HTTP_FAILURES:
+            cls = getattr(module, kind, None)
+            if cls is not None and isinstance(exc, cls):
+                return Outcome.FAILURE
+        status_error = getattr(module, "HTTPStatusError", None)
+        if status_error is not None and isinstance(exc, status_error):
+            status = getattr(getattr(exc, "response", None), "status_code", 0)
+            return Outcome.FAILURE if isinstance(status, int) and status >= 500 else Outcome.IGNORED
+        return Outcome.IGNORED
+    return None
+
+
 def classify_error(exc: BaseException) -> Outcome:
     """The default classification of an exception raised by a guarded call.
 
     Counted as failures (the seed's three plus the other signs of a sick provider):
     ``ConnectionFailed``, ``NotAvailable``, ``RateLimited``, ``Timeout``, ``ServerError``,
     ``StreamInterrupted``, and the non-``LlmError`` ``OSError`` / ``TimeoutError`` (a raw
-    socket failure is a connection failure). Ignored: ``CircuitOpenError`` from an inner
+    socket failure is a connection failure). For a breaker around your own HTTP calls,
+    these httpx (and httpx2) exceptions count too: ``TimeoutException`` except
+    ``PoolTimeout`` (connect, read and write timeouts), ``NetworkError`` (``ConnectError``,
+    ``ReadError``, ``WriteError``, ``CloseError``), ``RemoteProtocolError``, ``ProxyError``,
+    and ``HTTPStatusError`` whose response status is 500 or more (from
+    ``raise_for_status()``); every other httpx exception (``PoolTimeout``: our own pool is
+    full; ``LocalProtocolError``, ``UnsupportedProtocol``, ``InvalidURL``, a 4xx status
+    error, ...) is ignored. Ignored: ``CircuitOpenError`` from an inner
     breaker (it is not evidence about the provider), a ``Timeout`` whose code is
     ``"deadline_exceeded"`` (the caller's overall deadline ran out, not the provider's
-    time), cancellation and interpreter exits,
-    caller errors (``InvalidRequest``, ``AuthenticationFailed``), ``InvalidResponse`` and
-    everything else.
+    time), ``PoolExhausted`` (our own connection pool is full: local congestion),
+    cancellation and interpreter exits, caller errors (``InvalidRequest``,
+    ``AuthenticationFailed``), ``InvalidResponse`` and everything else.
 
     Args:
         exc: The exception the call raised.
@@ -82,7 +129,7 @@ def classify_error(exc: BaseException) -> Outcome:
         return Outcome.IGNORED
     if isinstance(exc, OSError | TimeoutError):
         return Outcome.FAILURE
-    return Outcome.IGNORED
+    return _http_client_outcome(exc) or Outcome.IGNORED
 
 
 def _positive(name: str, value: float) -> None:

@@ -11,8 +11,7 @@ import asyncio
 import json
 import logging
 import math
-import os
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from typing import Final
 
@@ -20,18 +19,15 @@ import httpx
 
 from .._errors import LlmError
 from .._provider import LlmProvider
-from .._types import LlmRequest, LlmResponse, StreamChunk, Usage
-from ._http import Boundary, SseDecoder, SseEvent
+from .._types import LlmRequest, LlmResponse, StreamChunk
+from ._body import ACCEPT_ENCODING, HttpLimits, WireViolation, pieces, read_body, read_start
+from ._http import Boundary
+from ._sse import SseDecoder, StreamReader
+from ._urls import endpoint, header_secrets, mask_httpx_logs, mask_url, url_secrets
 
 _log = logging.getLogger("vex_llm")
 
-_LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-"""httpx's own defaults, spelled out: enough for a busy process, bounded so a stuck
-provider cannot make us open sockets without end."""
-
-_ERROR_BODY_LIMIT: Final = 64 * 1024
-"""Bytes of an error body we read: the message is at the start, and a proxy's HTML page
-must not keep a failed stream open."""
+_DEFAULT_LIMITS: Final = HttpLimits()
 
 
 def check_seconds(owner: str, field: str, value: float) -> float:
@@ -54,76 +50,31 @@ def to_int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def endpoint(base_url: str, path: str, owner: str) -> str:
-    """Join an API root and a path, keeping any query (Azure's ``?api-version=``).
-
-    Raises:
-        ValueError: When ``base_url`` is not an http(s) URL.
-    """
-    try:
-        url = httpx.URL(base_url)
-    except (httpx.InvalidURL, TypeError) as exc:
-        msg = f"{owner} base_url is not a URL: {base_url!r}"
-        raise ValueError(msg) from exc
-    if url.scheme not in ("http", "https") or not url.host:
-        msg = f"{owner} base_url must be an http:// or https:// URL, got {base_url!r}"
-        raise ValueError(msg)
-    return str(url.copy_with(path=url.path.rstrip("/") + path))
-
-
-def read_key(api_key: str | None, api_key_env: str | None) -> str | None:
-    """The key to send: the one given, else the environment's (an empty value counts as none)."""
-    if api_key is None and api_key_env:
-        api_key = os.environ.get(api_key_env)
-    return api_key or None
-
-
-class StreamReader(ABC):
-    """Reads one stream's events in one wire format.
-
-    ``feed`` returns the text an event adds (``""`` for none) and raises ``LlmError`` for
-    events that say the stream failed. The loop in ``HttpProvider.stream`` handles time.
-    """
-
-    __slots__ = ("done", "finish_reason", "model", "parts", "usage")
-
-    def __init__(self, model: str) -> None:
-        self.model = model
-        self.parts: list[str] = []
-        self.finish_reason: str | None = None
-        self.usage: Usage | None = None
-        self.done = False
-        """The terminator arrived (``[DONE]``, ``message_stop``): nothing more to read."""
-
-    @property
-    def partial(self) -> str:
-        """The text delivered so far."""
-        return "".join(self.parts)
-
-    @abstractmethod
-    def feed(self, event: SseEvent) -> str:
-        """Take one event; return the text it adds."""
-
-
 class HttpProvider(LlmProvider):
     """An ``LlmProvider`` over HTTP: one pooled ``httpx.AsyncClient``, four time limits.
 
-    Subclasses set the URL and headers and implement the wire format.
+    Subclasses give the API root, the key and headers, and implement the wire format.
+    Credentials in ``base_url`` are masked in the repr, in ``url``, in every error and in
+    httpx's request log.
     """
 
     def __init__(
         self,
         model: str,
         *,
-        url: str,
+        base_url: str,
+        path: str,
+        url_source: str,
         headers: Mapping[str, str],
+        key: str | None,
+        key_env: str | None,
         name: str,
-        boundary: Boundary,
         timeout: float,
         connect_timeout: float,
         headers_timeout: float,
         first_token_timeout: float,
         idle_timeout: float,
+        limits: HttpLimits | None,
         client: httpx.AsyncClient | None,
     ) -> None:
         owner = type(self).__name__
@@ -134,27 +85,51 @@ class HttpProvider(LlmProvider):
         if not name:
             msg = f"{owner} name must be a non-empty string"
             raise ValueError(msg)
+        given: object = limits
+        if given is not None and not isinstance(given, HttpLimits):
+            msg = f"{owner} limits must be an HttpLimits, got {type(limits).__name__}"
+            raise TypeError(msg)
+        self._limits = limits or _DEFAULT_LIMITS
+        self._max_line = self._limits.max_sse_line_bytes
+        self._max_event = self._limits.max_sse_event_bytes
         self._model = model
         self._name = name
-        self._url = url
-        self._headers = dict(headers)
+        self._url = endpoint(base_url, path, owner, url_source)
+        secrets = (*url_secrets(base_url), *url_secrets(self._url), *header_secrets(headers))
+        if secrets:
+            mask_httpx_logs()  # httpx logs each request's full URL at INFO
+        self._shown_url = mask_url(self._url)
+        self._headers = {"accept-encoding": ACCEPT_ENCODING, **headers}
         self._stream_headers = {**self._headers, "accept": "text/event-stream"}
-        self._boundary = boundary
+        self._boundary = Boundary(name, secret=key, key_env=key_env, secrets=secrets)
         self._timeout = check_seconds(owner, "timeout", timeout)
         self._connect_timeout = check_seconds(owner, "connect_timeout", connect_timeout)
         self._headers_timeout = check_seconds(owner, "headers_timeout", headers_timeout)
         self._first_token_timeout = check_seconds(owner, "first_token_timeout", first_token_timeout)
         self._idle_timeout = check_seconds(owner, "idle_timeout", idle_timeout)
-        # httpx's own limits back ours up; ours (asyncio deadlines) are the ones that fire.
-        self._call_limits = httpx.Timeout(
-            self._timeout, connect=self._connect_timeout, pool=self._connect_timeout
+        self._call_limits, self._stream_limits = self._httpx_timeouts()
+        self._owns_client = client is None
+        if client is None:
+            client = httpx.AsyncClient(limits=self._limits.pool())
+        self._client = client
+
+    def _httpx_timeouts(self) -> tuple[httpx.Timeout, httpx.Timeout]:
+        """httpx's limits for a call and for a stream.
+
+        They back ours up; ours (asyncio deadlines) are the ones that fire. Waiting for a
+        pooled connection is local congestion (``PoolExhausted``), never the provider's
+        timeout: that wait ends before the first of our own limits can.
+        """
+        pool = self._limits.pool_timeout
+        call = httpx.Timeout(
+            self._timeout, connect=self._connect_timeout, pool=min(pool, 0.9 * self._timeout)
         )
         longest = max(self._headers_timeout, self._first_token_timeout, self._idle_timeout)
-        self._stream_limits = httpx.Timeout(
-            longest + 1.0, connect=self._connect_timeout, pool=self._connect_timeout
+        first_limit = min(self._headers_timeout, self._first_token_timeout)
+        stream = httpx.Timeout(
+            longest + 1.0, connect=self._connect_timeout, pool=min(pool, 0.9 * first_limit)
         )
-        self._owns_client = client is None
-        self._client = client if client is not None else httpx.AsyncClient(limits=_LIMITS)
+        return call, stream
 
     @property
     def name(self) -> str:
@@ -168,12 +143,18 @@ class HttpProvider(LlmProvider):
 
     @property
     def url(self) -> str:
-        """The endpoint requests are posted to."""
-        return self._url
+        """The endpoint requests are posted to, credentials masked (``mask_url``)."""
+        return self._shown_url
+
+    @property
+    def limits(self) -> HttpLimits:
+        """The body, stream and pool limits."""
+        return self._limits
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(name={self._name!r}, model={self._model!r}, url={self._url!r})"
+            f"{type(self).__name__}(name={self._name!r}, model={self._model!r}, "
+            f"url={self._shown_url!r})"
         )
 
     async def aclose(self) -> None:
@@ -227,27 +208,36 @@ class HttpProvider(LlmProvider):
         body = json.dumps(self._payload(request, model, stream=False)).encode()
         loop = asyncio.get_running_loop()
         started = loop.time()
+        boundary = self._boundary
+        outgoing = self._client.build_request(
+            "POST", self._url, content=body, headers=self._headers, timeout=self._call_limits
+        )
         try:
             async with asyncio.timeout(self._timeout):
-                response = await self._client.post(
-                    self._url, content=body, headers=self._headers, timeout=self._call_limits
-                )
+                response = await self._client.send(outgoing, stream=True)
+                try:
+                    status = response.status_code
+                    if 200 <= status < 300:
+                        content = await read_body(response, self._limits.max_body_bytes)
+                    else:
+                        content = await self._error_body(response)
+                finally:
+                    await response.aclose()
         except TimeoutError as exc:
-            timeout = self._boundary.deadline_error("total_timeout", self._timeout, model=model)
-            raise self._fail(timeout) from exc
+            error: LlmError = boundary.deadline_error("total_timeout", self._timeout, model=model)
+            raise self._fail(error) from boundary.cause(exc)
         except httpx.HTTPError as exc:
-            raise self._fail(self._boundary.transport_error(exc, model=model)) from exc
-        status = response.status_code
+            raise self._fail(boundary.transport_error(exc, model=model)) from boundary.cause(exc)
+        except WireViolation as exc:
+            raise self._fail(boundary.invalid(str(exc), model=model)) from None
         if not 200 <= status < 300:
-            error: LlmError = self._boundary.status_error(
-                status, response.headers, response.content, model=model
-            )
+            error = boundary.status_error(status, response.headers, content, model=model)
             raise self._fail(error)
         try:
-            data = json.loads(response.content)
+            data = json.loads(content)
         except ValueError as exc:
-            error = self._boundary.invalid("a body that is not JSON", model=model)
-            raise self._fail(error) from exc
+            error = boundary.invalid("a body that is not JSON", model=model)
+            raise self._fail(error) from boundary.cause(exc)
         try:
             return self._answer(data, model, loop.time() - started)
         except LlmError as error:
@@ -271,15 +261,20 @@ class HttpProvider(LlmProvider):
             async with asyncio.timeout_at(started + limit):
                 response = await self._client.send(request, stream=True)
         except TimeoutError as exc:
-            raise self._fail(self._boundary.deadline_error(code, limit, model=model)) from exc
+            error: LlmError = self._boundary.deadline_error(code, limit, model=model)
+            raise self._fail(error) from self._boundary.cause(exc)
         except httpx.HTTPError as exc:
-            raise self._fail(self._boundary.transport_error(exc, model=model)) from exc
+            error = self._boundary.transport_error(exc, model=model)
+            raise self._fail(error) from self._boundary.cause(exc)
         status = response.status_code
         is_json = "json" in response.headers.get("content-type", "")
         if 200 <= status < 300 and not is_json:
             return response
         try:
-            content = await self._read_some(response)
+            async with asyncio.timeout(self._idle_timeout):
+                content = await self._error_body(response)
+        except TimeoutError:
+            content = b""  # the status already says what failed; a short body only loses detail
         finally:
             await response.aclose()
         if not 200 <= status < 300:
@@ -296,20 +291,19 @@ class HttpProvider(LlmProvider):
             self._boundary.invalid("JSON where an event stream was asked for", model=model)
         )
 
-    async def _read_some(self, response: httpx.Response) -> bytes:
-        """Read at most ``_ERROR_BODY_LIMIT`` bytes of a body, within the idle limit."""
-        parts: list[bytes] = []
-        size = 0
+    async def _error_body(self, response: httpx.Response) -> bytes:
+        """At most ``max_error_body_bytes`` of a body (errors while reading only lose detail)."""
         try:
-            async with asyncio.timeout(self._idle_timeout):
-                async for part in response.aiter_bytes():
-                    parts.append(part)
-                    size += len(part)
-                    if size >= _ERROR_BODY_LIMIT:
-                        break
-        except (TimeoutError, httpx.HTTPError):
-            pass  # the status already says what failed; a short body only loses detail
-        return b"".join(parts)[:_ERROR_BODY_LIMIT]
+            return await read_start(response, self._limits.max_error_body_bytes)
+        except (httpx.HTTPError, WireViolation):
+            return b""
+
+    def _broken(self, exc: httpx.HTTPError | WireViolation, reader: StreamReader) -> LlmError:
+        """The error for a stream body that broke or broke the wire format mid-way."""
+        partial = reader.partial
+        if isinstance(exc, WireViolation):
+            return self._boundary.invalid(str(exc), model=reader.model, partial=partial)
+        return self._boundary.transport_error(exc, model=reader.model, partial=partial)
 
     async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
         """Stream one completion over Server-Sent Events.
@@ -337,17 +331,18 @@ class HttpProvider(LlmProvider):
         loop = asyncio.get_running_loop()
         started = loop.time()
         response = await self._open(body, model, started)
+        raw = pieces(response)
         try:
             boundary = self._boundary
             reader = self._reader(model)
-            decoder = SseDecoder()
-            raw = response.aiter_bytes()
+            decoder = SseDecoder(max_line=self._max_line, max_event=self._max_event)
             deadline = started + self._first_token_timeout
             first = True
             while True:
                 try:
                     async with asyncio.timeout_at(deadline):
                         data = await anext(raw, None)
+                        events = decoder.feed(data) if data is not None else []
                 except TimeoutError as exc:
                     if reader.finish_reason is not None:
                         break  # finished: a usage event or terminator that never came is optional
@@ -356,17 +351,13 @@ class HttpProvider(LlmProvider):
                     else:
                         limit, code = self._idle_timeout, "idle_timeout"
                     error: LlmError = boundary.deadline_error(code, limit, model=reader.model)
-                    raise self._fail(error) from exc
-                except httpx.HTTPError as exc:
+                    raise self._fail(error) from boundary.cause(exc)
+                except (httpx.HTTPError, WireViolation) as exc:
                     if reader.finish_reason is not None:
                         break
-                    error = boundary.transport_error(
-                        exc, model=reader.model, partial=reader.partial
-                    )
-                    raise self._fail(error) from exc
+                    raise self._fail(self._broken(exc, reader)) from boundary.cause(exc)
                 if data is None:
                     break
-                events = decoder.feed(data)
                 if not events:
                     continue
                 for event in events:
@@ -398,4 +389,5 @@ class HttpProvider(LlmProvider):
                 provider=self._name,
             )
         finally:
+            await raw.aclose()
             await response.aclose()

@@ -1,7 +1,8 @@
 """The HTTP boundary: the one place where httpx errors and HTTP statuses become ``LlmError``.
 
 Everything above ``providers/`` sees only the error tree. This module also parses
-``Retry-After`` / ``retry-after-ms`` and decodes Server-Sent Events incrementally.
+``Retry-After`` / ``retry-after-ms``, and keeps the provider's secrets (key, base-URL
+credentials, credential headers) out of every message and exception chain it builds.
 
 The status mapping, and why:
 
@@ -11,6 +12,8 @@ HTTP / failure        raised                        why
 connect, DNS, TLS,    ``ConnectionFailed``          nothing came back; another attempt may reach it
 reset before answer
 any httpx timeout     ``Timeout``                   ``.code`` says which (``connect_timeout``, ...)
+no pooled connection  ``PoolExhausted``             local congestion, not the provider's fault:
+in time                                             breakers ignore it
 400 404 413 422       ``InvalidRequest``            the caller must change the request
 400 context length    ``ContextLengthExceeded``     a longer-context model may take it
 401 403               ``AuthenticationFailed``      the message names the key's environment variable
@@ -21,7 +24,9 @@ any httpx timeout     ``Timeout``                   ``.code`` says which (``conn
 503 529 overloaded    ``NotAvailable``              capacity, not a bug: the provider is up and
                                                     says "not now"; callers should back off or
                                                     fall back rather than hammer it
-unparseable body      ``InvalidResponse``           content may have been lost
+unparseable body,     ``InvalidResponse``           content may have been lost
+body over a limit,
+invalid UTF-8 in SSE
 stream broke/ended    ``StreamInterrupted``         ``.partial`` holds the text delivered so far
 without finish
 ====================  ===========================  ==============================================
@@ -29,14 +34,14 @@ without finish
 
 from __future__ import annotations
 
-import codecs
 import json
 import math
 import re
 import time
+from collections.abc import Iterable
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import Final, NamedTuple
+from typing import Final
 
 import httpx
 
@@ -48,6 +53,7 @@ from .._errors import (
     InvalidResponse,
     LlmError,
     NotAvailable,
+    PoolExhausted,
     RateLimited,
     ServerError,
     StreamInterrupted,
@@ -83,7 +89,6 @@ _TYPE_FAMILIES: Final[dict[str, type[LlmError]]] = {
 
 _TIMEOUT_CODES: Final[tuple[tuple[type[httpx.TimeoutException], str], ...]] = (
     (httpx.ConnectTimeout, "connect_timeout"),
-    (httpx.PoolTimeout, "pool_timeout"),
     (httpx.WriteTimeout, "write_timeout"),
     (httpx.ReadTimeout, "read_timeout"),
 )
@@ -177,29 +182,62 @@ def is_context_length(code: str | None, message: str) -> bool:
 
 
 class Boundary:
-    """Builds errors for one provider: its name, and the key to keep out of every message.
+    """Builds errors for one provider: its name, and the secrets to keep out of every message.
 
     Args:
         provider: The provider's name, set on every error.
         secret: The API key (scrubbed from provider messages; never printed).
         key_env: The environment variable the key is read from, for hints on 401/403.
+        secrets: Other credentials to scrub: those inside the base URL and the values
+            of credential headers among ``extra_headers``.
     """
 
-    __slots__ = ("_key_env", "_secret", "provider")
+    __slots__ = ("_key_env", "_secret", "_secrets", "provider")
 
-    def __init__(self, provider: str, *, secret: str | None, key_env: str | None) -> None:
+    def __init__(
+        self,
+        provider: str,
+        *,
+        secret: str | None,
+        key_env: str | None,
+        secrets: Iterable[str] = (),
+    ) -> None:
         self.provider = provider
         self._secret = secret
         self._key_env = key_env
+        known = {s for s in (secret, *secrets) if s}
+        # Longest first, so a secret that contains another is masked whole.
+        self._secrets = tuple(sorted(known, key=len, reverse=True))
 
     def __repr__(self) -> str:
         return f"Boundary(provider={self.provider!r})"
 
+    def scrub(self, text: str) -> str:
+        """``text`` with every secret this provider holds replaced by ``***``."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
     def clean(self, text: str) -> str:
-        """Truncate a provider's message and mask our key if the provider echoed it."""
-        if self._secret:
-            text = text.replace(self._secret, "***")
-        return truncate(text)
+        """Truncate a provider's message and mask our secrets if the provider echoed them."""
+        return truncate(self.scrub(text))
+
+    def leaks(self, exc: BaseException | None) -> bool:
+        """Whether ``exc`` or anything chained to it shows a secret (args, notes, text)."""
+        seen: set[int] = set()
+        while exc is not None and id(exc) not in seen and self._secrets:
+            seen.add(id(exc))
+            texts = [str(exc), repr(exc), *map(repr, exc.args)]
+            texts += [str(note) for note in getattr(exc, "__notes__", ())]
+            if any(s in text for text in texts for s in self._secrets):
+                return True
+            exc = exc.__cause__ or exc.__context__
+        return False
+
+    def cause(self, exc: BaseException) -> BaseException | None:
+        """``exc`` to chain an error to, or ``None`` when it would show a secret."""
+        return None if self.leaks(exc) else exc
 
     def _key_hint(self) -> str:
         where = f"the {self._key_env} environment variable" if self._key_env else "api_key="
@@ -297,7 +335,14 @@ class Boundary:
             partial: ``None`` before a stream started; the text so far once it did (a
                 break then is ``StreamInterrupted``, never ``ConnectionFailed``).
         """
-        reason = truncate(str(exc) or type(exc).__name__)
+        reason = self.clean(str(exc) or type(exc).__name__)
+        if isinstance(exc, httpx.PoolTimeout):
+            message = (
+                f"{self.provider}: no free connection in the local pool in time; this process "
+                "is running more concurrent calls than its pool allows (HttpLimits."
+                "max_connections), the provider is not at fault"
+            )
+            return PoolExhausted(message, provider=self.provider, code="pool_timeout", model=model)
         if isinstance(exc, httpx.TimeoutException):
             code = next((c for kind, c in _TIMEOUT_CODES if isinstance(exc, kind)), "timeout")
             message = f"{self.provider} did not answer in time ({code}): {reason}"
@@ -324,7 +369,7 @@ class Boundary:
 
     def invalid(self, what: str, *, model: str, partial: str | None = None) -> LlmError:
         """A body or event that breaks the wire format."""
-        message = f"{self.provider} sent {truncate(what, 200)}"
+        message = f"{self.provider} sent {truncate(self.scrub(what), 200)}"
         if partial:
             message += f" after {len(partial)} characters of text"
         return InvalidResponse(message, provider=self.provider, model=model)
@@ -336,71 +381,3 @@ class Boundary:
             f"after {len(partial)} characters; the answer is incomplete"
         )
         return StreamInterrupted(message, partial=partial, provider=self.provider, model=model)
-
-
-class SseEvent(NamedTuple):
-    """One Server-Sent Event: its type (``"message"`` when unnamed) and its data."""
-
-    event: str
-    data: str
-
-
-class SseDecoder:
-    """Decodes a Server-Sent Events byte stream fed in chunks of any size.
-
-    Follows the WHATWG rules that matter here: lines end in CRLF, LF or CR (a CRLF may be
-    split across chunks, and so may a UTF-8 character); ``:`` lines are comments;
-    ``data`` lines of one event are joined with newlines; an event is dispatched at a
-    blank line; unknown fields, ``id`` and ``retry`` are ignored; an event not closed by
-    a blank line when the body ends is dropped.
-    """
-
-    __slots__ = ("_after_cr", "_data", "_decode", "_event", "_tail")
-
-    def __init__(self) -> None:
-        self._decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
-        self._tail = ""
-        self._event = ""
-        self._data: list[str] = []
-        self._after_cr = False
-
-    def feed(self, chunk: bytes) -> list[SseEvent]:
-        """Take the next bytes of the body.
-
-        Returns:
-            The events completed by these bytes (often none or one).
-        """
-        text = self._decode(chunk)
-        if not text:
-            return []
-        if self._after_cr:
-            # The previous chunk ended in CR: a LF now is the rest of that CRLF.
-            self._after_cr = False
-            if text[0] == "\n":
-                text = text[1:]
-        if "\r" in text:
-            self._after_cr = text[-1] == "\r"
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if "\n" not in text:
-            self._tail += text
-            return []
-        lines = (self._tail + text).split("\n")
-        self._tail = lines.pop()
-        events: list[SseEvent] = []
-        for line in lines:
-            if not line:
-                if self._data:
-                    events.append(SseEvent(self._event or "message", "\n".join(self._data)))
-                    self._data = []
-                self._event = ""
-                continue
-            if line[0] == ":":
-                continue
-            name, colon, value = line.partition(":")
-            if colon and value[:1] == " ":
-                value = value[1:]
-            if name == "data":
-                self._data.append(value)
-            elif name == "event":
-                self._event = value
-        return events

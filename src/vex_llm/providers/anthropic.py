@@ -11,8 +11,11 @@ import httpx
 
 from .._errors import LlmError
 from .._types import LlmRequest, LlmResponse, Usage
-from ._base import HttpProvider, StreamReader, endpoint, read_key, to_int
-from ._http import Boundary, SseEvent
+from ._base import HttpProvider, to_int
+from ._body import HttpLimits
+from ._http import Boundary
+from ._sse import SseEvent, StreamReader
+from ._urls import check_headers, read_key
 
 DEFAULT_BASE_URL: Final = "https://api.anthropic.com"
 API_VERSION: Final = "2023-06-01"
@@ -63,11 +66,16 @@ class AnthropicProvider(HttpProvider):
         idle_timeout: Seconds of silence allowed between events once text flows
             (default 30; Anthropic's ``ping`` events count as activity).
         extra_headers: Headers sent with every request (e.g. ``anthropic-beta``).
-        client: An ``httpx.AsyncClient`` to use (and leave open); default: one of our own.
+            Values are stripped; credential headers are scrubbed from messages.
+        limits: Body, stream and connection-pool limits (default ``HttpLimits()``).
+        client: An ``httpx.AsyncClient`` to use (and leave open); default: one of our own,
+            sized by ``limits``.
 
     Raises:
-        ValueError: On an empty model or name, a bad URL, ``max_tokens`` < 1 or a
-            non-positive duration.
+        ValueError: On an empty model or name, a bad URL (shown with its credentials
+            masked), ``max_tokens`` < 1, a non-positive duration, or a key or header
+            value that cannot be sent in an HTTP header (named by its source, never
+            shown). Surrounding whitespace of a key is stripped.
     """
 
     def __init__(
@@ -86,6 +94,7 @@ class AnthropicProvider(HttpProvider):
         first_token_timeout: float = 60.0,
         idle_timeout: float = 30.0,
         extra_headers: Mapping[str, str] | None = None,
+        limits: HttpLimits | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         owner = type(self).__name__
@@ -93,28 +102,35 @@ class AnthropicProvider(HttpProvider):
         if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
             msg = f"{owner} max_tokens must be an integer >= 1, got {max_tokens!r}"
             raise ValueError(msg)
+        url_source = "base_url"
         if base_url is None:
             base_url = os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
-        key = read_key(api_key, api_key_env)
+            if os.environ.get("ANTHROPIC_BASE_URL"):
+                url_source = "base_url (from ANTHROPIC_BASE_URL)"
+        key = read_key(api_key, api_key_env, owner)
         headers = {
             "content-type": "application/json",
             "anthropic-version": version,
-            **(extra_headers or {}),
+            **check_headers(extra_headers or {}, owner=owner),
         }
         if key:
             headers["x-api-key"] = key
         self._max_tokens = max_tokens
         super().__init__(
             model,
-            url=endpoint(base_url, "/v1/messages", owner),
+            base_url=base_url,
+            path="/v1/messages",
+            url_source=url_source,
             headers=headers,
+            key=key,
+            key_env=api_key_env,
             name=name,
-            boundary=Boundary(name, secret=key, key_env=api_key_env),
             timeout=timeout,
             connect_timeout=connect_timeout,
             headers_timeout=headers_timeout,
             first_token_timeout=first_token_timeout,
             idle_timeout=idle_timeout,
+            limits=limits,
             client=client,
         )
 

@@ -17,8 +17,11 @@ import httpx
 
 from .._errors import LlmError
 from .._types import LlmRequest, LlmResponse, Usage
-from ._base import HttpProvider, StreamReader, endpoint, read_key, to_int
-from ._http import Boundary, SseEvent
+from ._base import HttpProvider, to_int
+from ._body import HttpLimits
+from ._http import Boundary
+from ._sse import SseEvent, StreamReader
+from ._urls import check_headers, read_key
 
 DEFAULT_BASE_URL: Final = "https://api.openai.com/v1"
 
@@ -93,6 +96,7 @@ class OpenAIOptions(TypedDict, total=False):
     idle_timeout: float
     stream_usage: bool
     extra_headers: Mapping[str, str] | None
+    limits: HttpLimits | None
     client: httpx.AsyncClient | None
 
 
@@ -127,10 +131,19 @@ class OpenAIProvider(HttpProvider):
         stream_usage: Ask for token usage on streams (``stream_options.include_usage``,
             default true; turn off for old servers that reject the option).
         extra_headers: Headers sent with every request (e.g. OpenRouter's ``X-Title``).
-        client: An ``httpx.AsyncClient`` to use (and leave open); default: one of our own.
+            Values are stripped; credential headers (``api-key``, ``authorization``) are
+            scrubbed from messages like the key.
+        limits: Body, stream and connection-pool limits (default ``HttpLimits()``: 16 MiB
+            answers, 64 KiB of an error body, 1 MiB stream lines, 4 MiB events, 1000
+            connections, 10 s to get one from the pool).
+        client: An ``httpx.AsyncClient`` to use (and leave open); default: one of our own,
+            sized by ``limits``.
 
     Raises:
-        ValueError: On an empty model or name, a bad URL or a non-positive duration.
+        ValueError: On an empty model or name, a bad URL (shown with its credentials
+            masked), a non-positive duration, or a key or header value that cannot be
+            sent in an HTTP header (named by its source, never shown). Surrounding
+            whitespace of a key (a newline read from a file) is stripped.
     """
 
     def __init__(
@@ -148,27 +161,36 @@ class OpenAIProvider(HttpProvider):
         idle_timeout: float = 30.0,
         stream_usage: bool = True,
         extra_headers: Mapping[str, str] | None = None,
+        limits: HttpLimits | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         owner = type(self).__name__
+        url_source = "base_url"
         if base_url is None:
             base_url = os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        key = read_key(api_key, api_key_env)
-        headers = {"content-type": "application/json", **(extra_headers or {})}
+            if os.environ.get("OPENAI_BASE_URL"):
+                url_source = "base_url (from OPENAI_BASE_URL)"
+        key = read_key(api_key, api_key_env, owner)
+        extra = check_headers(extra_headers or {}, owner=owner)
+        headers = {"content-type": "application/json", **extra}
         if key:
             headers["authorization"] = f"Bearer {key}"
         self._stream_usage = stream_usage
         super().__init__(
             model,
-            url=endpoint(base_url, "/chat/completions", owner),
+            base_url=base_url,
+            path="/chat/completions",
+            url_source=url_source,
             headers=headers,
+            key=key,
+            key_env=api_key_env,
             name=name,
-            boundary=Boundary(name, secret=key, key_env=api_key_env),
             timeout=timeout,
             connect_timeout=connect_timeout,
             headers_timeout=headers_timeout,
             first_token_timeout=first_token_timeout,
             idle_timeout=idle_timeout,
+            limits=limits,
             client=client,
         )
 

@@ -1,0 +1,203 @@
+"""Bounded bodies: size limits, the connection pool's size, and decompression in small pieces.
+
+An upstream can be broken or hostile: a 503 with a 24 MB HTML page, a 63 KB gzip body
+that inflates to 64 MB, a single 24 MB SSE line. Every body is read through here, in
+pieces of at most ``PIECE`` bytes, so memory stays bounded by the limits below whatever
+arrives, and decompression never inflates more than one piece at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Final
+
+import httpx
+
+PIECE: Final = 64 * 1024
+"""Largest piece of decoded body handled at once (bytes)."""
+
+ACCEPT_ENCODING: Final = "gzip, deflate"
+"""What we ask for: the encodings we can inflate piece by piece with the standard library."""
+
+
+class WireViolation(Exception):
+    """A body broke a limit or its encoding; the message says what, for ``InvalidResponse``."""
+
+
+def _count(owner: str, field: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"{owner}.{field} must be an integer >= 1, got {value!r}"
+        raise ValueError(msg)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpLimits:
+    """Size limits of an HTTP provider: bodies, stream lines and events, and its pool.
+
+    Past a body limit the call fails with ``InvalidResponse`` (an error body is cut
+    instead: its status already says what failed). Sizes are in bytes, after
+    decompression. Pass ``limits=HttpLimits(...)`` to a provider.
+
+    Example: a process holding up to 5,000 concurrent streams::
+
+        OpenAIProvider("gpt-4o-mini", limits=HttpLimits(max_connections=5000))
+
+    Args:
+        max_body_bytes: Largest answer of ``complete()`` (default 16 MiB: far above any
+            real completion, small enough that a runaway body cannot exhaust memory).
+        max_error_body_bytes: Bytes of an error body read for its message (default
+            64 KiB: the message is at the start; the rest of a proxy's page is dropped).
+        max_sse_line_bytes: Longest line of an event stream (default 1 MiB: one event's
+            JSON is a few hundred bytes to a few KiB).
+        max_sse_event_bytes: Largest ``data`` of one event, its lines joined (default 4 MiB).
+        max_connections: Connections the provider's own pool opens at once (default
+            1000). A stream holds its connection until it ends, so this is the number of
+            concurrent streams a process can run; keep it below the process's file
+            descriptor limit (``ulimit -n``). Ignored when a ``client`` is passed in.
+        max_keepalive_connections: Idle connections kept for reuse (default 100).
+        pool_timeout: Seconds a call waits for a free connection before it fails with
+            ``PoolExhausted`` (default 10). The wait is cut to 90% of the call's first
+            own limit (``timeout``; for a stream the smaller of ``headers_timeout`` and
+            ``first_token_timeout``), so local congestion is never reported as the
+            provider's ``Timeout``.
+
+    Raises:
+        ValueError: Naming the field, for sizes below 1 or a non-positive ``pool_timeout``.
+    """
+
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_error_body_bytes: int = 64 * 1024
+    max_sse_line_bytes: int = 1024 * 1024
+    max_sse_event_bytes: int = 4 * 1024 * 1024
+    max_connections: int = 1000
+    max_keepalive_connections: int = 100
+    pool_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        for field in (
+            "max_body_bytes",
+            "max_error_body_bytes",
+            "max_sse_line_bytes",
+            "max_sse_event_bytes",
+            "max_connections",
+            "max_keepalive_connections",
+        ):
+            _count("HttpLimits", field, getattr(self, field))
+        pool: object = self.pool_timeout
+        if (
+            isinstance(pool, bool)
+            or not isinstance(pool, int | float)
+            or not (math.isfinite(pool) and pool > 0)
+        ):
+            msg = f"HttpLimits.pool_timeout must be a finite number of seconds > 0, got {pool!r}"
+            raise ValueError(msg)
+
+    def pool(self) -> httpx.Limits:
+        """The httpx pool limits these settings give."""
+        return httpx.Limits(
+            max_connections=self.max_connections,
+            max_keepalive_connections=min(self.max_keepalive_connections, self.max_connections),
+        )
+
+
+class _Inflater:
+    """gzip or deflate, inflated at most ``PIECE`` bytes at a time."""
+
+    __slots__ = ("_deflate", "_started", "_z")
+
+    def __init__(self, encoding: str) -> None:
+        self._deflate = encoding == "deflate"
+        wbits = zlib.MAX_WBITS if self._deflate else zlib.MAX_WBITS | 16
+        self._z = zlib.decompressobj(wbits)
+        self._started = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        try:
+            if self._deflate and not self._started:
+                # "deflate" is zlib-wrapped by the standard, raw by some servers: try both.
+                self._started = True
+                try:
+                    first = self._z.decompress(data, PIECE)
+                except zlib.error:
+                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                    first = self._z.decompress(data, PIECE)
+                if first:
+                    yield first
+                data = self._z.unconsumed_tail
+            while data:
+                # max_length bounds each step; what is left waits in unconsumed_tail.
+                out = self._z.decompress(data, PIECE)
+                data = self._z.unconsumed_tail
+                if out:
+                    yield out
+        except zlib.error as exc:
+            raise WireViolation(f"a body that is not valid {self._encoding()}") from exc
+
+    def _encoding(self) -> str:
+        return "deflate" if self._deflate else "gzip"
+
+
+async def pieces(response: httpx.Response) -> AsyncGenerator[bytes]:
+    """The response's body, decompressed, in pieces of at most ``PIECE`` bytes.
+
+    Raises:
+        WireViolation: For a content-encoding we did not ask for, or a corrupt body.
+        httpx.HTTPError: When the connection fails.
+    """
+    try:
+        read = response.content  # already in memory (a mock transport): decoded by httpx
+    except httpx.ResponseNotRead:
+        pass
+    else:
+        for start in range(0, len(read), PIECE):
+            yield read[start : start + PIECE]
+        return
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        async for raw in response.aiter_raw():
+            for start in range(0, len(raw), PIECE):
+                yield raw[start : start + PIECE]
+        return
+    if encoding in ("x-gzip", "gzip", "deflate"):
+        inflater = _Inflater("deflate" if encoding == "deflate" else "gzip")
+        async for raw in response.aiter_raw():
+            for out in inflater.feed(raw):
+                yield out
+        return
+    msg = f"a body in content-encoding {encoding[:40]!r} (we ask for {ACCEPT_ENCODING})"
+    raise WireViolation(msg)
+
+
+async def read_body(response: httpx.Response, limit: int) -> bytes:
+    """The whole decoded body, failing once it passes ``limit`` bytes.
+
+    Raises:
+        WireViolation: Past ``limit``, or for a bad encoding.
+        httpx.HTTPError: When the connection fails.
+    """
+    parts: list[bytes] = []
+    size = 0
+    async for part in pieces(response):
+        size += len(part)
+        if size > limit:
+            msg = f"a body larger than {limit} bytes (HttpLimits.max_body_bytes)"
+            raise WireViolation(msg)
+        parts.append(part)
+    return b"".join(parts)
+
+
+async def read_start(response: httpx.Response, limit: int) -> bytes:
+    """At most ``limit`` decoded bytes of the body (the rest is never read)."""
+    parts: list[bytes] = []
+    size = 0
+    async with aclosing(pieces(response)) as body:
+        async for part in body:
+            parts.append(part)
+            size += len(part)
+            if size >= limit:
+                break
+    return b"".join(parts)[:limit]

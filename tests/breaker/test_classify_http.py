@@ -41,6 +41,7 @@ def name_of(exc: BaseException) -> str:
         httpx.ConnectTimeout("slow"),
         httpx.ReadTimeout("slow"),
         httpx.WriteTimeout("slow"),
+        status_error(429),
         status_error(500),
         status_error(503),
         status_error(599),
@@ -48,7 +49,7 @@ def name_of(exc: BaseException) -> str:
     ids=name_of,
 )
 def test_http_client_failures_count(exc: BaseException) -> None:
-    """Connect, read, write, protocol and timeout errors and 5xx status errors are failures."""
+    """Connect, read, write, protocol and timeout errors, 429 and 5xx status errors count."""
     assert classify_error(exc) is Outcome.FAILURE
 
 
@@ -61,13 +62,12 @@ def test_http_client_failures_count(exc: BaseException) -> None:
         httpx.DecodingError("gzip"),
         httpx.TooManyRedirects("loop"),
         status_error(404),
-        status_error(429),
         status_error(400),
     ],
     ids=name_of,
 )
 def test_http_caller_errors_and_local_congestion_are_ignored(exc: BaseException) -> None:
-    """A full local pool, a malformed request and 4xx status errors say nothing of the server."""
+    """A full local pool, a malformed request and 4xx errors (429 aside) are the caller's."""
     assert classify_error(exc) is Outcome.IGNORED
 
 
@@ -154,9 +154,9 @@ async def test_breaker_around_raw_httpx_opens_on_read_timeouts() -> None:
     assert breaker.state is CircuitState.OPEN
 
 
-@pytest.mark.parametrize(("status", "opens"), [(503, True), (500, True), (404, False)])
+@pytest.mark.parametrize(("status", "opens"), [(503, True), (500, True), (429, True), (404, False)])
 async def test_breaker_around_raise_for_status(status: int, opens: bool) -> None:
-    """``raise_for_status()`` on a 5xx counts; on a 4xx it does not."""
+    """``raise_for_status()`` on a 5xx or a 429 counts; on another 4xx it does not."""
     answer = f"HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".encode()
     breaker = CircuitBreaker(CircuitConfig(failure_threshold=2))
 

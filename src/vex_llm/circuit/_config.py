@@ -88,7 +88,9 @@ def _http_client_outcome(exc: BaseException) -> Outcome | None:
         status_error = getattr(module, "HTTPStatusError", None)
         if status_error is not None and isinstance(exc, status_error):
             status = getattr(getattr(exc, "response", None), "status_code", 0)
-            return Outcome.FAILURE if isinstance(status, int) and status >= 500 else Outcome.IGNORED
+            # 429 counts as RateLimited does (as in the seed); other 4xx are the caller's.
+            counted = isinstance(status, int) and (status >= 500 or status == 429)
+            return Outcome.FAILURE if counted else Outcome.IGNORED
         return Outcome.IGNORED
     return None
 
@@ -103,10 +105,10 @@ def classify_error(exc: BaseException) -> Outcome:
     these httpx (and httpx2) exceptions count too: ``TimeoutException`` except
     ``PoolTimeout`` (connect, read and write timeouts), ``NetworkError`` (``ConnectError``,
     ``ReadError``, ``WriteError``, ``CloseError``), ``RemoteProtocolError``, ``ProxyError``,
-    and ``HTTPStatusError`` whose response status is 500 or more (from
-    ``raise_for_status()``); every other httpx exception (``PoolTimeout``: our own pool is
-    full; ``LocalProtocolError``, ``UnsupportedProtocol``, ``InvalidURL``, a 4xx status
-    error, ...) is ignored. Ignored: ``CircuitOpenError`` from an inner
+    and ``HTTPStatusError`` whose response status is 429 or 500 or more (from
+    ``raise_for_status()``; a 429 counts as ``RateLimited`` does); every other httpx
+    exception (``PoolTimeout``: our own pool is full; ``LocalProtocolError``,
+    ``UnsupportedProtocol``, ``InvalidURL``, another 4xx status error, ...) is ignored. Ignored: ``CircuitOpenError`` from an inner
     breaker (it is not evidence about the provider), a ``Timeout`` whose code is
     ``"deadline_exceeded"`` (the caller's overall deadline ran out, not the provider's
     time), ``PoolExhausted`` (our own connection pool is full: local congestion),

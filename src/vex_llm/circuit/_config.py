@@ -100,20 +100,19 @@ def classify_error(exc: BaseException) -> Outcome:
 
     Counted as failures (the seed's three plus the other signs of a sick provider):
     ``ConnectionFailed``, ``NotAvailable``, ``RateLimited``, ``Timeout``, ``ServerError``,
-    ``StreamInterrupted``, and the non-``LlmError`` ``OSError`` / ``TimeoutError`` (a raw
-    socket failure is a connection failure). For a breaker around your own HTTP calls,
-    these httpx (and httpx2) exceptions count too: ``TimeoutException`` except
-    ``PoolTimeout`` (connect, read and write timeouts), ``NetworkError`` (``ConnectError``,
-    ``ReadError``, ``WriteError``, ``CloseError``), ``RemoteProtocolError``, ``ProxyError``,
-    and ``HTTPStatusError`` whose response status is 429 or 500 or more (from
-    ``raise_for_status()``; a 429 counts as ``RateLimited`` does); every other httpx
-    exception (``PoolTimeout``: our own pool is full; ``LocalProtocolError``,
-    ``UnsupportedProtocol``, ``InvalidURL``, another 4xx status error, ...) is ignored. Ignored: ``CircuitOpenError`` from an inner
-    breaker (it is not evidence about the provider), a ``Timeout`` whose code is
-    ``"deadline_exceeded"`` (the caller's overall deadline ran out, not the provider's
-    time), ``PoolExhausted`` (our own connection pool is full: local congestion),
-    cancellation and interpreter exits, caller errors (``InvalidRequest``,
-    ``AuthenticationFailed``), ``InvalidResponse`` and everything else.
+    ``StreamInterrupted``, and the non-``LlmError`` ``OSError`` / ``TimeoutError`` (a raw socket
+    failure is a connection failure). For a breaker around your own HTTP calls, these httpx (and
+    httpx2) exceptions count too: ``TimeoutException`` except ``PoolTimeout`` (connect, read and
+    write timeouts), ``NetworkError`` (``ConnectError``, ``ReadError``, ``WriteError``,
+    ``CloseError``), ``RemoteProtocolError``, ``ProxyError``, and ``HTTPStatusError`` whose
+    response status is 429 or 500 or more (from ``raise_for_status()``; a 429 counts as
+    ``RateLimited`` does); every other httpx exception (``PoolTimeout``: our own pool is full;
+    ``LocalProtocolError``, ``UnsupportedProtocol``, ``InvalidURL``, another 4xx status error,
+    ...) is ignored. Ignored: ``CircuitOpenError`` from an inner breaker (it is not evidence
+    about the provider), a ``Timeout`` whose code is ``"deadline_exceeded"`` (the caller's
+    overall deadline ran out, not the provider's time), ``PoolExhausted`` (our own connection
+    pool is full: local congestion), cancellation and interpreter exits, caller errors
+    (``InvalidRequest``, ``AuthenticationFailed``), ``InvalidResponse`` and everything else.
 
     Args:
         exc: The exception the call raised.

@@ -204,7 +204,7 @@ def test_credentials_in_a_bad_url_are_masked() -> None:
     assert "s3cret" not in message
     assert "bob" not in message
     assert "sk-live" not in message
-    assert message.endswith('got "ftp://***@h/v1?key=***"'), message
+    assert message.endswith('got "ftp://***:***@h/v1?key=***"'), message
 
 
 def test_good_urls_and_bounds_load() -> None:

@@ -72,7 +72,7 @@ def test_the_password_of_a_redis_url_is_never_printed(config: Path) -> None:
     result = vex("circuits", "--config", str(config), "--redis", url)
     assert result.returncode == 1
     assert "hunter2" not in result.stderr + result.stdout
-    assert f"redis://127.0.0.1:{url.rsplit(':', 1)[1]}" in result.stderr
+    assert f"redis://***:***@127.0.0.1:{url.rsplit(':', 1)[1]}" in result.stderr
 
 
 @pytest.mark.parametrize(("flag", "done"), [("--open", "held open"), ("--reset", "reset")])

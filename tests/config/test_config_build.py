@@ -91,7 +91,7 @@ async def test_keys_can_be_left_unchecked_for_circuit_tools() -> None:
         (
             ProviderSettings(name="x", kind="openai", model="m", base_url="ftp://u:pw@x"),
             "provider 'x': must be a URL with scheme http or https, a host and a port in "
-            '1-65535, got "ftp://***@x"',
+            '1-65535, got "ftp://***:***@x"',
         ),
         (
             ProviderSettings(name="o", kind="ollama"),

@@ -12,7 +12,9 @@ import math
 import sys
 from collections.abc import Sequence
 from typing import BinaryIO, Final
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
+
+from .._urls import mask_url, url_problem
 
 
 class UsageError(Exception):
@@ -90,39 +92,19 @@ def url(flag: str, value: str, *, schemes: Sequence[str]) -> str:
     if not value:
         msg = f"{flag} is empty; give a URL starting with {expected}"
         raise UsageError(msg)
-    try:
-        parts = urlsplit(value)
-        port = parts.port  # a port out of range or not a number raises here
-    except ValueError as exc:
-        msg = f"{flag} is not a valid URL ({exc}): {shown(value)}"
-        raise UsageError(msg) from None
-    if parts.scheme not in schemes:
-        problem = f"has scheme {parts.scheme!r}" if parts.scheme else "has no scheme"
-        msg = f"{flag} {problem}; give a URL starting with {expected}, got {shown(value)}"
-        raise UsageError(msg)
-    if parts.scheme == "unix":
-        if not parts.path:
-            msg = f"{flag} needs a socket path, e.g. unix:///run/redis.sock"
-            raise UsageError(msg)
-    elif not parts.hostname:
-        msg = f"{flag} has no host, got {shown(value)}"
-        raise UsageError(msg)
-    elif port == 0:
-        msg = f"{flag} has port 0; give a port in 1-65535"
+    local_socket = value.startswith("unix:")
+    problem = url_problem(value, schemes, host=not local_socket)
+    if problem is None and local_socket and not urlsplit(value).path:
+        problem = "needs a socket path, e.g. unix:///run/redis.sock"
+    if problem is not None:
+        msg = f"{flag} {problem}, got {shown(value)}"
         raise UsageError(msg)
     return value
 
 
 def shown(value: str) -> str:
-    """A URL as it may be printed: any user name or password left out."""
-    try:
-        parts = urlsplit(value)
-        if parts.username is None and parts.password is None:
-            return repr(value)
-        host = parts.netloc.rpartition("@")[2]
-    except ValueError:
-        return "(a malformed URL)"
-    return repr(SplitResult(parts.scheme, host, parts.path, "", "").geturl())
+    """A URL as it may be printed: credentials masked, quoted."""
+    return repr(mask_url(value))
 
 
 def require(command: str, modules: Sequence[str], extra: str) -> None:

@@ -8,11 +8,12 @@ value to use or raises ``ValueError`` with ``must be ..., got ...``.
 from __future__ import annotations
 
 import re
-import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Final
 
 from .._limits import MAX_COUNT, check_count, check_seconds, quote, show
+from .._urls import mask_url as masked_url
+from .._urls import url_problem
 
 Check = Callable[[object], object]
 """Validates one value: returns it (normalised) or raises ``ValueError`` with the problem."""
@@ -96,10 +97,8 @@ def env_name(value: object) -> object:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any user, password and query values replaced by ``***``, quoted."""
-    masked = re.sub(r"(?<=//)[^/?#]*@", "***@", url)
-    masked = re.sub(r"(?<=[?&])([^=&#]*)=[^&#]*", r"\1=***", masked)
-    return show(masked)
+    """``url`` with any user, password and secret query values replaced by ``***``, quoted."""
+    return show(masked_url(url))
 
 
 def url(schemes: tuple[str, ...], *, host: bool = True) -> Check:
@@ -115,19 +114,7 @@ def url(schemes: tuple[str, ...], *, host: bool = True) -> Check:
         if not isinstance(value, str):
             msg = f"{wanted}, got {show(value)}"
             raise ValueError(msg)
-        try:
-            parts = urllib.parse.urlsplit(value)
-            port = parts.port  # raises on a port that is not a number in 0-65535
-        except ValueError:
-            parts, port = None, None
-        if (
-            parts is None
-            or not value.isprintable()
-            or any(c.isspace() for c in value)
-            or parts.scheme not in schemes
-            or (host and not parts.hostname)
-            or port == 0
-        ):
+        if url_problem(value, schemes, host=host) is not None:
             msg = f"{wanted}, got {mask_url(value)}"
             raise ValueError(msg)
         return value

@@ -7,8 +7,9 @@ providers' bodies, streams and connection pool.
 
 from __future__ import annotations
 
+from .._urls import mask_url
 from ._body import HttpLimits
-from ._urls import mask_url, validate_base_url
+from ._urls import validate_base_url
 from .anthropic import AnthropicProvider
 from .mock import MockProvider
 from .openai import PRESETS, OpenAIProvider, Preset

@@ -20,10 +20,11 @@ import httpx
 from .._errors import LlmError
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk
+from .._urls import mask_url, url_secrets
 from ._body import ACCEPT_ENCODING, HttpLimits, WireViolation, pieces, read_body, read_start
 from ._http import Boundary
 from ._sse import SseDecoder, StreamReader
-from ._urls import endpoint, header_secrets, mask_httpx_logs, mask_url, url_secrets
+from ._urls import endpoint, header_secrets, mask_httpx_logs
 
 _log = logging.getLogger("vex_llm")
 

@@ -13,93 +13,17 @@ import os
 import re
 from collections.abc import Mapping
 from typing import Final
-from urllib.parse import unquote
 
 import httpx
 
-MASK: Final = "***"
-"""What a credential is replaced with."""
-
-SECRET_QUERY_NAMES: Final = frozenset(
-    {
-        "access_token",
-        "api_key",
-        "apikey",
-        "auth",
-        "auth_token",
-        "authorization",
-        "client_secret",
-        "code",
-        "key",
-        "password",
-        "secret",
-        "sig",
-        "signature",
-        "token",
-        "x_api_key",
-    }
-)
-"""Query parameters whose values are masked (compared lower-cased, ``-`` read as ``_``)."""
+from .._urls import mask_url, url_problem
 
 SECRET_HEADER_NAMES: Final = frozenset(
     {"api-key", "authorization", "cookie", "proxy-authorization", "x-api-key", "x-goog-api-key"}
 )
 """Extra headers whose values are scrubbed from messages like the key."""
 
-# The authority is everything up to the first / ? or #; its userinfo ends at its last @.
-_USERINFO: Final = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?([^/?#]*)@")
-_QUERY_PAIR: Final = re.compile(r"([?&;])([^=&#;]*)=([^&#;]*)")
 _TOKEN: Final = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-
-
-def _is_secret_name(name: str) -> bool:
-    return unquote(name).strip().lower().replace("-", "_") in SECRET_QUERY_NAMES
-
-
-def mask_url(url: str) -> str:
-    """The URL with its credentials replaced by ``***``, safe to print or log.
-
-    Masks the userinfo (``http://user:KEY@host`` -> ``http://***:***@host``; a lone user
-    name is masked too, as it is often the key) and the values of query parameters named
-    in ``SECRET_QUERY_NAMES`` (``?api-key=KEY`` -> ``?api-key=***``). Works on strings
-    that are not valid URLs, so a bad-URL error can show what was given.
-
-    Args:
-        url: Any string.
-
-    Returns:
-        The masked string (unchanged when it holds no credentials).
-    """
-
-    def userinfo(match: re.Match[str]) -> str:
-        masked = f"{MASK}:{MASK}" if ":" in match[2] else MASK
-        return f"{match[1] or ''}{masked}@"
-
-    def pair(match: re.Match[str]) -> str:
-        if not _is_secret_name(match[2]):
-            return match[0]
-        return f"{match[1]}{match[2]}={MASK}"
-
-    return _QUERY_PAIR.sub(pair, _USERINFO.sub(userinfo, url, count=1))
-
-
-def url_secrets(url: str) -> tuple[str, ...]:
-    """The credentials inside ``url`` (raw and percent-decoded), to scrub from messages.
-
-    Args:
-        url: The URL as given.
-
-    Returns:
-        The password (or the lone user name) and secret query values; empty when none.
-    """
-    found: list[str] = []
-    match = _USERINFO.match(url)
-    if match:
-        user, colon, password = match[2].partition(":")
-        found.append(password if colon else user)
-    found += [value for _, name, value in _QUERY_PAIR.findall(url) if _is_secret_name(name)]
-    out = {text for value in found for text in (value, unquote(value)) if text}
-    return tuple(sorted(out, key=len, reverse=True))
 
 
 def validate_base_url(url: str, *, owner: str = "", parameter: str = "base_url") -> httpx.URL:
@@ -122,20 +46,15 @@ def validate_base_url(url: str, *, owner: str = "", parameter: str = "base_url")
         msg = f"{where} must be a string URL, got {type(value).__name__}"
         raise ValueError(msg)
     shown = repr(mask_url(url))
+    problem = url_problem(url, ("http", "https"))
+    if problem is not None:
+        msg = f"{where} {problem}: {shown}"
+        raise ValueError(msg)
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError):
         msg = f"{where} is not a URL: {shown}"
         raise ValueError(msg) from None  # the parser's message may quote the credentials
-    if parsed.scheme not in ("http", "https"):
-        msg = f"{where} must be an http:// or https:// URL, got {shown}"
-        raise ValueError(msg)
-    if not parsed.host:
-        msg = f"{where} has no host: {shown}"
-        raise ValueError(msg)
-    if parsed.port is not None and not 1 <= parsed.port <= 65535:
-        msg = f"{where} has a port outside 1..65535: {shown}"
-        raise ValueError(msg)
     return parsed
 
 

@@ -197,9 +197,8 @@ async def run_chaos(
 ) -> ChaosRun:
     """Run one scenario on both sides at once and measure them.
 
-    Cancelled mid-run (Ctrl-C in the CLI), it still completes the run handed to
-    ``on_start`` before the cancellation goes on: the finished requests, the upstream
-    journals so far, and ``interrupted_at``; requests still running are left out.
+    Cancelled mid-run (Ctrl-C), it completes the run handed to ``on_start`` (finished
+    requests, journals so far, ``interrupted_at``) before the cancellation goes on.
 
     Args:
         scenario: What goes wrong.
@@ -222,20 +221,11 @@ async def run_chaos(
         msg = f"duration must be > 0 and concurrency >= 1, got {duration} and {concurrency}"
         raise ValueError(msg)
     windows = scenario.windows(duration)
-    run = ChaosRun(
-        scenario.name,
-        seed,
-        duration,
-        concurrency,
-        breakers=["primary", "secondary"],
-        description=scenario.describe(duration),
-        fault_windows=[(w.start, w.end) for w in windows],
-    )
-    servers = {
-        (arm, role): FakeLLMServer(seed=seed, clock=clock)
-        for arm in ("bare", "resilient")
-        for role in ("primary", "secondary")
-    }
+    run = ChaosRun(scenario.name, seed, duration, concurrency, breakers=["primary", "secondary"])
+    run.description = scenario.describe(duration)
+    run.fault_windows = [(w.start, w.end) for w in windows]
+    sides, roles = ("bare", "resilient"), ("primary", "secondary")
+    servers = {(a, r): FakeLLMServer(seed=seed, clock=clock) for a in sides for r in roles}
     providers: list[LlmProvider] = []
     started_at = clock()
     try:
@@ -253,25 +243,14 @@ async def run_chaos(
         if on_start is not None:
             on_start(run, lambda: _states(lab), lambda: clock() - started_at)
         try:
-            async with asyncio.TaskGroup() as group:
-                for arm, side in (("bare", bare), ("resilient", lab)):
-                    group.create_task(
-                        drive(
-                            side,
-                            arm=arm,
-                            duration=duration,
-                            concurrency=concurrency,
-                            started_at=started_at,
-                            prompt=_prompt,
-                            sink=run.calls,
-                            stream=scenario.stream,
-                            pause=pause,
-                            clock=clock,
-                        )
-                    )
-        except asyncio.CancelledError:
-            run.interrupted_at = clock() - started_at
-            raise
+            await _traffic(
+                run,
+                {"bare": bare, "resilient": lab},
+                started_at=started_at,
+                stream=scenario.stream,
+                pause=pause,
+                clock=clock,
+            )
         finally:
             run.calls.sort(key=_by_start)
             run.upstream.extend(_hits(servers, started_at, clock))
@@ -282,6 +261,38 @@ async def run_chaos(
         for server in servers.values():
             await server.stop()
     return run
+
+
+async def _traffic(
+    run: ChaosRun,
+    sides: dict[str, LlmProvider],
+    *,
+    started_at: float,
+    stream: bool,
+    pause: float,
+    clock: Clock,
+) -> None:
+    """Drive every side at once; a cancellation is noted in ``run.interrupted_at``."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for arm, side in sides.items():
+                group.create_task(
+                    drive(
+                        side,
+                        arm=arm,
+                        duration=run.duration,
+                        concurrency=run.concurrency,
+                        started_at=started_at,
+                        prompt=_prompt,
+                        sink=run.calls,
+                        stream=stream,
+                        pause=pause,
+                        clock=clock,
+                    )
+                )
+    except asyncio.CancelledError:
+        run.interrupted_at = clock() - started_at
+        raise
 
 
 def _stack(primary: FakeLLMServer, secondary: FakeLLMServer, clock: Clock) -> ResilienceStack:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from vex_llm.cli import main
-from vex_llm.cli._plot import _duration_label, write_timeline
+from vex_llm.cli._plot import _duration_label, state_bars, write_timeline
 from vex_llm.testing._chaos_run import CallRecord, ChaosRun, StateMark, UpstreamHit
 from vex_llm.testing.chaos import SCENARIOS
 
@@ -168,3 +168,22 @@ def test_timeline_of_a_run_interrupted_before_any_answer(tmp_path: Path) -> None
 def test_latency_axis_reads_in_ms_and_s(ms: float, text: str) -> None:
     """Latency ticks read as milliseconds or seconds, never as powers of ten."""
     assert _duration_label(ms) == text
+
+
+def test_short_half_open_probes_are_drawn_wide_and_on_top() -> None:
+    """A 1 ms probe between two open spans is drawn 1/150 of the run wide, after the opens."""
+    run = ChaosRun("outage", 7, 30.0, 8, breakers=["primary"])
+    run.states += [
+        StateMark("resilient", "primary", 5.0, "open"),
+        StateMark("resilient", "primary", 7.0, "half_open"),
+        StateMark("resilient", "primary", 7.001, "open"),
+        StateMark("resilient", "primary", 9.0, "half_open"),
+        StateMark("resilient", "primary", 9.002, "closed"),
+    ]
+    bars = state_bars(run, "primary")
+    assert [state for state, _, _ in bars] == [
+        "closed", "closed", "open", "open", "half_open", "half_open",
+    ]  # fmt: skip
+    assert bars[1] == ("closed", 9.002, pytest.approx(20.998))  # runs to the end
+    assert bars[4] == ("half_open", 7.0, pytest.approx(0.2))
+    assert bars[2] == ("open", 5.0, pytest.approx(2.0))

@@ -29,7 +29,7 @@ _STATE_COLOURS = {"closed": "#2ecc71", "half_open": "#f1c40f", "open": "#e74c3c"
 _WIDTH = {"bare": 1.8, "resilient": 5.0}
 _ALPHA = {"bare": 1.0, "resilient": 0.45}
 # Short circuit states (a half-open probe lasts milliseconds) are drawn at least this
-# share of the run wide, so they show as slivers instead of 1-pixel lines.
+# share of the run wide (8 pixels of the PNG), so they show as slivers, not 1-pixel lines.
 _MIN_STATE_WIDTH = 1 / 150
 _LAYER = {"closed": 0, "open": 1, "half_open": 2}
 # Legends sit right of the panels: inside, they hid data in some scenario or other.
@@ -267,25 +267,42 @@ def _draw_upstream(axis: Axes, run: ChaosRun, width: float) -> None:
     _legend(axis)
 
 
+def state_bars(run: ChaosRun, name: str) -> list[tuple[str, float, float]]:
+    """One breaker's states as bars ``(state, start, width)``, in drawing order.
+
+    Closed first, then open, then half-open on top: a probe of a few milliseconds between
+    two open spans must not be covered by the open span after it. Every state but closed
+    is at least ``1/150`` of the run wide, so a short probe shows as a sliver.
+
+    Args:
+        run: The run.
+        name: The breaker.
+
+    Returns:
+        The bars, in seconds since the run started.
+    """
+    end = run.duration if run.interrupted_at is None else run.interrupted_at
+    least = run.duration * _MIN_STATE_WIDTH
+    marks = sorted((m for m in run.states if m.breaker == name), key=lambda m: m.at)
+    spans: list[tuple[str, float, float]] = []
+    current, since = "closed", 0.0
+    for mark in marks:
+        spans.append((current, since, mark.at))
+        current, since = mark.state, mark.at
+    spans.append((current, since, max(since, end)))
+    return [
+        (state, start, stop - start if state == "closed" else max(stop - start, least))
+        for state, start, stop in sorted(spans, key=lambda span: _LAYER.get(span[0], 1))
+    ]
+
+
 def _draw_states(axis: Axes, run: ChaosRun) -> None:
     """One band per breaker on the resilient side, coloured by state over time."""
     from matplotlib.patches import Patch
 
     names = run.breakers or sorted({m.breaker for m in run.states})
-    end = run.duration if run.interrupted_at is None else run.interrupted_at
-    least = run.duration * _MIN_STATE_WIDTH
     for row, name in enumerate(names):
-        marks = sorted((m for m in run.states if m.breaker == name), key=lambda m: m.at)
-        spans: list[tuple[str, float, float]] = []
-        current, since = "closed", 0.0
-        for mark in marks:
-            spans.append((current, since, mark.at))
-            current, since = mark.state, mark.at
-        spans.append((current, since, max(since, end)))
-        # Closed first, then open, then half-open on top: a probe of a few milliseconds
-        # between two open spans must not be covered by the open span that follows it.
-        for state, start, stop in sorted(spans, key=lambda span: _LAYER.get(span[0], 1)):
-            length = stop - start if state == "closed" else max(stop - start, least)
+        for state, start, length in state_bars(run, name):
             axis.broken_barh(
                 [(start, length)],
                 (row - 0.4, 0.8),

@@ -7,7 +7,17 @@ import math
 
 import pytest
 
-from vex_llm.testing._chaos_run import CallRecord, ChaosRun, per_second
+from vex_llm import MockProvider
+from vex_llm.testing import ManualClock
+from vex_llm.testing._chaos_run import (
+    INTERRUPTED,
+    CallRecord,
+    ChaosRun,
+    bin_edges,
+    bin_of,
+    drive,
+    per_second,
+)
 from vex_llm.testing.chaos import SCENARIOS, FaultWindow, Scenario, run_chaos
 from vex_llm.testing.fake_server import Fault
 
@@ -54,6 +64,22 @@ def test_bins_of_another_width() -> None:
     stats = per_second([call(0.5, 0.1), call(2.5, 0.1, ok=False)], duration=4.0, width=2.0)
     assert [(s.start, s.requests, s.succeeded) for s in stats] == [(0.0, 1, 1), (2.0, 1, 0)]
     assert [s.in_flight for s in stats] == pytest.approx([0.05, 0.05])
+
+
+@pytest.mark.parametrize(
+    ("duration", "edges"),
+    [
+        (3.0, [0.0, 1.0, 2.0, 3.0]),
+        (10.02, [*range(10), 10.02]),  # an interrupted run: no 0.02 s bin of noise
+        (2.6, [0.0, 1.0, 2.0, 2.6]),
+        (0.3, [0.0, 0.3]),
+    ],
+)
+def test_the_last_bin_absorbs_the_remainder(duration: float, edges: list[float]) -> None:
+    """Bins are a second wide; the last is half to one and a half seconds long."""
+    assert bin_edges(duration) == pytest.approx(edges)
+    assert bin_of(bin_edges(duration), duration) == len(edges) - 2
+    assert bin_of(bin_edges(duration), 0.0) == 0
 
 
 @pytest.mark.parametrize(("duration", "width"), [(0.0, 1.0), (5.0, 0.0), (-1.0, 1.0)])
@@ -144,8 +170,42 @@ async def test_a_cancelled_run_keeps_what_it_measured() -> None:
     assert run.interrupted_at is not None
     assert 0 < run.interrupted_at < 60.0
     assert len(run.calls) >= 6
+    assert all(c.ok or c.error for c in run.calls)
     assert [c.started for c in run.calls] == sorted(c.started for c in run.calls)
     assert {hit.arm for hit in run.upstream} == {"bare", "resilient"}
     data = run.to_json()
     assert data["interrupted_at_s"] == run.interrupted_at
     assert data["fault_windows"] == [[pytest.approx(15.0), pytest.approx(39.0)]]
+
+
+async def test_requests_unanswered_when_traffic_stops_are_recorded_as_interrupted() -> None:
+    """Cancelling drive() records each request still waiting as failed, 'Interrupted'."""
+    clock = ManualClock(100.0)
+    entered = asyncio.Event()
+
+    async def hang(seconds: float) -> None:
+        entered.set()
+        await asyncio.Event().wait()
+
+    provider = MockProvider.smart(latency=1.0, sleep=hang)
+    sink: list[CallRecord] = []
+    task = asyncio.create_task(
+        drive(
+            provider,
+            arm="bare",
+            duration=60.0,
+            concurrency=1,
+            started_at=99.0,
+            prompt=str,
+            sink=sink,
+            clock=clock,
+        )
+    )
+    await entered.wait()
+    clock.advance(2.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sink == [CallRecord("bare", 1.0, 2.5, False, None, INTERRUPTED)]
+    stats = per_second(sink, duration=4.0)
+    assert [s.in_flight_failing for s in stats] == pytest.approx([0.0, 1.0, 1.0, 0.5])

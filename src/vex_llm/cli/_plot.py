@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..testing._chaos_run import ChaosRun, SecondStats
+from ..testing._chaos_run import ChaosRun, SecondStats, bin_edges, bin_of
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
@@ -97,9 +97,9 @@ def check_out(out: Path) -> None:
         raise ValueError(msg) from exc
 
 
-def _edges(stats: Sequence[SecondStats], duration: float) -> list[float]:
-    """Bin edges, the last one at the run's end (so step lines reach it)."""
-    return [s.start for s in stats] + [duration]
+def _edges(stats: Sequence[SecondStats], end: float) -> list[float]:
+    """Bin edges, the last one at the end of the measured run (so step lines reach it)."""
+    return [s.start for s in stats] + [end]
 
 
 def write_timeline(run: ChaosRun, path: Path, *, width: float = 1.0) -> Path:
@@ -140,7 +140,9 @@ def write_timeline(run: ChaosRun, path: Path, *, width: float = 1.0) -> Path:
     answered.set_title(f"{title}\n{run.description}", fontsize=10)
     for axis in axes:
         for start, end in run.fault_windows:
-            axis.axvspan(start, end, color="#7f7f7f", alpha=0.13, zorder=0, linewidth=0)
+            if start < run.measured:
+                end = min(end, run.measured)
+                axis.axvspan(start, end, color="#7f7f7f", alpha=0.13, zorder=0, linewidth=0)
         if run.interrupted_at is not None:
             axis.axvline(run.interrupted_at, color="black", linestyle=":", linewidth=1.2)
         axis.grid(alpha=0.3)
@@ -160,7 +162,7 @@ def _draw_answered(axis: Axes, run: ChaosRun, series: dict[str, list[SecondStats
     handles: list[Artist] = []
     for arm in sorted(series, key=lambda a: a == "bare"):  # the bare client on top
         stats = series[arm]
-        edges = _edges(stats, run.duration)
+        edges = _edges(stats, run.measured)
         rates = [100 * s.success_rate for s in stats]
         colour = _colour(arm)
         handles.append(_line(axis, rates, edges, arm, _label(arm)))
@@ -192,7 +194,7 @@ def _draw_in_flight(axis: Axes, run: ChaosRun, series: dict[str, list[SecondStat
     top = float(run.concurrency)
     for arm in sorted(series, key=lambda a: a == "bare"):
         stats = series[arm]
-        edges = _edges(stats, run.duration)
+        edges = _edges(stats, run.measured)
         busy = [s.in_flight for s in stats]
         failing = [s.in_flight_failing for s in stats]
         top = max(top, *busy)
@@ -218,7 +220,7 @@ def _draw_latency(axis: Axes, run: ChaosRun, series: dict[str, list[SecondStats]
     shown: list[float] = []
     for arm in sorted(series, key=lambda a: a == "bare"):
         stats = series[arm]
-        edges = _edges(stats, run.duration)
+        edges = _edges(stats, run.measured)
         p50 = [1000 * s.p50 for s in stats]
         p99 = [1000 * s.p99 for s in stats]
         shown += [v for v in p50 + p99 if math.isfinite(v) and v > 0]
@@ -249,15 +251,14 @@ def _duration_label(value: float, _position: object = None) -> str:
 
 def _draw_upstream(axis: Axes, run: ChaosRun, width: float) -> None:
     """Calls per second that reached each upstream, per side."""
-    count = max(1, math.ceil(run.duration / width - 1e-9))
-    edges = [i * width for i in range(count)] + [run.duration]
+    edges = bin_edges(run.measured, width)
     top = 1.0
     routes = sorted({(h.arm, h.server) for h in run.upstream}, key=lambda r: (r[0] == "bare", r))
     for arm, server in routes:
-        per_bin = [0.0] * count
+        per_bin = [0.0] * (len(edges) - 1)
         for hit in run.upstream:
-            if (hit.arm, hit.server) == (arm, server):
-                per_bin[min(count - 1, max(0, int(hit.at // width)))] += 1
+            if (hit.arm, hit.server) == (arm, server) and hit.at <= run.measured:
+                per_bin[bin_of(edges, hit.at)] += 1
         rates = [n / (edges[i + 1] - edges[i]) for i, n in enumerate(per_bin)]
         top = max(top, *rates)
         dashed = "-" if server == "primary" else "--"
@@ -281,7 +282,7 @@ def state_bars(run: ChaosRun, name: str) -> list[tuple[str, float, float]]:
     Returns:
         The bars, in seconds since the run started.
     """
-    end = run.duration if run.interrupted_at is None else run.interrupted_at
+    end = run.measured
     least = run.duration * _MIN_STATE_WIDTH
     marks = sorted((m for m in run.states if m.breaker == name), key=lambda m: m.at)
     spans: list[tuple[str, float, float]] = []

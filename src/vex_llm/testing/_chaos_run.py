@@ -7,16 +7,21 @@ provider sends it (the lab points providers at FakeLLMServer on 127.0.0.1).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Final
 
 from .._errors import LlmError, StreamInterrupted
 from .._provider import LlmProvider, close_stream
 from .._types import LlmRequest, StreamReset
 
 Clock = Callable[[], float]
+
+INTERRUPTED: Final = "Interrupted"
+"""The ``error`` of a request still unanswered when its run was stopped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,14 +139,43 @@ class SecondStats:
         return self.succeeded / self.requests if self.requests else math.nan
 
 
+def bin_edges(duration: float, width: float = 1.0) -> list[float]:
+    """Edges of the time bins over ``[0, duration]``: every ``width`` seconds.
+
+    The last bin absorbs the remainder, so it is between half and one and a half widths
+    long: a run interrupted at 10.02 s has ten bins, the last 1.02 s long, rather than an
+    eleventh of 0.02 s whose per-second rates would be noise.
+
+    Args:
+        duration: Seconds to cover (> 0).
+        width: Seconds per bin (> 0).
+
+    Returns:
+        ``count + 1`` ascending edges from 0 to ``duration``.
+
+    Raises:
+        ValueError: On a non-positive duration or width.
+    """
+    if not (duration > 0 and width > 0 and math.isfinite(duration / width)):
+        msg = f"duration and width must be > 0 seconds, got {duration} and {width}"
+        raise ValueError(msg)
+    count = max(1, math.floor(duration / width + 0.5))
+    return [i * width for i in range(count)] + [duration]
+
+
+def bin_of(edges: Sequence[float], at: float) -> int:
+    """The index of the bin holding time ``at`` (clamped to the first and last bin)."""
+    return min(len(edges) - 2, max(0, bisect.bisect_right(edges, at) - 1))
+
+
 def per_second(
     records: Sequence[CallRecord], duration: float, *, width: float = 1.0
 ) -> list[SecondStats]:
-    """Bin one side's requests over ``[0, duration)``: by start time, and in flight.
+    """Bin one side's requests over ``[0, duration]``: by start time, and in flight.
 
     Args:
         records: The requests (usually one side's).
-        duration: Seconds the bins cover (the last bin may be shorter).
+        duration: Seconds the bins cover (see ``bin_edges`` for the last bin).
         width: Seconds per bin.
 
     Returns:
@@ -150,20 +184,19 @@ def per_second(
     Raises:
         ValueError: On a non-positive duration or width.
     """
-    if not (duration > 0 and width > 0 and math.isfinite(duration / width)):
-        msg = f"duration and width must be > 0 seconds, got {duration} and {width}"
-        raise ValueError(msg)
-    count = max(1, math.ceil(duration / width - 1e-9))
+    edges = bin_edges(duration, width)
+    count = len(edges) - 1
     started: list[list[CallRecord]] = [[] for _ in range(count)]
     busy = [0.0] * count
     failing = [0.0] * count
     for record in records:
-        index = min(count - 1, max(0, int(record.started // width)))
-        started[index].append(record)
+        started[bin_of(edges, record.started)].append(record)
         # Time in flight, spread over the bins it overlaps (clipped to the covered span).
         begin, end = record.started, min(record.started + record.latency, duration)
-        for spanned in range(max(0, int(begin // width)), min(count, math.ceil(end / width))):
-            low, high = spanned * width, min((spanned + 1) * width, duration)
+        if end <= begin:
+            continue
+        for spanned in range(bin_of(edges, begin), bin_of(edges, end) + 1):
+            low, high = edges[spanned], edges[spanned + 1]
             share = max(0.0, min(end, high) - max(begin, low)) / (high - low)
             busy[spanned] += share
             if not record.ok:
@@ -173,7 +206,7 @@ def per_second(
         latencies = sorted(r.latency for r in inside)
         stats.append(
             SecondStats(
-                start=index * width,
+                start=edges[index],
                 requests=len(inside),
                 succeeded=sum(1 for r in inside if r.ok),
                 p50=percentile(latencies, 0.50) if inside else math.nan,
@@ -201,7 +234,8 @@ class ChaosRun:
         description: What the scenario does, in words (``vex-llm chaos --list``).
         fault_windows: When faults were in force, as ``(start, end)`` seconds of the run.
         interrupted_at: Seconds into the run when it was interrupted (``None``: it ran
-            to the end). Requests still running then are not in ``calls``.
+            to the end). Requests still running then are in ``calls`` as failed, with
+            the error ``"Interrupted"``.
     """
 
     scenario: str
@@ -253,9 +287,16 @@ class ChaosRun:
             errors=dict(sorted(errors.items())),
         )
 
+    @property
+    def measured(self) -> float:
+        """Seconds of the run that were measured: ``duration``, or less if interrupted."""
+        if self.interrupted_at is None:
+            return self.duration
+        return max(1e-3, min(self.duration, self.interrupted_at))
+
     def per_second(self, arm: str, *, width: float = 1.0) -> list[SecondStats]:
-        """One side's requests binned over the run: see ``per_second``."""
-        return per_second([r for r in self.calls if r.arm == arm], self.duration, width=width)
+        """One side's requests binned over the measured part of the run (``per_second``)."""
+        return per_second([r for r in self.calls if r.arm == arm], self.measured, width=width)
 
     def to_json(self) -> dict[str, object]:
         """The run as JSON-ready data (summaries first, then the raw series)."""
@@ -364,6 +405,12 @@ async def drive(
                 sink.append(
                     CallRecord(arm, begin - started_at, latency, False, None, type(exc).__name__)
                 )
+            except asyncio.CancelledError:
+                # The run was stopped (Ctrl-C) with this request unanswered: it counts as
+                # one, so a partial report still shows requests stuck at that moment.
+                latency = clock() - begin
+                sink.append(CallRecord(arm, begin - started_at, latency, False, None, INTERRUPTED))
+                raise
             else:
                 sink.append(CallRecord(arm, begin - started_at, clock() - begin, True, served))
             # Always yield, so the other workers and the live view run.

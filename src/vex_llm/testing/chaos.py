@@ -197,8 +197,8 @@ async def run_chaos(
 ) -> ChaosRun:
     """Run one scenario on both sides at once and measure them.
 
-    Cancelled mid-run (Ctrl-C), it completes the run handed to ``on_start`` (finished
-    requests, journals so far, ``interrupted_at``) before the cancellation goes on.
+    Cancelled mid-run (Ctrl-C), it completes the run handed to ``on_start`` (requests so
+    far, unanswered ones as ``"Interrupted"``; journals; ``interrupted_at``) and re-raises.
 
     Args:
         scenario: What goes wrong.

@@ -140,6 +140,30 @@ async def test_seeded_error_rate_is_reproducible() -> None:
     assert set(first) == {200, 500}
 
 
+@pytest.mark.parametrize(
+    ("fault", "field"),
+    [
+        ({"kind": "status", "status": 101}, "status"),
+        ({"kind": "status", "status": 429, "retry_after": "1\r\nSet-Cookie: a=b"}, "retry_after"),
+        ({"kind": "cut", "after_chunks": 1.5}, "after_chunks"),
+        ({"kind": "latency", "seconds": "NaN"}, "seconds"),
+    ],
+)
+async def test_admin_refuses_faults_it_cannot_play(
+    server: FakeLLMServer, fault: dict[str, object], field: str
+) -> None:
+    """A bad fault is a 400 naming the field, no rule is added, and requests still work."""
+    async with httpx.AsyncClient(base_url=server.admin_url) as admin:
+        bad = await admin.post("/faults", json={"fault": fault})
+        assert bad.status_code == 400
+        assert field in bad.json()["error"]
+        assert (await admin.get("/faults")).json() == []
+        broken = await admin.post("/faults", content=b"{not json")
+        assert broken.status_code == 400
+    async with httpx.AsyncClient(base_url=server.base_url) as client:
+        assert (await client.post("/chat/completions", json=CHAT)).status_code == 200
+
+
 async def test_admin_endpoints(server: FakeLLMServer) -> None:
     """Faults can be added, listed and removed over HTTP; the journal and reset too."""
     async with httpx.AsyncClient(base_url=server.admin_url) as admin:

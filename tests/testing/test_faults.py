@@ -80,6 +80,105 @@ def test_bad_rules_are_refused(data: dict[str, object]) -> None:
         Rule.from_dict(data)
 
 
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: Fault.error(101), "status"),
+        (lambda: Fault.error(204), "status"),
+        (lambda: Fault.error(304), "status"),
+        (lambda: Fault.error(200), "status"),
+        (lambda: Fault.error(600), "status"),
+        (lambda: Fault.error(503.0), "status"),  # type: ignore[arg-type]
+        (lambda: Fault.error(True), "status"),  # type: ignore[arg-type]
+        (lambda: Fault.rate_limited(retry_after="1\r\nSet-Cookie: x=1"), "retry_after"),
+        (lambda: Fault.rate_limited(retry_after="2\n"), "retry_after"),
+        (lambda: Fault.rate_limited(retry_after="\x00"), "retry_after"),
+        (lambda: Fault.rate_limited(retry_after=""), "retry_after"),
+        (lambda: Fault.rate_limited(retry_after=" 2"), "retry_after"),
+        (lambda: Fault.rate_limited(retry_after="zwei Minuten \u00fcber"), "retry_after"),
+        (lambda: Fault.rate_limited(retry_after="9" * 300), "retry_after"),
+        (lambda: Fault.rate_limited(retry_after=float("inf")), "retry_after"),
+        (lambda: Fault.rate_limited(retry_after=-1), "retry_after"),
+        (lambda: Fault.rate_limited(retry_after_ms=float("nan")), "retry_after_ms"),
+        (lambda: Fault.cut(after_chunks=1.5), "after_chunks"),  # type: ignore[arg-type]
+        (lambda: Fault.stall(after_chunks=True), "after_chunks"),
+        (lambda: Fault.reset(after_chunks=-2), "after_chunks"),
+        (lambda: Fault.stream_error(after_chunks=2.0), "after_chunks"),  # type: ignore[arg-type]
+        (lambda: Fault.stream_error(code=3), "code"),  # type: ignore[arg-type]
+        (lambda: Fault.error(500, message=["x"]), "message"),  # type: ignore[arg-type]
+        (lambda: Fault.latency(float("inf")), "seconds"),
+        (lambda: Fault.latency(0.1, jitter=-0.1), "jitter"),
+        (lambda: Fault.slow_first_token("3"), "seconds"),  # type: ignore[arg-type]
+        (lambda: Fault.stall(seconds=float("nan")), "seconds"),
+        (lambda: Fault(kind="cut", seconds=2.0), "seconds"),
+        (lambda: Fault(kind="hang", status=503), "status"),
+        (lambda: Fault(kind="latency", seconds=1.0, after_chunks=2), "after_chunks"),
+        (lambda: Fault(kind="reset", retry_after=2), "retry_after"),
+        (lambda: Fault(kind="slow_first_token", seconds=1.0, jitter=0.5), "jitter"),
+        (lambda: Fault(kind="nope"), "kind"),  # type: ignore[arg-type]
+    ],
+)
+def test_fault_fields_are_checked_when_built(build: object, field: str) -> None:
+    """Every field is checked for its kind: statuses, header-safe strings, counts, durations."""
+    assert callable(build)
+    with pytest.raises(ValueError, match=f"Fault {field} "):
+        build()
+
+
+@pytest.mark.parametrize("status", [400, 401, 418, 429, 499, 500, 503, 529, 599])
+def test_error_statuses_are_accepted(status: int) -> None:
+    """Every 4xx and 5xx status is a valid error answer, plain or inside a stream."""
+    assert Fault.error(status).status == status
+    assert Fault(kind="stream_error", status=status).status == status
+
+
+def test_http_date_retry_after_is_a_valid_header() -> None:
+    """A Retry-After HTTP date (spaces, commas, colons) passes the header check."""
+    when = "Wed, 21 Oct 2015 07:28:00 GMT"
+    assert Fault.rate_limited(retry_after=when).retry_after == when
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"fault": {"kind": "hang"}, "times": 1.5}, "times"),
+        ({"fault": {"kind": "hang"}, "times": "3"}, "times"),
+        ({"fault": {"kind": "hang"}, "times": True}, "times"),
+        ({"script": [None], "times": 2.0}, "times"),
+        ({"fault": {"kind": "hang"}, "rate": "0.5"}, "rate"),
+        ({"fault": {"kind": "hang"}, "rate": float("nan")}, "rate"),
+        ({"fault": {"kind": "hang"}, "rate": -0.1}, "rate"),
+        ({"fault": {"kind": "hang"}, "rate": True}, "rate"),
+        ({"fault": {"kind": "hang"}, "stream": 1}, "stream"),
+        ({"fault": {"kind": "hang"}, "stream": "yes"}, "stream"),
+        ({"fault": {"kind": "hang"}, "model": 7}, "model"),
+        ({"fault": {"kind": "hang"}, "between": [1]}, "between"),
+        ({"fault": {"kind": "hang"}, "between": ["0", "1"]}, "between"),
+        ({"fault": {"kind": "hang"}, "between": [0, float("inf")]}, "between"),
+        ({"fault": {"kind": "hang"}, "between": [-1, 1]}, "between"),
+        ({"fault": {"kind": "hang"}, "between": "0-1"}, "between"),
+        ({"script": [None], "cycle": "yes"}, "cycle"),
+        ({"fault": {"status": 500}}, "kind"),
+        ({"fault": {"kind": "status", "status": 101}}, "status"),
+        ({"fault": {"kind": "status", "retry_after": "1\r\nX: y"}}, "retry_after"),
+        ({"fault": {"kind": "cut", "after_chunks": 1.5}}, "after_chunks"),
+    ],
+)
+def test_rule_fields_are_checked(data: dict[str, object], field: str) -> None:
+    """Admin rule data is checked field by field, never coerced (1.5 times is not 'unlimited')."""
+    with pytest.raises(ValueError, match=field):
+        Rule.from_dict(data)
+
+
+def test_rules_built_in_python_are_checked() -> None:
+    """Rule() checks its steps and filters like the admin data."""
+    with pytest.raises(TypeError, match="Fault or None"):
+        Rule(sequence=("hang",))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="times"):
+        Rule(sequence=(None,), times=0.5)  # type: ignore[arg-type]
+    assert Rule(sequence=(None,), between=(1, 2)).between == (1.0, 2.0)
+
+
 def test_rule_from_admin_data() -> None:
     """A script from admin data is spent after its length unless it cycles."""
     rule = Rule.from_dict({"script": [{"kind": "reset"}, None], "wire": "anthropic"})

@@ -114,34 +114,40 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
 
 async def _chaos(args: argparse.Namespace) -> int:
     from ..testing.chaos import DEFAULT_SCENARIO, SCENARIOS, run_chaos
+    from ._plot import check_out
 
+    if not 0 < args.duration <= 600:
+        msg = f"--duration must be in (0, 600] seconds, got {args.duration}"
+        raise UsageError(msg)
     if args.list:
         for scenario in SCENARIOS.values():
             default = " (default)" if scenario.name == DEFAULT_SCENARIO else ""
-            _render.out(f"{scenario.name:18} {scenario.summary}{default}")
+            _render.out(f"{scenario.name:18} {scenario.describe(args.duration)}{default}")
         return EXIT_OK
     name = args.scenario or DEFAULT_SCENARIO
     if name not in SCENARIOS:
         msg = f"unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)} (see --list)"
         raise UsageError(msg)
-    if not 0 < args.duration <= 600:
-        msg = f"--duration must be in (0, 600] seconds, got {args.duration}"
-        raise UsageError(msg)
     if not 1 <= args.concurrency <= 256:
         msg = f"--concurrency must be in [1, 256], got {args.concurrency}"
         raise UsageError(msg)
-    views: list[_render.ChaosView] = []
+    try:  # before the run: a bad --out must not cost the results of a whole run
+        check_out(args.out)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    started: list[tuple[ChaosRun, _render.ChaosView]] = []
 
     def on_start(
         run: ChaosRun, states: Callable[[], dict[str, str]], elapsed: Callable[[], float]
     ) -> None:
+        _render.err(
+            f"vex-llm chaos: {name}, {args.duration:g}s, {args.concurrency} requesters per "
+            f"side, seed {args.seed} (local fake upstreams on 127.0.0.1)"
+        )
         view = _render.ChaosView(run, elapsed, states, live=False if args.no_live else None)
-        views.append(view.__enter__())
+        started.append((run, view.__enter__()))
 
-    _render.err(
-        f"vex-llm chaos: {name}, {args.duration:g}s, {args.concurrency} requesters per side, "
-        f"seed {args.seed} (local fake upstreams on 127.0.0.1)"
-    )
+    interrupted: asyncio.CancelledError | None = None
     try:
         run = await run_chaos(
             SCENARIOS[name],
@@ -150,11 +156,20 @@ async def _chaos(args: argparse.Namespace) -> int:
             seed=args.seed,
             on_start=on_start,
         )
+    except asyncio.CancelledError as exc:  # Ctrl-C: keep what was measured, then stop
+        if not started:  # interrupted before traffic started: nothing to report
+            raise
+        run, interrupted = started[0][0], exc
     finally:
-        for view in views:
+        for _, view in started:
             view.__exit__(None, None, None)
-    report, image = await asyncio.to_thread(_write_report, run, args.out)
+    # Written in the loop's thread: the run is over, and once cancelled nothing is awaited.
+    report, image = _write_report(run, args.out)
     _render.chaos_summary(run, report=str(report), image=str(image))
+    if interrupted is not None:
+        stop = f"{run.interrupted_at or 0.0:.1f}s of {args.duration:g}s"
+        _render.err(f"vex-llm chaos: interrupted at {stop}; partial report written ({report})")
+        raise interrupted
     return EXIT_OK
 
 

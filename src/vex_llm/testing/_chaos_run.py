@@ -7,16 +7,21 @@ provider sends it (the lab points providers at FakeLLMServer on 127.0.0.1).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Final
 
 from .._errors import LlmError, StreamInterrupted
 from .._provider import LlmProvider, close_stream
 from .._types import LlmRequest, StreamReset
 
 Clock = Callable[[], float]
+
+INTERRUPTED: Final = "Interrupted"
+"""The ``error`` of a request still unanswered when its run was stopped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +106,118 @@ class ArmSummary:
     errors: dict[str, int]
 
 
+@dataclass(frozen=True, slots=True)
+class SecondStats:
+    """One side during one time bin of a run (one second by default).
+
+    Requests count in the bin they *started* in, so a request that hangs for 5 s and then
+    fails marks the second it was sent as failing. ``in_flight`` shows what a start-time
+    view cannot: requests still waiting while no new one could start.
+
+    Args:
+        start: Seconds since the run started, where the bin begins.
+        requests: Requests started in the bin.
+        succeeded: Of those, how many were answered.
+        p50: Median latency in seconds of those requests (NaN when none started).
+        p99: 99th percentile latency in seconds (NaN when none started).
+        in_flight: Mean number of requests in flight during the bin (time-weighted, so
+            eight requests stuck through the whole bin count 8.0).
+        in_flight_failing: The part of ``in_flight`` made of requests that then failed.
+    """
+
+    start: float
+    requests: int
+    succeeded: int
+    p50: float
+    p99: float
+    in_flight: float
+    in_flight_failing: float
+
+    @property
+    def success_rate(self) -> float:
+        """Answered share of the requests started in the bin, in [0, 1] (NaN when none)."""
+        return self.succeeded / self.requests if self.requests else math.nan
+
+
+def bin_edges(duration: float, width: float = 1.0) -> list[float]:
+    """Edges of the time bins over ``[0, duration]``: every ``width`` seconds.
+
+    The last bin absorbs the remainder, so it is between half and one and a half widths
+    long: a run interrupted at 10.02 s has ten bins, the last 1.02 s long, rather than an
+    eleventh of 0.02 s whose per-second rates would be noise.
+
+    Args:
+        duration: Seconds to cover (> 0).
+        width: Seconds per bin (> 0).
+
+    Returns:
+        ``count + 1`` ascending edges from 0 to ``duration``.
+
+    Raises:
+        ValueError: On a non-positive duration or width.
+    """
+    if not (duration > 0 and width > 0 and math.isfinite(duration / width)):
+        msg = f"duration and width must be > 0 seconds, got {duration} and {width}"
+        raise ValueError(msg)
+    count = max(1, math.floor(duration / width + 0.5))
+    return [i * width for i in range(count)] + [duration]
+
+
+def bin_of(edges: Sequence[float], at: float) -> int:
+    """The index of the bin holding time ``at`` (clamped to the first and last bin)."""
+    return min(len(edges) - 2, max(0, bisect.bisect_right(edges, at) - 1))
+
+
+def per_second(
+    records: Sequence[CallRecord], duration: float, *, width: float = 1.0
+) -> list[SecondStats]:
+    """Bin one side's requests over ``[0, duration]``: by start time, and in flight.
+
+    Args:
+        records: The requests (usually one side's).
+        duration: Seconds the bins cover (see ``bin_edges`` for the last bin).
+        width: Seconds per bin.
+
+    Returns:
+        One ``SecondStats`` per bin, in time order.
+
+    Raises:
+        ValueError: On a non-positive duration or width.
+    """
+    edges = bin_edges(duration, width)
+    count = len(edges) - 1
+    started: list[list[CallRecord]] = [[] for _ in range(count)]
+    busy = [0.0] * count
+    failing = [0.0] * count
+    for record in records:
+        started[bin_of(edges, record.started)].append(record)
+        # Time in flight, spread over the bins it overlaps (clipped to the covered span).
+        begin, end = record.started, min(record.started + record.latency, duration)
+        if end <= begin:
+            continue
+        for spanned in range(bin_of(edges, begin), bin_of(edges, end) + 1):
+            low, high = edges[spanned], edges[spanned + 1]
+            share = max(0.0, min(end, high) - max(begin, low)) / (high - low)
+            busy[spanned] += share
+            if not record.ok:
+                failing[spanned] += share
+    stats: list[SecondStats] = []
+    for index, inside in enumerate(started):
+        latencies = sorted(r.latency for r in inside)
+        stats.append(
+            SecondStats(
+                start=edges[index],
+                requests=len(inside),
+                succeeded=sum(1 for r in inside if r.ok),
+                p50=percentile(latencies, 0.50) if inside else math.nan,
+                p99=percentile(latencies, 0.99) if inside else math.nan,
+                in_flight=busy[index],
+                in_flight_failing=failing[index],
+            )
+        )
+    return stats
+
+
 @dataclass
 class ChaosRun:
     """Everything one chaos run measured.
@@ -114,6 +231,11 @@ class ChaosRun:
         states: Circuit state changes.
         upstream: Requests that reached the fake upstreams.
         breakers: The breakers' names on the resilient side, in provider order.
+        description: What the scenario does, in words (``vex-llm chaos --list``).
+        fault_windows: When faults were in force, as ``(start, end)`` seconds of the run.
+        interrupted_at: Seconds into the run when it was interrupted (``None``: it ran
+            to the end). Requests still running then are in ``calls`` as failed, with
+            the error ``"Interrupted"``.
     """
 
     scenario: str
@@ -124,6 +246,9 @@ class ChaosRun:
     states: list[StateMark] = field(default_factory=list)
     upstream: list[UpstreamHit] = field(default_factory=list)
     breakers: list[str] = field(default_factory=list)
+    description: str = ""
+    fault_windows: list[tuple[float, float]] = field(default_factory=list)
+    interrupted_at: float | None = None
 
     def arms(self) -> list[str]:
         """The sides in the order they first appear (bare first when both ran)."""
@@ -162,6 +287,17 @@ class ChaosRun:
             errors=dict(sorted(errors.items())),
         )
 
+    @property
+    def measured(self) -> float:
+        """Seconds of the run that were measured: ``duration``, or less if interrupted."""
+        if self.interrupted_at is None:
+            return self.duration
+        return max(1e-3, min(self.duration, self.interrupted_at))
+
+    def per_second(self, arm: str, *, width: float = 1.0) -> list[SecondStats]:
+        """One side's requests binned over the measured part of the run (``per_second``)."""
+        return per_second([r for r in self.calls if r.arm == arm], self.measured, width=width)
+
     def to_json(self) -> dict[str, object]:
         """The run as JSON-ready data (summaries first, then the raw series)."""
         return {
@@ -169,6 +305,9 @@ class ChaosRun:
             "seed": self.seed,
             "duration_s": self.duration,
             "concurrency": self.concurrency,
+            "description": self.description,
+            "fault_windows": [list(window) for window in self.fault_windows],
+            "interrupted_at_s": self.interrupted_at,
             "summary": {arm: asdict(self.summary(arm)) for arm in self.arms()},
             "breakers": list(self.breakers),
             "calls": [asdict(record) for record in self.calls],
@@ -266,6 +405,12 @@ async def drive(
                 sink.append(
                     CallRecord(arm, begin - started_at, latency, False, None, type(exc).__name__)
                 )
+            except asyncio.CancelledError:
+                # The run was stopped (Ctrl-C) with this request unanswered: it counts as
+                # one, so a partial report still shows requests stuck at that moment.
+                latency = clock() - begin
+                sink.append(CallRecord(arm, begin - started_at, latency, False, None, INTERRUPTED))
+                raise
             else:
                 sink.append(CallRecord(arm, begin - started_at, clock() - begin, True, served))
             # Always yield, so the other workers and the live view run.

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Final, Literal, Self, get_args
 
+from ._checks import (
+    check_choice,
+    check_count,
+    check_header_value,
+    check_probability,
+    check_seconds,
+    check_status,
+    check_text,
+    check_window,
+)
 from ._wire import Wire
 
 FaultKind = Literal[
@@ -28,12 +37,26 @@ _KINDS: Final = frozenset(get_args(FaultKind))
 _WIRES: Final = frozenset(get_args(Wire))
 
 
-def _check_seconds(field_name: str, value: float | None, *, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if value is None or not (math.isfinite(value) and value >= 0):
-        msg = f"Fault {field_name} must be a finite number of seconds >= 0, got {value!r}"
-        raise ValueError(msg)
+# The fields each kind acts on; any other field must keep its default, or the fault would
+# promise something the server never does (``{"kind": "cut", "seconds": 2}``).
+_USES: Final[dict[str, frozenset[str]]] = {
+    "status": frozenset({"status", "code", "message", "retry_after", "retry_after_ms"}),
+    "stream_error": frozenset(
+        {"status", "code", "message", "retry_after", "retry_after_ms", "after_chunks"}
+    ),
+    "latency": frozenset({"seconds", "jitter"}),
+    "slow_first_token": frozenset({"seconds"}),
+    "stall": frozenset({"seconds", "after_chunks"}),
+    "cut": frozenset({"after_chunks"}),
+    "reset": frozenset(),
+    "stream_reset": frozenset({"after_chunks"}),
+    "hang": frozenset(),
+    "malformed": frozenset({"after_chunks"}),
+    "garbage_sse": frozenset(),
+    "noisy_sse": frozenset(),
+}
+# Error answers carry a body, so 1xx, 204 and 304 are out; 2xx and 3xx are not errors.
+_ERROR_STATUSES: Final = (400, 599)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +75,13 @@ class Fault:
             (``None``: until the client leaves or the server stops).
         jitter: Extra random seconds, uniform in ``[0, jitter]`` (seeded).
         after_chunks: Text chunks sent before a stream fault strikes.
+
+    Raises:
+        ValueError: On a value the server could not act on, naming the field: a status
+            outside 400-599, a ``retry_after`` string that is not a safe header value
+            (printable ASCII, no CR/LF, at most 256 characters), a non-integer or negative
+            ``after_chunks``, a negative or non-finite duration, a wrong type, or a field
+            the kind does not use (``{"kind": "cut", "seconds": 2}``).
     """
 
     kind: FaultKind
@@ -65,20 +95,30 @@ class Fault:
     after_chunks: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind not in _KINDS:
-            msg = f"Fault kind must be one of {sorted(_KINDS)}, got {self.kind!r}"
-            raise ValueError(msg)
-        if self.status is not None and not 100 <= self.status <= 599:
-            msg = f"Fault status must be an HTTP status (100-599), got {self.status!r}"
-            raise ValueError(msg)
-        _check_seconds("seconds", self.seconds, optional=True)
-        _check_seconds("jitter", self.jitter)
-        if isinstance(self.retry_after, float | int):
-            _check_seconds("retry_after", float(self.retry_after))
-        _check_seconds("retry_after_ms", self.retry_after_ms, optional=True)
-        if self.after_chunks < 0:
-            msg = f"Fault after_chunks must be >= 0, got {self.after_chunks}"
-            raise ValueError(msg)
+        check_choice("Fault", "kind", self.kind, sorted(_KINDS))
+        uses = _USES[self.kind]
+        for name, default in _DEFAULTS.items():
+            value = getattr(self, name)
+            unset = value is None if default is None else value == default or value is None
+            if name not in uses and not unset:
+                msg = (
+                    f"Fault {name} does not apply to kind {self.kind!r} "
+                    f"(it takes {', '.join(sorted(uses)) or 'no options'}), got {value!r}"
+                )
+                raise ValueError(msg)
+        if self.status is not None:
+            low, high = _ERROR_STATUSES
+            check_status("Fault", self.status, low=low, high=high, kind=self.kind)
+        check_text("Fault", "code", self.code)
+        check_text("Fault", "message", self.message)
+        if isinstance(self.retry_after, str):
+            check_header_value("Fault", "retry_after", self.retry_after)
+        else:
+            check_seconds("Fault", "retry_after", self.retry_after, optional=True)
+        check_seconds("Fault", "retry_after_ms", self.retry_after_ms, optional=True)
+        check_seconds("Fault", "seconds", self.seconds, optional=True)
+        check_seconds("Fault", "jitter", self.jitter)
+        check_count("Fault", "after_chunks", self.after_chunks)
 
     @classmethod
     def error(
@@ -193,6 +233,9 @@ class Fault:
         if unknown:
             msg = f"unknown Fault fields {sorted(unknown)}; known: {sorted(_FIELDS)}"
             raise ValueError(msg)
+        if "kind" not in data:
+            msg = f"a Fault needs a 'kind', one of {sorted(_KINDS)}"
+            raise ValueError(msg)
         return cls(**data)  # type: ignore[arg-type]  # values are checked in __post_init__
 
 
@@ -223,6 +266,12 @@ class Rule:
         model: Only requests for this model.
         between: Only from ``t0`` to ``t1`` seconds after the server started (an outage
             window, read from the server's clock).
+
+    Raises:
+        ValueError: On a bad filter, naming it: ``times`` not an integer >= 0, ``rate``
+            not a number in [0, 1], an unknown ``wire``, ``stream`` not a bool, ``model``
+            not a string, ``between`` not two finite seconds ``0 <= t0 <= t1``.
+        TypeError: On a step that is neither a ``Fault`` nor ``None``.
     """
 
     sequence: tuple[Fault | None, ...]
@@ -237,27 +286,16 @@ class Rule:
     """How many requests the rule has taken."""
 
     def __post_init__(self) -> None:
-        self.sequence = tuple(self.sequence)
+        self.sequence = rules_from(self.sequence)
         if not self.sequence:
             msg = "Rule sequence must hold at least one fault (or None)"
             raise ValueError(msg)
-        if self.times is not None and self.times < 0:
-            msg = f"Rule times must be >= 0, got {self.times}"
-            raise ValueError(msg)
-        if not 0.0 <= self.rate <= 1.0:
-            msg = f"Rule rate must be in [0, 1], got {self.rate}"
-            raise ValueError(msg)
-        if self.wire is not None and self.wire not in _WIRES:
-            msg = f"Rule wire must be 'openai', 'anthropic' or None, got {self.wire!r}"
-            raise ValueError(msg)
-        if self.between is not None:
-            start, end = self.between
-            if not (math.isfinite(start) and math.isfinite(end) and 0 <= start <= end):
-                msg = (
-                    f"Rule between must be (t0, t1) seconds with 0 <= t0 <= t1, got {self.between}"
-                )
-                raise ValueError(msg)
-            self.between = (float(start), float(end))
+        check_count("Rule", "times", self.times, optional=True)
+        check_probability("Rule", "rate", self.rate)
+        check_choice("Rule", "wire", self.wire, [*sorted(_WIRES), None])
+        check_choice("Rule", "stream", self.stream, [True, False, None])
+        check_text("Rule", "model", self.model)
+        self.between = check_window("Rule", self.between)
 
     @property
     def is_spent(self) -> bool:
@@ -315,16 +353,19 @@ class Rule:
                 msg = "'script' must be a list of faults or null"
                 raise ValueError(msg)
             sequence = tuple(None if item is None else _fault(item) for item in script)
-            times = data.get("times", None if data.get("cycle") else len(sequence))
-        between = data.get("between")
+            cycle = data.get("cycle", False)
+            check_choice("Rule", "cycle", cycle, [True, False])
+            times = data.get("times", None if cycle else len(sequence))
+        # Every value goes through __post_init__'s checks as sent: nothing is coerced, so
+        # "times": 1.5 or "rate": "0.5" is refused rather than read as something else.
         return cls(
             sequence=sequence,
-            times=times if isinstance(times, int) else None,
-            rate=float(data.get("rate", 1.0)),  # type: ignore[arg-type]  # checked in __post_init__
+            times=times,  # type: ignore[arg-type]  # checked in __post_init__
+            rate=data.get("rate", 1.0),  # type: ignore[arg-type]  # checked in __post_init__
             wire=data.get("wire"),  # type: ignore[arg-type]  # checked in __post_init__
-            stream=data.get("stream"),  # type: ignore[arg-type]  # a bool or None, by contract
-            model=data.get("model"),  # type: ignore[arg-type]  # a str or None, by contract
-            between=tuple(between) if isinstance(between, list) else None,
+            stream=data.get("stream"),  # type: ignore[arg-type]  # checked in __post_init__
+            model=data.get("model"),  # type: ignore[arg-type]  # checked in __post_init__
+            between=data.get("between"),  # type: ignore[arg-type]  # checked in __post_init__
         )
 
 

@@ -11,6 +11,7 @@ time and stops by itself.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,86 +21,137 @@ from .._provider import LlmProvider
 from ..breaker import CircuitConfig, StateChange
 from ..policies import ResilienceStack, RetryConfig, TimeoutConfig, stack
 from ..providers.openai import OpenAIProvider
-from ._chaos_run import CallRecord, ChaosRun, StateMark, UpstreamHit, drive
+from ._chaos_run import CallRecord, ChaosRun, Clock, StateMark, UpstreamHit, drive
 from .fake_server import FakeLLMServer, Fault
 
-Window = Callable[[float, float], tuple[float, float]]
-"""Turns a window in seconds of the run into the server's own ``between=`` window."""
 
-Setup = Callable[[FakeLLMServer, float, Window], None]
-"""Installs a scenario's faults on the primary upstream, given the run's duration."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaultWindow:
+    """One fault the primary upstream injects during part of a run.
+
+    Args:
+        fault: What goes wrong.
+        start: Seconds into the run when it starts.
+        end: Seconds into the run when it stops.
+        rate: Share of the requests in the window that get it (seeded draws).
+    """
+
+    fault: Fault
+    start: float
+    end: float
+    rate: float = 1.0
+
+
+Windows = Callable[[float], tuple[FaultWindow, ...]]
+"""A scenario's faults for a run of the given duration in seconds."""
 
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    """A named, seeded fault pattern.
+    """A named, seeded fault pattern on the primary upstream (the secondary stays healthy).
 
     Args:
         name: What to type after ``vex-llm chaos``.
-        summary: One line for ``--list``.
-        setup: Installs the faults on the primary upstream (the secondary stays healthy).
+        windows: The faults and when they are in force, for a run's duration.
         stream: Whether the traffic streams its answers.
     """
 
     name: str
-    summary: str
-    setup: Setup
+    windows: Windows
     stream: bool = False
 
+    def describe(self, duration: float) -> str:
+        """Say what the scenario does in a run of ``duration`` seconds, from its windows.
 
-def _outage(server: FakeLLMServer, duration: float, window: Window) -> None:
-    server.inject(Fault.error(503), between=window(0.25 * duration, 0.65 * duration))
+        Args:
+            duration: Seconds of traffic.
 
-
-def _silent(server: FakeLLMServer, duration: float, window: Window) -> None:
-    server.inject(Fault.hang(), between=window(0.25 * duration, 0.65 * duration))
-
-
-def _rate_limits(server: FakeLLMServer, duration: float, window: Window) -> None:
-    server.inject(
-        Fault.rate_limited(retry_after=2), rate=0.7, between=window(0.2 * duration, 0.7 * duration)
-    )
-
-
-def _slow_first_token(server: FakeLLMServer, duration: float, window: Window) -> None:
-    server.inject(
-        Fault.slow_first_token(3.0), rate=0.5, between=window(0.2 * duration, 0.7 * duration)
-    )
-
-
-def _stream_cuts(server: FakeLLMServer, duration: float, window: Window) -> None:
-    server.inject(
-        Fault.cut(after_chunks=3), rate=0.4, between=window(0.15 * duration, 0.75 * duration)
-    )
+        Returns:
+            One line, e.g. ``primary answers every request with 503 from 5 s to 13 s
+            (of a 20 s run)``.
+        """
+        groups: dict[tuple[Fault, float], list[FaultWindow]] = {}
+        for window in self.windows(duration):
+            groups.setdefault((window.fault, window.rate), []).append(window)
+        parts = []
+        for (fault, rate), spans in groups.items():
+            if len(spans) == 1:
+                when = f"from {_seconds(spans[0].start)} to {_seconds(spans[0].end)}"
+            else:
+                when = "during " + ", ".join(f"{_number(w.start)}-{_seconds(w.end)}" for w in spans)
+            parts.append(f"{_what(fault, rate, stream=self.stream)}, {when}")
+        faults = "; ".join(parts) or "nothing goes wrong"
+        return f"primary {faults} (of a {_seconds(duration)} run)"
 
 
-def _flapping(server: FakeLLMServer, duration: float, window: Window) -> None:
+def _number(value: float) -> str:
+    return f"{round(value, 2):g}"
+
+
+def _seconds(value: float) -> str:
+    return f"{_number(value)} s"
+
+
+def _what(fault: Fault, rate: float, *, stream: bool) -> str:
+    """A fault in words, for the requests it takes."""
+    noun = "stream" if stream else "request"
+    whom = f"every {noun}" if rate >= 1 else f"{rate:.0%} of {noun}s"
+    match fault.kind:
+        case "status":
+            wait = "" if fault.retry_after is None else f" and Retry-After: {fault.retry_after}"
+            return f"answers {whom} with {fault.status}{wait}"
+        case "hang":
+            return f"accepts {whom} and never answers"
+        case "slow_first_token":
+            return f"holds the first token of {whom} for {_seconds(fault.seconds or 0.0)}"
+        case "cut":
+            return f"ends {whom} after {fault.after_chunks} chunks without a finish reason"
+        case "reset":
+            return f"drops {whom} with a TCP reset"
+        case _:
+            return f"injects {fault.kind} into {whom}"
+
+
+def _outage(duration: float) -> tuple[FaultWindow, ...]:
+    return (FaultWindow(fault=Fault.error(503), start=0.25 * duration, end=0.65 * duration),)
+
+
+def _silent(duration: float) -> tuple[FaultWindow, ...]:
+    return (FaultWindow(fault=Fault.hang(), start=0.25 * duration, end=0.65 * duration),)
+
+
+def _rate_limits(duration: float) -> tuple[FaultWindow, ...]:
+    fault = Fault.rate_limited(retry_after=2)
+    return (FaultWindow(fault=fault, start=0.2 * duration, end=0.7 * duration, rate=0.7),)
+
+
+def _slow_first_token(duration: float) -> tuple[FaultWindow, ...]:
+    fault = Fault.slow_first_token(3.0)
+    return (FaultWindow(fault=fault, start=0.2 * duration, end=0.7 * duration, rate=0.5),)
+
+
+def _stream_cuts(duration: float) -> tuple[FaultWindow, ...]:
+    fault = Fault.cut(after_chunks=3)
+    return (FaultWindow(fault=fault, start=0.15 * duration, end=0.75 * duration, rate=0.4),)
+
+
+def _flapping(duration: float) -> tuple[FaultWindow, ...]:
     period = max(1.0, duration / 10)
-    start = period
-    while start < duration:
-        server.inject(Fault.reset(), between=window(start, start + period))
-        start += 2 * period
+    starts = itertools.takewhile(lambda t: t < duration, itertools.count(period, 2 * period))
+    return tuple(
+        FaultWindow(fault=Fault.reset(), start=t, end=min(t + period, duration)) for t in starts
+    )
 
 
 SCENARIOS: Final = {
     s.name: s
     for s in (
-        Scenario("outage", "primary answers 503 for the middle 40% of the run", _outage),
-        Scenario("silent", "primary accepts requests and never answers, mid-run", _silent),
-        Scenario("rate-limits", "70% of primary calls get 429 with Retry-After: 2", _rate_limits),
-        Scenario(
-            "slow-first-token",
-            "half the primary's streams wait 3 s for their first token",
-            _slow_first_token,
-            stream=True,
-        ),
-        Scenario(
-            "stream-cuts",
-            "40% of the primary's streams stop after 3 chunks without finishing",
-            _stream_cuts,
-            stream=True,
-        ),
-        Scenario("flapping", "primary drops connections every other tenth of the run", _flapping),
+        Scenario("outage", _outage),
+        Scenario("silent", _silent),
+        Scenario("rate-limits", _rate_limits),
+        Scenario("slow-first-token", _slow_first_token, stream=True),
+        Scenario("stream-cuts", _stream_cuts, stream=True),
+        Scenario("flapping", _flapping),
     )
 }
 """The scenarios ``vex-llm chaos`` knows, by name."""
@@ -145,6 +197,9 @@ async def run_chaos(
 ) -> ChaosRun:
     """Run one scenario on both sides at once and measure them.
 
+    Cancelled mid-run (Ctrl-C), it completes the run handed to ``on_start`` (requests so
+    far, unanswered ones as ``"Interrupted"``; journals; ``interrupted_at``) and re-raises.
+
     Args:
         scenario: What goes wrong.
         duration: Seconds of traffic (both sides run at the same time).
@@ -153,7 +208,7 @@ async def run_chaos(
         pause: Seconds each requester waits between requests.
         on_start: Called once traffic starts with the run (filled in as it goes), a
             function returning the stack's circuit states, and one returning seconds
-            elapsed (the CLI draws its live view with them).
+            elapsed (the CLI draws its live view and saves a partial report with them).
         clock: Monotonic seconds.
 
     Returns:
@@ -165,90 +220,131 @@ async def run_chaos(
     if not duration > 0 or concurrency < 1:
         msg = f"duration must be > 0 and concurrency >= 1, got {duration} and {concurrency}"
         raise ValueError(msg)
+    windows = scenario.windows(duration)
     run = ChaosRun(scenario.name, seed, duration, concurrency, breakers=["primary", "secondary"])
-    servers = {
-        (arm, role): FakeLLMServer(seed=seed, clock=clock)
-        for arm in ("bare", "resilient")
-        for role in ("primary", "secondary")
-    }
-    for server in servers.values():
-        await server.start()
+    run.description = scenario.describe(duration)
+    run.fault_windows = [(w.start, w.end) for w in windows]
+    sides, roles = ("bare", "resilient"), ("primary", "secondary")
+    servers = {(a, r): FakeLLMServer(seed=seed, clock=clock) for a in sides for r in roles}
     providers: list[LlmProvider] = []
-    bare: LlmProvider
+    started_at = clock()
     try:
+        for server in servers.values():
+            await server.start()
         bare = _provider(servers["bare", "primary"], "primary", BARE_TIMEOUT)
-        lab: ResilienceStack = stack(
-            [
-                _provider(servers["resilient", "primary"], "primary", 30.0),
-                _provider(servers["resilient", "secondary"], "secondary", 30.0),
-            ],
-            deadline=LAB_DEADLINE,
-            timeouts=LAB_TIMEOUTS,
-            retry=LAB_RETRY,
-            circuit=LAB_CIRCUIT,
-            on_stream_break="restart",
-            clock=clock,
-        )
-        providers = [bare, lab]
+        providers.append(bare)
+        lab = _stack(servers["resilient", "primary"], servers["resilient", "secondary"], clock)
+        providers.append(lab)
         started_at = clock()
-        # Fault windows are relative to each server's start: shift them onto the run.
         for (_, role), server in servers.items():
             if role == "primary":
-                offset = started_at - (clock() - server.elapsed)
-
-                def window(t0: float, t1: float, offset: float = offset) -> tuple[float, float]:
-                    return (t0 + offset, t1 + offset)
-
-                scenario.setup(server, duration, window)
-
-        def mark(event: StateChange) -> None:
-            run.states.append(
-                StateMark("resilient", event.breaker, clock() - started_at, event.to_state.value)
-            )
-
-        for circuit in lab.circuits.values():
-            circuit.breaker.on_state_change(mark)
-
-        def states() -> dict[str, str]:
-            return {name: c.breaker.state.value for name, c in lab.circuits.items()}
-
+                _install(server, windows, started_at - (clock() - server.elapsed))
+        _watch_circuits(lab, run, lambda: clock() - started_at)
         if on_start is not None:
-            on_start(run, states, lambda: clock() - started_at)
-
-        def prompt(n: int) -> str:
-            return f"chaos request {n}: say something short"
-
-        async with asyncio.TaskGroup() as group:
-            sides: tuple[tuple[str, LlmProvider], ...] = (("bare", bare), ("resilient", lab))
-            for arm, side in sides:
-                group.create_task(
-                    drive(
-                        side,
-                        arm=arm,
-                        duration=duration,
-                        concurrency=concurrency,
-                        started_at=started_at,
-                        prompt=prompt,
-                        sink=run.calls,
-                        stream=scenario.stream,
-                        pause=pause,
-                        clock=clock,
-                    )
-                )
-        run.calls.sort(key=_by_start)
-        for (arm, role), server in servers.items():
-            zero = clock() - server.elapsed - started_at
-            for entry in server.journal:
-                if entry.path.endswith("/chat/completions"):
-                    hit = UpstreamHit(arm, role, zero + entry.at, entry.status or 0)
-                    run.upstream.append(hit)
-        run.upstream.sort(key=lambda hit: hit.at)
+            on_start(run, lambda: _states(lab), lambda: clock() - started_at)
+        try:
+            await _traffic(
+                run,
+                {"bare": bare, "resilient": lab},
+                started_at=started_at,
+                stream=scenario.stream,
+                pause=pause,
+                clock=clock,
+            )
+        finally:
+            run.calls.sort(key=_by_start)
+            run.upstream.extend(_hits(servers, started_at, clock))
+            run.upstream.sort(key=lambda hit: hit.at)
     finally:
         for owned in providers:
             await owned.aclose()
         for server in servers.values():
             await server.stop()
     return run
+
+
+async def _traffic(
+    run: ChaosRun,
+    sides: dict[str, LlmProvider],
+    *,
+    started_at: float,
+    stream: bool,
+    pause: float,
+    clock: Clock,
+) -> None:
+    """Drive every side at once; a cancellation is noted in ``run.interrupted_at``."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for arm, side in sides.items():
+                group.create_task(
+                    drive(
+                        side,
+                        arm=arm,
+                        duration=run.duration,
+                        concurrency=run.concurrency,
+                        started_at=started_at,
+                        prompt=_prompt,
+                        sink=run.calls,
+                        stream=stream,
+                        pause=pause,
+                        clock=clock,
+                    )
+                )
+    except asyncio.CancelledError:
+        run.interrupted_at = clock() - started_at
+        raise
+
+
+def _stack(primary: FakeLLMServer, secondary: FakeLLMServer, clock: Clock) -> ResilienceStack:
+    return stack(
+        [
+            _provider(primary, "primary", 30.0),
+            _provider(secondary, "secondary", 30.0),
+        ],
+        deadline=LAB_DEADLINE,
+        timeouts=LAB_TIMEOUTS,
+        retry=LAB_RETRY,
+        circuit=LAB_CIRCUIT,
+        on_stream_break="restart",
+        clock=clock,
+    )
+
+
+def _install(server: FakeLLMServer, windows: tuple[FaultWindow, ...], offset: float) -> None:
+    """Put a scenario's faults on an upstream; ``offset`` moves run time to server time."""
+    for window in windows:
+        server.inject(
+            window.fault, rate=window.rate, between=(window.start + offset, window.end + offset)
+        )
+
+
+def _watch_circuits(lab: ResilienceStack, run: ChaosRun, elapsed: Callable[[], float]) -> None:
+    def mark(event: StateChange) -> None:
+        run.states.append(StateMark("resilient", event.breaker, elapsed(), event.to_state.value))
+
+    for circuit in lab.circuits.values():
+        circuit.breaker.on_state_change(mark)
+
+
+def _states(lab: ResilienceStack) -> dict[str, str]:
+    return {name: c.breaker.state.value for name, c in lab.circuits.items()}
+
+
+def _prompt(n: int) -> str:
+    return f"chaos request {n}: say something short"
+
+
+def _hits(
+    servers: dict[tuple[str, str], FakeLLMServer], started_at: float, clock: Clock
+) -> list[UpstreamHit]:
+    """The chat requests each upstream received, on the run's time line."""
+    hits: list[UpstreamHit] = []
+    for (arm, role), server in servers.items():
+        zero = clock() - server.elapsed - started_at
+        for entry in server.journal:
+            if entry.path.endswith("/chat/completions"):
+                hits.append(UpstreamHit(arm, role, zero + entry.at, entry.status or 0))
+    return hits
 
 
 def _by_start(record: CallRecord) -> float:

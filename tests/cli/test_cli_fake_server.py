@@ -52,7 +52,7 @@ def test_fault_specs_map_onto_the_fault_builders(spec: str, expected: FaultSpec)
         ("outage:status=503", "found outage, status"),
         ("latency", "latency needs a value"),
         ("status=abc", "status must be an HTTP status code"),
-        ("status=700", "100-599"),
+        ("status=700", "400-599"),
         ("outage:rate=2", "rate must be a probability"),
         ("outage:after=1", "outage does not take after"),
         ("outage:wire=grpc", "wire must be openai or anthropic"),

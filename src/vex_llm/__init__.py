@@ -54,9 +54,7 @@ from .policies import (
     time_left,
     trace,
 )
-from .providers.anthropic import AnthropicProvider
-from .providers.mock import MockProvider
-from .providers.openai import OpenAIProvider
+from .providers import AnthropicProvider, HttpLimits, MockProvider, OpenAIProvider
 from .resilient import ResilientProvider
 from .stores import CircuitStore, MemoryStore, RedisStore
 
@@ -81,6 +79,7 @@ __all__ = [
     "FallbackProvider",
     "HedgeConfig",
     "HedgeProvider",
+    "HttpLimits",
     "InvalidRequest",
     "InvalidResponse",
     "LlmError",

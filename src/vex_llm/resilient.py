@@ -6,11 +6,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Final, Self
 
+from ._clock import Clock
 from ._errors import CircuitOpenError, StreamInterrupted
 from ._provider import LlmProvider, close_stream, open_stream
 from ._types import LlmRequest, LlmResponse, StreamChunk
 from .breaker import CircuitBreaker, CircuitConfig, CircuitState, CircuitStats
-from .breaker.breaker import Clock
 from .stores import CircuitStore
 
 _DEFAULT_CONFIG: Final = CircuitConfig()

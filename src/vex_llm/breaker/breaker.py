@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, ParamSpec, TypeVar, overload
 
+from .._clock import Clock
 from .._errors import RejectReason, rejection
 from ..circuit import (
     Admission,
@@ -40,8 +41,6 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 T = TypeVar("T")
 
-Clock = Callable[[], float]
-"""Any zero-argument callable returning monotonic seconds."""
 
 logger: Final = logging.getLogger("vex_llm")
 

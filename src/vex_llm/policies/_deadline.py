@@ -7,10 +7,11 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable
 
+from .._clock import Clock, Sleep
 from .._errors import DEADLINE_EXCEEDED, Timeout
 from .._provider import LlmProvider, ProviderWrapper, close_stream, open_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk
-from ._scope import Clock, Deadline, Sleep, deadline_scope, time_left
+from ._scope import Deadline, deadline_scope, time_left
 from ._trace import emit
 from ._watchdog import within
 

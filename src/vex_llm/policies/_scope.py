@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Literal
 
-Clock = Callable[[], float]
-"""Monotonic seconds (``time.monotonic``, a ``ManualClock``)."""
-
-Sleep = Callable[[float], Awaitable[None]]
-"""An awaitable sleep taking seconds (``asyncio.sleep``, ``ManualClock.sleep``)."""
+from .._clock import Clock
 
 StreamBreak = Literal["raise", "restart"]
 """What a fallback does when a stream breaks after its first chunk."""

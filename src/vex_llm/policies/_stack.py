@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Final
 
+from .._clock import Clock, Sleep
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ..breaker import CircuitConfig
@@ -16,7 +17,7 @@ from ..resilient import ResilientProvider
 from ..stores import CircuitStore
 from ._backoff import Random
 from ._deadline import DeadlineProvider
-from ._scope import Clock, Sleep, StreamBreak
+from ._scope import StreamBreak
 from .fallback import FallbackProvider
 from .hedge import HedgeConfig, HedgeProvider
 from .retry import RetryConfig, RetryProvider

@@ -17,9 +17,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from .._clock import Clock
 from .._errors import LlmError
 from .._provider import LlmProvider
-from ._scope import Clock
 
 logger: Final = logging.getLogger("vex_llm")
 

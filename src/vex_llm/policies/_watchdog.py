@@ -13,8 +13,8 @@ import math
 from collections.abc import Callable
 from types import TracebackType
 
+from .._clock import Sleep
 from .._errors import LlmError
-from ._scope import Sleep
 
 
 class within:  # named like asyncio.timeout, and used like it

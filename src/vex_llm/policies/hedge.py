@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from .._clock import Clock, Sleep
 from .._errors import (
     AuthenticationFailed,
     CircuitOpenError,
@@ -19,7 +20,6 @@ from .._errors import (
 )
 from .._provider import LlmProvider, close_stream, open_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk
-from ._scope import Clock, Sleep
 from ._trace import EventKind, base_name, emit
 from .fallback import AllProvidersFailed
 

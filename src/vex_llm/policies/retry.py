@@ -9,11 +9,12 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from .._clock import Clock, Sleep
 from .._errors import CircuitOpenError, LlmError, RateLimited, Timeout
 from .._provider import LlmProvider, ProviderWrapper, close_stream, open_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._backoff import Random, backoff
-from ._scope import Clock, Deadline, Sleep, current_deadline, deadline_scope, time_left
+from ._scope import Deadline, current_deadline, deadline_scope, time_left
 from ._trace import base_name, emit
 
 

@@ -7,10 +7,11 @@ import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from .._clock import Sleep
 from .._errors import DEADLINE_EXCEEDED, Timeout
 from .._provider import LlmProvider, ProviderWrapper, close_stream, open_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk
-from ._scope import Sleep, time_left
+from ._scope import time_left
 from ._trace import base_name, emit
 from ._watchdog import within
 

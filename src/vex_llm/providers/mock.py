@@ -6,9 +6,10 @@ import asyncio
 import hashlib
 import math
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Final, Self
 
+from .._clock import Sleep
 from .._errors import LlmError, NotAvailable
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk, Usage
@@ -16,7 +17,6 @@ from .._types import LlmRequest, LlmResponse, StreamChunk, Usage
 Outcome = str | LlmError | BaseException
 """One scripted outcome: a text to answer with, or an exception to raise."""
 
-Sleep = Callable[[float], Awaitable[None]]
 
 _MODEL: Final = "mock-1"
 

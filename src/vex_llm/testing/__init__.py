@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._clock import ManualClock
+from .._clock import ManualClock
 
 if TYPE_CHECKING:
     from .fake_server import FakeLLMServer, Fault, JournalEntry, Rule

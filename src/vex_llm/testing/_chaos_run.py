@@ -14,11 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Final
 
+from .._clock import Clock
 from .._errors import LlmError, StreamInterrupted
 from .._provider import LlmProvider, close_stream
 from .._types import LlmRequest, StreamReset
-
-Clock = Callable[[], float]
 
 INTERRUPTED: Final = "Interrupted"
 """The ``error`` of a request still unanswered when its run was stopped."""

@@ -17,11 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from .._clock import Clock
 from .._provider import LlmProvider
 from ..breaker import CircuitConfig, StateChange
 from ..policies import ResilienceStack, RetryConfig, TimeoutConfig, stack
 from ..providers.openai import OpenAIProvider
-from ._chaos_run import CallRecord, ChaosRun, Clock, StateMark, UpstreamHit, drive
+from ._chaos_run import CallRecord, ChaosRun, StateMark, UpstreamHit, drive
 from .fake_server import FakeLLMServer, Fault
 
 

@@ -1,4 +1,11 @@
-"""A clock and a sleep that tests drive by hand."""
+"""The one clock: every layer reads time and waits through it, so tests can drive it.
+
+A clock is any zero-argument callable returning monotonic seconds (the public contract:
+``time.monotonic`` is one). A clock that also has an async ``sleep(seconds)`` method waits
+on its own time: ``ManualClock`` is such a clock, and ``sleep_for(clock)`` hands out the
+sleep that belongs to a clock, so a component that takes only ``clock=`` waits, times out
+and backs off on the time the test moves by hand.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,48 @@ import asyncio
 import heapq
 import itertools
 import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+Clock = Callable[[], float]
+"""Monotonic seconds: ``time.monotonic``, a ``SystemClock``, a ``ManualClock``."""
+
+Sleep = Callable[[float], Awaitable[None]]
+"""An awaitable wait of so many seconds: ``asyncio.sleep``, ``ManualClock.sleep``."""
+
+
+class SystemClock:
+    """The real clock: ``time.monotonic()`` (the event loop's time) and ``asyncio.sleep``."""
+
+    __slots__ = ()
+
+    def __call__(self) -> float:
+        return time.monotonic()
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of real time."""
+        await asyncio.sleep(seconds)
+
+
+SYSTEM_CLOCK: Final = SystemClock()
+"""The default clock of every component."""
+
+
+def sleep_for(clock: Clock) -> Sleep:
+    """The sleep that belongs to ``clock``: its own ``sleep`` method, else ``asyncio.sleep``.
+
+    Args:
+        clock: Any clock.
+
+    Returns:
+        The awaitable sleep to wait on that clock's time.
+    """
+    own = getattr(clock, "sleep", None)
+    return own if callable(own) else asyncio.sleep
 
 
 class ManualClock:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from ._capabilities import Capabilities, check_capabilities
 from ._errors import (
     AuthenticationFailed,
     CircuitOpenError,
@@ -22,7 +23,23 @@ from ._errors import (
     Timeout,
 )
 from ._provider import LlmProvider
-from ._types import LlmRequest, LlmResponse, Message, StreamChunk, StreamReset, Usage
+from ._types import (
+    DocumentPart,
+    ImagePart,
+    LlmRequest,
+    LlmResponse,
+    Message,
+    Reasoning,
+    ResponseFormat,
+    StreamChunk,
+    StreamReset,
+    TextPart,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
+    Usage,
+)
 from .breaker import (
     CircuitBreaker,
     CircuitConfig,
@@ -68,6 +85,7 @@ __all__ = [
     "AllProvidersFailed",
     "AnthropicProvider",
     "AuthenticationFailed",
+    "Capabilities",
     "CircuitBreaker",
     "CircuitConfig",
     "CircuitOpenError",
@@ -77,9 +95,11 @@ __all__ = [
     "ConnectionFailed",
     "ContextLengthExceeded",
     "DeadlineProvider",
+    "DocumentPart",
     "FallbackProvider",
     "HedgeConfig",
     "HedgeProvider",
+    "ImagePart",
     "InvalidRequest",
     "InvalidResponse",
     "LlmError",
@@ -94,9 +114,11 @@ __all__ = [
     "Outcome",
     "Permit",
     "RateLimited",
+    "Reasoning",
     "RedisStore",
     "ResilienceStack",
     "ResilientProvider",
+    "ResponseFormat",
     "RetryBudget",
     "RetryConfig",
     "RetryProvider",
@@ -105,12 +127,18 @@ __all__ = [
     "StreamChunk",
     "StreamInterrupted",
     "StreamReset",
+    "TextPart",
     "Timeout",
     "TimeoutConfig",
     "TimeoutProvider",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolChoice",
     "Trace",
     "TraceEvent",
     "Usage",
+    "check_capabilities",
     "classify_error",
     "deadline",
     "on_stream_break",

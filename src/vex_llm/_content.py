@@ -1,0 +1,111 @@
+"""Content parts of a message: text, images and documents.
+
+A message's content is either plain text or a sequence of these parts. They are frozen
+and slotted like every value type, so a request can be shared by a retry, a fallback and
+a hedge at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+ImageDetail = Literal["auto", "low", "high"]
+
+
+def _check_source(owner: str, url: str | None, data: bytes | None, media_type: str | None) -> None:
+    """Exactly one of ``url`` and ``data``; inline data needs its media type."""
+    if (url is None) == (data is None):
+        msg = f"{owner} needs exactly one of url= and data="
+        raise ValueError(msg)
+    raw_url: object = url
+    if raw_url is not None and not (isinstance(raw_url, str) and raw_url):
+        msg = f"{owner}.url must be a non-empty str"
+        raise ValueError(msg)
+    raw: object = data
+    if raw is not None and not isinstance(raw, bytes):
+        msg = f"{owner}.data must be bytes, got {type(raw).__name__}"
+        raise TypeError(msg)
+    if data is not None and not media_type:
+        msg = f"{owner}.media_type is required with data= (e.g. 'image/png')"
+        raise ValueError(msg)
+
+
+@dataclass(frozen=True, slots=True)
+class TextPart:
+    """A piece of text inside a message.
+
+    Args:
+        text: The text.
+
+    Raises:
+        TypeError: If ``text`` is not a str.
+    """
+
+    text: str
+
+    def __post_init__(self) -> None:
+        text: object = self.text
+        if not isinstance(text, str):
+            msg = f"TextPart.text must be str, got {type(text).__name__}"
+            raise TypeError(msg)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImagePart:
+    """An image, by URL or as inline bytes.
+
+    Args:
+        url: Where the model fetches the image (``https://...``). Exclusive with ``data``.
+        data: The image bytes (sent base64-encoded). Exclusive with ``url``.
+        media_type: ``"image/png"``, ``"image/jpeg"``, ...; required with ``data``.
+        detail: OpenAI's resolution hint (``"auto"``, ``"low"``, ``"high"``); the Anthropic
+            wire has no such field and ignores it.
+
+    Raises:
+        ValueError: Unless exactly one of ``url`` and ``data`` is given, or on ``data``
+            without ``media_type``.
+    """
+
+    url: str | None = None
+    data: bytes | None = None
+    media_type: str | None = None
+    detail: ImageDetail | None = None
+
+    def __post_init__(self) -> None:
+        _check_source("ImagePart", self.url, self.data, self.media_type)
+        if self.detail not in (None, "auto", "low", "high"):
+            msg = f"ImagePart.detail must be 'auto', 'low' or 'high', got {self.detail!r}"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DocumentPart:
+    """A document (a PDF or a text file), by URL or as inline bytes.
+
+    The OpenAI wire takes inline documents only (a ``file`` part); the Anthropic wire
+    takes both (a ``document`` block; ``text/plain`` data travels as a text source).
+
+    Args:
+        url: Where the model fetches the document. Exclusive with ``data``.
+        data: The document bytes. Exclusive with ``url``.
+        media_type: ``"application/pdf"`` (the default) or ``"text/plain"``.
+        title: A file name or title (OpenAI ``filename``, Anthropic ``title``).
+
+    Raises:
+        ValueError: Unless exactly one of ``url`` and ``data`` is given.
+    """
+
+    url: str | None = None
+    data: bytes | None = None
+    media_type: str = "application/pdf"
+    title: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_source("DocumentPart", self.url, self.data, self.media_type)
+
+
+ContentPart: TypeAlias = TextPart | ImagePart | DocumentPart
+"""One part of a message's content."""
+
+PART_TYPES: tuple[type, ...] = (TextPart, ImagePart, DocumentPart)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from ._capabilities import Capabilities, check_capabilities
+from ._collect import collect
 from ._errors import (
     AuthenticationFailed,
     CircuitOpenError,
@@ -140,6 +141,7 @@ __all__ = [
     "Usage",
     "check_capabilities",
     "classify_error",
+    "collect",
     "deadline",
     "on_stream_break",
     "stack",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Final
 
+from .._errors import LlmError
 from .._response import Usage
 from .._tools import ToolCall
 from ._fields import Fields
@@ -64,3 +65,19 @@ def tool_call_from_block(block: Fields) -> ToolCall:
     if not isinstance(arguments, dict):
         block.fail("input", "an object")
     return ToolCall(block.need_text("id"), block.need_text("name"), json.dumps(arguments))
+
+
+def tool_use_block(call: ToolCall, where: str, error: type[LlmError]) -> dict[str, object]:
+    """A call as a ``tool_use`` block: its JSON text must be an object (Anthropic's ``input``).
+
+    Raises:
+        LlmError: ``error`` (``InvalidRequest`` or ``InvalidResponse``) naming ``where``.
+    """
+    try:
+        arguments = json.loads(call.arguments or "{}")
+    except json.JSONDecodeError:
+        arguments = None
+    if not isinstance(arguments, dict):
+        msg = f"{where}.arguments: expected a JSON object, got {call.arguments[:80]!r}"
+        raise error(msg, code="invalid_body")
+    return {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments}

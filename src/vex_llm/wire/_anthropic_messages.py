@@ -8,7 +8,6 @@ after them, become one user turn, as Anthropic requires.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Final
 
@@ -16,7 +15,7 @@ from .._content import ContentPart, DocumentPart, ImagePart, TextPart
 from .._errors import InvalidRequest
 from .._tools import ToolCall
 from .._types import Message
-from ._anthropic_common import tool_call_from_block
+from ._anthropic_common import tool_call_from_block, tool_use_block
 from ._fields import Fields, b64
 
 _SOURCE_KEYS: Final = frozenset({"type", "media_type", "data", "url"})
@@ -165,22 +164,14 @@ def system_to_wire(messages: Sequence[Message]) -> str | list[dict[str, object]]
     return blocks
 
 
-def _tool_use(call: ToolCall, where: str) -> dict[str, object]:
-    try:
-        arguments = json.loads(call.arguments or "{}")
-    except json.JSONDecodeError:
-        arguments = None
-    if not isinstance(arguments, dict):
-        msg = f"{where}.arguments: expected a JSON object, got {call.arguments[:80]!r}"
-        raise InvalidRequest(msg, code="invalid_body")
-    return {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments}
-
-
 def _assistant_to_wire(message: Message, where: str) -> dict[str, object]:
     if not message.tool_calls and not message.parts:
         return {"role": "assistant", "content": message.content}
     blocks = _content_to_wire(message, where)
-    blocks += [_tool_use(c, f"{where}.tool_calls[{j}]") for j, c in enumerate(message.tool_calls)]
+    blocks += [
+        tool_use_block(c, f"{where}.tool_calls[{j}]", InvalidRequest)
+        for j, c in enumerate(message.tool_calls)
+    ]
     return {"role": "assistant", "content": blocks}
 
 

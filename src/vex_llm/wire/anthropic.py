@@ -12,7 +12,6 @@ what the model carries).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Final
 
@@ -24,6 +23,7 @@ from ._anthropic_common import (
     FINISH,
     FINISH_OUT,
     tool_call_from_block,
+    tool_use_block,
     usage_from_wire,
     usage_to_wire,
 )
@@ -281,15 +281,10 @@ def response_to_body(response: LlmResponse) -> dict[str, object]:
     text = response.content or response.refusal or ""
     if text:
         blocks.append({"type": "text", "text": text})
-    for call in response.tool_calls:
-        try:
-            arguments = json.loads(call.arguments or "{}")
-        except json.JSONDecodeError:
-            arguments = None
-        if not isinstance(arguments, dict):
-            msg = f"tool call {call.id}: arguments are not a JSON object"
-            raise InvalidResponse(msg, code="invalid_body")
-        blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": arguments})
+    blocks += [
+        tool_use_block(call, f"tool_calls[{i}]", InvalidResponse)
+        for i, call in enumerate(response.tool_calls)
+    ]
     body: dict[str, object] = {
         "id": response.id,
         "type": "message",

@@ -77,6 +77,12 @@ class LlmResponse:
     def from_openai(cls, body: Mapping[str, object]) -> LlmResponse:
         """Read an OpenAI ``chat.completion`` body (the first choice).
 
+        Args:
+            body: The decoded JSON body.
+
+        Returns:
+            The response (``provider`` and ``latency_s`` are the caller's to set).
+
         Raises:
             InvalidResponse: On a malformed body (the message names the field).
         """
@@ -85,7 +91,11 @@ class LlmResponse:
         return openai.response_from_body(body)
 
     def to_openai(self) -> dict[str, object]:
-        """Write this response as an OpenAI ``chat.completion`` body."""
+        """Write this response as an OpenAI ``chat.completion`` body.
+
+        Returns:
+            The JSON-ready body (``created`` is 0: see ``wire.openai.response_to_body``).
+        """
         from .wire import openai
 
         return openai.response_to_body(self)
@@ -93,6 +103,12 @@ class LlmResponse:
     @classmethod
     def from_anthropic(cls, body: Mapping[str, object]) -> LlmResponse:
         """Read an Anthropic ``message`` body.
+
+        Args:
+            body: The decoded JSON body.
+
+        Returns:
+            The response (``provider`` and ``latency_s`` are the caller's to set).
 
         Raises:
             InvalidResponse: On a malformed body (the message names the field).
@@ -102,7 +118,14 @@ class LlmResponse:
         return anthropic.response_from_body(body)
 
     def to_anthropic(self) -> dict[str, object]:
-        """Write this response as an Anthropic ``message`` body."""
+        """Write this response as an Anthropic ``message`` body.
+
+        Returns:
+            The JSON-ready body.
+
+        Raises:
+            InvalidResponse: If a tool call's arguments are not a JSON object.
+        """
         from .wire import anthropic
 
         return anthropic.response_to_body(self)

@@ -114,6 +114,9 @@ def test_types_are_frozen() -> None:
         (lambda: LlmRequest([Message("user", "x")], tools=["f"]), TypeError, "Tool"),
         (lambda: LlmRequest([Message("user", "x")], tool_choice="auto"), TypeError, "tool_choice"),
         (lambda: LlmRequest([Message("user", "x")], extra={"gemini": {}}), ValueError, "extra"),
+        (lambda: TextPart("x", extra={"gemini": {}}), ValueError, "extra"),
+        (lambda: Message("user", "x", extra={"gemini": {}}), ValueError, "extra"),
+        (lambda: Tool(name="f", extra=[]), ValueError, "extra"),
     ],
 )
 def test_bad_values_fail_when_built(build: object, error: type[Exception], match: str) -> None:

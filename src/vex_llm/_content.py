@@ -7,10 +7,24 @@ a hedge at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 ImageDetail = Literal["auto", "low", "high"]
+Extra: TypeAlias = Mapping[str, Mapping[str, object]]
+"""Wire-specific fields of an object, per wire: ``{"anthropic": {"cache_control": ...}}``."""
+
+WIRES: frozenset[str] = frozenset({"openai", "anthropic"})
+
+
+def check_extra(owner: str, extra: object) -> None:
+    """An ``extra`` is None or a mapping from wire names to field mappings."""
+    if extra is None:
+        return
+    if not isinstance(extra, Mapping) or not set(extra) <= WIRES:
+        msg = f"{owner}.extra must map wire names {sorted(WIRES)} to fields, got {extra!r}"
+        raise ValueError(msg)
 
 
 def _check_source(owner: str, url: str | None, data: bytes | None, media_type: str | None) -> None:
@@ -37,18 +51,22 @@ class TextPart:
 
     Args:
         text: The text.
+        extra: Fields of this part for one wire only, written back verbatim on that wire
+            (e.g. ``{"anthropic": {"cache_control": {"type": "ephemeral"}}}``; not copied).
 
     Raises:
         TypeError: If ``text`` is not a str.
     """
 
     text: str
+    extra: Extra | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         text: object = self.text
         if not isinstance(text, str):
             msg = f"TextPart.text must be str, got {type(text).__name__}"
             raise TypeError(msg)
+        check_extra("TextPart", self.extra)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +79,7 @@ class ImagePart:
         media_type: ``"image/png"``, ``"image/jpeg"``, ...; required with ``data``.
         detail: OpenAI's resolution hint (``"auto"``, ``"low"``, ``"high"``); the Anthropic
             wire has no such field and ignores it.
+        extra: Fields of this part for one wire only (see ``TextPart``).
 
     Raises:
         ValueError: Unless exactly one of ``url`` and ``data`` is given, or on ``data``
@@ -71,9 +90,11 @@ class ImagePart:
     data: bytes | None = None
     media_type: str | None = None
     detail: ImageDetail | None = None
+    extra: Extra | None = None
 
     def __post_init__(self) -> None:
         _check_source("ImagePart", self.url, self.data, self.media_type)
+        check_extra("ImagePart", self.extra)
         if self.detail not in (None, "auto", "low", "high"):
             msg = f"ImagePart.detail must be 'auto', 'low' or 'high', got {self.detail!r}"
             raise ValueError(msg)
@@ -91,6 +112,7 @@ class DocumentPart:
         data: The document bytes. Exclusive with ``url``.
         media_type: ``"application/pdf"`` (the default) or ``"text/plain"``.
         title: A file name or title (OpenAI ``filename``, Anthropic ``title``).
+        extra: Fields of this part for one wire only (see ``TextPart``).
 
     Raises:
         ValueError: Unless exactly one of ``url`` and ``data`` is given.
@@ -100,9 +122,11 @@ class DocumentPart:
     data: bytes | None = None
     media_type: str = "application/pdf"
     title: str | None = None
+    extra: Extra | None = None
 
     def __post_init__(self) -> None:
         _check_source("DocumentPart", self.url, self.data, self.media_type)
+        check_extra("DocumentPart", self.extra)
 
 
 ContentPart: TypeAlias = TextPart | ImagePart | DocumentPart

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Self
 
+from ._content import Extra, check_extra
+
 ToolChoiceMode = Literal["auto", "none", "required", "tool"]
 ResponseFormatType = Literal["text", "json_object", "json_schema"]
 Effort = Literal["none", "minimal", "low", "medium", "high"]
@@ -36,6 +38,8 @@ class Tool:
         parameters: Its arguments as a JSON Schema object (not copied); ``None`` means the
             wire's default (OpenAI: no parameters; Anthropic: ``{"type": "object"}``).
         strict: Ask the provider to enforce the schema exactly; ``None`` leaves it unset.
+        extra: Fields of the tool definition for one wire only, written back verbatim on
+            that wire (e.g. Anthropic ``cache_control``; not copied).
 
     Raises:
         ValueError: On an empty name.
@@ -45,9 +49,11 @@ class Tool:
     description: str | None = None
     parameters: Mapping[str, object] | None = None
     strict: bool | None = None
+    extra: Extra | None = None
 
     def __post_init__(self) -> None:
         _check_name("Tool", self.name)
+        check_extra("Tool", self.extra)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Self
 
-from ._content import PART_TYPES, ContentPart, DocumentPart, ImageDetail, ImagePart, TextPart
+from ._content import (
+    PART_TYPES,
+    WIRES,
+    ContentPart,
+    DocumentPart,
+    Extra,
+    ImageDetail,
+    ImagePart,
+    TextPart,
+    check_extra,
+)
 from ._response import LlmResponse, StreamChunk, StreamReset, Usage
 from ._tools import (
     Effort,
@@ -60,7 +70,7 @@ Role = Literal["system", "user", "assistant", "tool"]
 Wire = Literal["openai", "anthropic"]
 
 _ROLES: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
-_WIRES: frozenset[str] = frozenset({"openai", "anthropic"})
+_WIRES = WIRES
 
 
 def _content_parts(content: object) -> tuple[ContentPart, ...]:
@@ -91,6 +101,9 @@ class Message:
         tool_calls: The tools an assistant message calls (assistant only).
         tool_call_id: The call a ``"tool"`` message answers.
         name: An optional participant name (OpenAI ``name``; the Anthropic wire has none).
+        extra: Fields of this message for one wire only, written back verbatim on that
+            wire: OpenAI message fields, or the Anthropic ``tool_result`` block of a tool
+            message (``is_error``, ``cache_control``). Not copied.
 
     Raises:
         ValueError: On an unknown role, tool calls outside an assistant message or a
@@ -104,6 +117,7 @@ class Message:
     tool_calls: tuple[ToolCall, ...]
     tool_call_id: str | None
     name: str | None
+    extra: Extra | None
 
     def __init__(
         self,
@@ -113,6 +127,7 @@ class Message:
         tool_calls: Sequence[ToolCall] = (),
         tool_call_id: str | None = None,
         name: str | None = None,
+        extra: Extra | None = None,
     ) -> None:
         if role not in _ROLES:
             msg = f"Message.role must be one of {sorted(_ROLES)}, got {role!r}"
@@ -139,6 +154,8 @@ class Message:
         object.__setattr__(self, "tool_calls", calls)
         object.__setattr__(self, "tool_call_id", tool_call_id)
         object.__setattr__(self, "name", name)
+        check_extra("Message", extra)
+        object.__setattr__(self, "extra", extra)
 
 
 def _check_sampling(request: LlmRequest) -> None:

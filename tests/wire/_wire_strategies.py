@@ -76,7 +76,8 @@ def openai_messages(draw: st.DrawFn) -> list[Body]:
                 _drop_none({"role": "user", "content": content, "name": draw(st.none() | name)})
             )
         elif kind == "assistant":
-            messages.append({"role": "assistant", "content": draw(text)})
+            extra = draw(_optional(annotations=st.just([]), refusal=st.none()))
+            messages.append({"role": "assistant", "content": draw(text), **extra})
         else:
             calls = draw(
                 st.lists(openai_tool_call(), min_size=1, max_size=2, unique_by=lambda c: c["id"])
@@ -144,7 +145,10 @@ def openai_bodies(draw: st.DrawFn, *, portable: bool = False) -> Body:
 
 # Anthropic ------------------------------------------------------------------------------
 
-anthropic_text = text.map(lambda t: {"type": "text", "text": t})
+cache = st.none() | st.just({"type": "ephemeral"})
+anthropic_text = st.builds(
+    lambda t, c: _drop_none({"type": "text", "text": t, "cache_control": c}), text, cache
+)
 anthropic_image = st.builds(
     lambda source: {"type": "image", "source": source},
     st.builds(lambda d: {"type": "base64", "media_type": "image/png", "data": d}, b64)
@@ -176,7 +180,10 @@ def anthropic_blocks(*, portable: bool = False) -> st.SearchStrategy[list[Body]]
 @st.composite
 def anthropic_tool_result(draw: st.DrawFn, tool_use_id: str) -> Body:
     content = draw(st.none() | nonempty | st.lists(anthropic_text, min_size=1, max_size=2))
-    return _drop_none({"type": "tool_result", "tool_use_id": tool_use_id, "content": content})
+    flags = draw(_optional(is_error=st.booleans(), cache_control=cache))
+    return _drop_none(
+        {"type": "tool_result", "tool_use_id": tool_use_id, "content": content, **flags}
+    )
 
 
 @st.composite
@@ -209,7 +216,7 @@ anthropic_tool = st.builds(
     lambda n, s, f: {"name": n, "input_schema": s, **f},
     name,
     schema,
-    _optional(description=text, strict=st.booleans()),
+    _optional(description=text, strict=st.booleans(), cache_control=cache),
 )
 
 

@@ -241,12 +241,12 @@ _USER = [{"role": "user", "content": "x"}]
                     {
                         "role": "user",
                         "content": [
-                            {"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}
+                            {"type": "image", "source": {"type": "url", "url": "u", "x": 1}}
                         ],
                     }
                 ],
             },
-            r"messages\[0\]\.content\[0\]\.cache_control",
+            r"messages\[0\]\.content\[0\]\.source\.x",
         ),
         (
             {
@@ -356,3 +356,42 @@ def test_malformed_response_names_the_field(body: Body, field: str) -> None:
     """A malformed answer raises InvalidResponse naming the field."""
     with pytest.raises(InvalidResponse, match=field):
         LlmResponse.from_anthropic(body)
+
+
+def test_cache_control_and_error_results_are_kept_for_this_wire() -> None:
+    """cache_control on blocks and tools, and is_error on tool results, survive a round trip."""
+    ephemeral = {"type": "ephemeral"}
+    body: Body = {
+        "model": "claude",
+        "max_tokens": 10,
+        "system": [{"type": "text", "text": "s", "cache_control": ephemeral}],
+        "messages": [
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t",
+                        "content": "boom",
+                        "is_error": True,
+                    },
+                    {"type": "text", "text": "retry", "cache_control": ephemeral},
+                ],
+            },
+        ],
+        "tools": [{"name": "f", "input_schema": {"type": "object"}, "cache_control": ephemeral}],
+    }
+    request = LlmRequest.from_anthropic(body)
+    assert request.messages[2] == Message(
+        "tool", "boom", tool_call_id="t", extra={"anthropic": {"is_error": True}}
+    )
+    assert request.messages[0].parts == (
+        TextPart("s", extra={"anthropic": {"cache_control": ephemeral}}),
+    )
+    assert request.tools[0].extra == {"anthropic": {"cache_control": ephemeral}}
+    assert request.to_anthropic() == body
+    assert "cache_control" not in str(request.to_openai())

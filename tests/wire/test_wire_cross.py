@@ -15,9 +15,11 @@ from vex_llm.wire._shared import effort_of
 def _message_view(message: Message) -> tuple[object, ...]:
     parts = message.parts or ((TextPart(message.content),) if message.content else ())
     parts = tuple(
-        dataclasses.replace(p, detail=None) if isinstance(p, ImagePart) else p
+        dataclasses.replace(p, detail=None, extra=None)
+        if isinstance(p, ImagePart)
+        else dataclasses.replace(p, extra=None)
         for p in parts
-        if p != TextPart("")
+        if not isinstance(p, TextPart) or p.text
     )
     calls = tuple((c.id, c.name, json.loads(c.arguments)) for c in message.tool_calls)
     return (message.role, parts, calls, message.tool_call_id)

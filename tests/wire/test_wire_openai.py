@@ -146,8 +146,15 @@ def test_document_by_url_cannot_go_on_the_openai_wire() -> None:
             "reasoning_effort",
         ),
         (
-            {"messages": [{"role": "user", "content": "x", "cache_control": {}}]},
-            r"messages\[0\]\.cache_control",
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "image_url", "image_url": {"url": "u", "x": 1}}],
+                    }
+                ]
+            },
+            r"messages\[0\]\.content\[0\]\.image_url\.x",
         ),
     ],
 )
@@ -230,3 +237,24 @@ def test_malformed_response_names_the_field(body: Body, field: str) -> None:
     """A malformed answer raises InvalidResponse naming the field."""
     with pytest.raises(InvalidResponse, match=field):
         LlmResponse.from_openai(body)
+
+
+def test_unknown_fields_of_messages_parts_and_tools_are_kept_for_this_wire() -> None:
+    """Fields the model does not know stay on their object, for the OpenAI wire only."""
+    body: Body = {
+        "messages": [
+            {"role": "assistant", "content": "hi", "refusal": None, "annotations": []},
+            {"role": "user", "content": [{"type": "text", "text": "x", "cache": True}]},
+        ],
+        "tools": [{"type": "function", "function": {"name": "f"}, "ns": "a"}],
+    }
+    request = LlmRequest.from_openai(body)
+    assert request.messages[0].extra == {"openai": {"refusal": None, "annotations": []}}
+    assert request.messages[1].parts == (TextPart("x", extra={"openai": {"cache": True}}),)
+    assert request.tools[0].extra == {"openai": {"ns": "a"}}
+    assert request.to_openai() == body
+    across = request.to_anthropic()
+    assert across["messages"] == [
+        {"role": "assistant", "content": "hi"},
+        {"role": "user", "content": [{"type": "text", "text": "x"}]},
+    ]

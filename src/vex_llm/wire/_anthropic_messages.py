@@ -17,8 +17,13 @@ from .._tools import ToolCall
 from .._types import Message
 from ._anthropic_common import tool_call_from_block, tool_use_block
 from ._fields import Fields, b64
+from ._shared import with_extra
 
 _SOURCE_KEYS: Final = frozenset({"type", "media_type", "data", "url"})
+_TEXT_KEYS: Final = frozenset({"type", "text"})
+_IMAGE_KEYS: Final = frozenset({"type", "source"})
+_DOCUMENT_KEYS: Final = frozenset({"type", "source", "title"})
+_RESULT_KEYS: Final = frozenset({"type", "tool_use_id", "content"})
 
 
 def _source(block: Fields) -> tuple[str | None, bytes | None, str | None]:
@@ -39,19 +44,18 @@ def part_from_wire(block: Fields) -> ContentPart:
     """Read a text, image or document block."""
     kind = block.need_text("type")
     if kind == "text":
-        block.reject_unknown(frozenset({"type", "text"}))
-        return TextPart(block.need_text("text"))
+        return TextPart(block.need_text("text"), extra=block.extras(_TEXT_KEYS, "anthropic"))
     if kind == "image":
-        block.reject_unknown(frozenset({"type", "source"}))
         url, data, media_type = _source(block)
-        return ImagePart(url=url, data=data, media_type=media_type)
+        extra = block.extras(_IMAGE_KEYS, "anthropic")
+        return ImagePart(url=url, data=data, media_type=media_type, extra=extra)
     if kind == "document":
-        block.reject_unknown(frozenset({"type", "source", "title"}))
         url, data, media_type = _source(block)
         title = block.text("title")
+        extra = block.extras(_DOCUMENT_KEYS, "anthropic")
         if media_type is None:
-            return DocumentPart(url=url, title=title)
-        return DocumentPart(url=url, data=data, media_type=media_type, title=title)
+            return DocumentPart(url=url, title=title, extra=extra)
+        return DocumentPart(url=url, data=data, media_type=media_type, title=title, extra=extra)
     block.fail("type", "'text', 'image' or 'document'")
 
 
@@ -63,13 +67,12 @@ def _blocks_or_text(turn: Fields) -> str | tuple[ContentPart, ...]:
 
 
 def _tool_result(block: Fields) -> Message:
-    block.reject_unknown(frozenset({"type", "tool_use_id", "content", "is_error"}))
-    if block.flag("is_error"):
-        block.fail("is_error", "false (vex-llm does not carry error flags on tool results yet)")
     content: str | tuple[ContentPart, ...] = ""
     if block.has("content"):
         content = _blocks_or_text(block)
-    return Message("tool", content, tool_call_id=block.need_text("tool_use_id"))
+    tool_use_id = block.need_text("tool_use_id")
+    extra = block.extras(_RESULT_KEYS, "anthropic")
+    return Message("tool", content, tool_call_id=tool_use_id, extra=extra)
 
 
 def _user_turn(turn: Fields) -> list[Message]:
@@ -123,7 +126,11 @@ def messages_from_wire(body: Fields) -> list[Message]:
 
 
 def part_to_wire(part: ContentPart, where: str) -> dict[str, object]:
-    """Write a text, image or document block."""
+    """Write a text, image or document block (with the part's Anthropic extras)."""
+    return with_extra(_bare_block(part, where), part.extra, "anthropic")
+
+
+def _bare_block(part: ContentPart, where: str) -> dict[str, object]:
     if isinstance(part, TextPart):
         return {"type": "text", "text": part.text}
     if part.data is None:
@@ -189,6 +196,7 @@ def messages_to_wire(messages: Sequence[Message]) -> list[dict[str, object]]:
                 block["content"] = (
                     _content_to_wire(message, where) if message.parts else message.content
                 )
+            with_extra(block, message.extra, "anthropic")
             if open_results is None:
                 open_results = []
                 turns.append({"role": "user", "content": open_results})

@@ -144,6 +144,11 @@ class Fields:
         """The fields of this object that are not in ``known``, in body order."""
         return {key: value for key, value in self.data.items() if key not in known}
 
+    def extras(self, known: frozenset[str], wire: str) -> dict[str, dict[str, object]] | None:
+        """The unknown fields as an ``extra`` for ``wire`` (``None`` when there are none)."""
+        unknown = self.unknown(known)
+        return {wire: unknown} if unknown else None
+
     def reject_unknown(self, known: frozenset[str]) -> None:
         """Refuse fields we cannot carry: never drop a nested field silently."""
         for key, value in self.data.items():

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Final
 
-from .._content import ContentPart, DocumentPart, ImagePart, TextPart
+from .._content import ContentPart, DocumentPart, Extra, ImagePart, TextPart
 from .._errors import InvalidRequest
 from .._tools import ToolCall
 from .._types import Message, Role
 from ._fields import Fields, data_url, parse_data_url
+from ._shared import with_extra
 
 _ROLES: Final[dict[str, Role]] = {
     "system": "system",
@@ -17,13 +18,12 @@ _ROLES: Final[dict[str, Role]] = {
     "assistant": "assistant",
     "tool": "tool",
 }
-_MESSAGE_KEYS: Final = frozenset(
-    {"role", "content", "name", "tool_calls", "tool_call_id", "refusal", "annotations", "audio"}
-)
+_MESSAGE_KEYS: Final = frozenset({"role", "content", "name", "tool_calls", "tool_call_id"})
 _DETAILS: Final = frozenset({"auto", "low", "high"})
+_TEXT_KEYS: Final = frozenset({"type", "text"})
 
 
-def _image(part: Fields) -> ImagePart:
+def _image(part: Fields, extra: Extra | None) -> ImagePart:
     image = part.need_obj("image_url")
     image.reject_unknown(frozenset({"url", "detail"}))
     url = image.need_text("url")
@@ -32,30 +32,28 @@ def _image(part: Fields) -> ImagePart:
         image.fail("detail", "'auto', 'low' or 'high'")
     inline = parse_data_url(url)
     if inline is not None:
-        return ImagePart(data=inline[1], media_type=inline[0], detail=detail)  # type: ignore[arg-type]  # checked against _DETAILS
-    return ImagePart(url=url, detail=detail)  # type: ignore[arg-type]  # checked against _DETAILS
+        return ImagePart(data=inline[1], media_type=inline[0], detail=detail, extra=extra)  # type: ignore[arg-type]  # checked against _DETAILS
+    return ImagePart(url=url, detail=detail, extra=extra)  # type: ignore[arg-type]  # checked against _DETAILS
 
 
-def _document(part: Fields) -> DocumentPart:
+def _document(part: Fields, extra: Extra | None) -> DocumentPart:
     file = part.need_obj("file")
     file.reject_unknown(frozenset({"file_data", "filename"}))
     inline = parse_data_url(file.need_text("file_data"))
     if inline is None:
         file.fail("file_data", "a base64 data: URL")
-    return DocumentPart(data=inline[1], media_type=inline[0], title=file.text("filename"))
+    title = file.text("filename")
+    return DocumentPart(data=inline[1], media_type=inline[0], title=title, extra=extra)
 
 
 def _part(part: Fields) -> ContentPart:
     kind = part.need_text("type")
     if kind == "text":
-        part.reject_unknown(frozenset({"type", "text"}))
-        return TextPart(part.need_text("text"))
+        return TextPart(part.need_text("text"), extra=part.extras(_TEXT_KEYS, "openai"))
     if kind == "image_url":
-        part.reject_unknown(frozenset({"type", "image_url"}))
-        return _image(part)
+        return _image(part, part.extras(frozenset({"type", "image_url"}), "openai"))
     if kind == "file":
-        part.reject_unknown(frozenset({"type", "file"}))
-        return _document(part)
+        return _document(part, part.extras(frozenset({"type", "file"}), "openai"))
     part.fail("type", "'text', 'image_url' or 'file'")
 
 
@@ -81,12 +79,9 @@ def _tool_call(call: Fields) -> ToolCall:
 
 def message_from_wire(message: Fields) -> Message:
     """Read one message of ``messages``."""
-    message.reject_unknown(_MESSAGE_KEYS)
     role = _ROLES.get(message.need_text("role"))
     if role is None:
         message.fail("role", f"one of {sorted(_ROLES)}")
-    if message.has("refusal") and role == "assistant":
-        message.fail("refusal", "null (send the refusal as content)")
     calls = tuple(_tool_call(call) for call in message.objs("tool_calls"))
     if calls and role != "assistant":
         message.fail("tool_calls", "no tool calls outside an assistant message")
@@ -99,10 +94,15 @@ def message_from_wire(message: Fields) -> Message:
         tool_calls=calls,
         tool_call_id=tool_call_id,
         name=message.text("name"),
+        extra=message.extras(_MESSAGE_KEYS, "openai"),
     )
 
 
 def _part_to_wire(part: ContentPart, where: str) -> dict[str, object]:
+    return with_extra(_bare_part(part, where), part.extra, "openai")
+
+
+def _bare_part(part: ContentPart, where: str) -> dict[str, object]:
     if isinstance(part, TextPart):
         return {"type": "text", "text": part.text}
     if isinstance(part, ImagePart):
@@ -138,7 +138,7 @@ def message_to_wire(message: Message, index: int) -> dict[str, object]:
         out["tool_calls"] = [tool_call_to_wire(call) for call in message.tool_calls]
     if message.tool_call_id is not None:
         out["tool_call_id"] = message.tool_call_id
-    return out
+    return with_extra(out, message.extra, "openai")
 
 
 def tool_call_to_wire(call: ToolCall) -> dict[str, object]:

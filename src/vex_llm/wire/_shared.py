@@ -67,6 +67,13 @@ def merge_extra(body: dict[str, object], extra: Mapping[str, object]) -> dict[st
     return body
 
 
+def with_extra(
+    out: dict[str, object], extra: Mapping[str, Mapping[str, object]] | None, wire: str
+) -> dict[str, object]:
+    """``out`` with an object's own extra fields for ``wire`` merged in."""
+    return merge_extra(out, extra[wire]) if extra and wire in extra else out
+
+
 def extras(unknown: dict[str, object], wire: str) -> dict[str, dict[str, object]] | None:
     """The ``extra`` of a request read from ``wire`` (``None`` when nothing was unknown)."""
     return {wire: unknown} if unknown else None

@@ -30,7 +30,7 @@ from ._anthropic_common import (
 from ._anthropic_messages import messages_from_wire, messages_to_wire, system_to_wire
 from ._anthropic_stream import StreamDecoder, StreamEncoder
 from ._fields import Fields
-from ._shared import budget_of, extras, merge_extra, normalise_finish, wire_finish
+from ._shared import budget_of, extras, merge_extra, normalise_finish, wire_finish, with_extra
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -54,11 +54,11 @@ _KNOWN: Final = frozenset(
         "tools", "tool_choice", "metadata", "thinking", "output_config", "stream",
     }
 )  # fmt: skip
+_TOOL_KEYS: Final = frozenset({"name", "description", "input_schema", "strict"})
 _CHOICES: Final = {"auto": "auto", "any": "required", "none": "none"}
 
 
 def _tool(entry: Fields) -> Tool:
-    entry.reject_unknown(frozenset({"type", "name", "description", "input_schema", "strict"}))
     if entry.text("type") not in (None, "custom"):
         entry.fail("type", "'custom' (server tools are not supported)")
     return Tool(
@@ -66,6 +66,7 @@ def _tool(entry: Fields) -> Tool:
         description=entry.text("description"),
         parameters=entry.schema("input_schema") or {},
         strict=entry.flag("strict"),
+        extra=entry.extras(_TOOL_KEYS, "anthropic"),
     )
 
 
@@ -165,7 +166,7 @@ def _tool_to_wire(tool: Tool) -> dict[str, object]:
     out["input_schema"] = tool.parameters if tool.parameters is not None else {"type": "object"}
     if tool.strict is not None:
         out["strict"] = tool.strict
-    return out
+    return with_extra(out, tool.extra, "anthropic")
 
 
 def _choice_to_wire(request: LlmRequest) -> dict[str, object] | None:

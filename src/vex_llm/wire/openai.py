@@ -25,7 +25,7 @@ from ._openai_messages import (
     tool_calls_from_wire,
 )
 from ._openai_stream import chunk_from_event, events_from_chunk
-from ._shared import effort_of, extras, merge_extra, normalise_finish, wire_finish
+from ._shared import effort_of, extras, merge_extra, normalise_finish, wire_finish, with_extra
 
 __all__ = [
     "chunk_from_event",
@@ -49,7 +49,6 @@ _EFFORTS: Final = frozenset({"none", "minimal", "low", "medium", "high"})
 
 
 def _tool(entry: Fields) -> Tool:
-    entry.reject_unknown(frozenset({"type", "function"}))
     if entry.need_text("type") != "function":
         entry.fail("type", "'function'")
     function = entry.need_obj("function")
@@ -59,6 +58,7 @@ def _tool(entry: Fields) -> Tool:
         description=function.text("description"),
         parameters=function.schema("parameters"),
         strict=function.flag("strict"),
+        extra=entry.extras(frozenset({"type", "function"}), "openai"),
     )
 
 
@@ -149,7 +149,7 @@ def _tool_to_wire(tool: Tool) -> dict[str, object]:
         function["parameters"] = tool.parameters
     if tool.strict is not None:
         function["strict"] = tool.strict
-    return {"type": "function", "function": function}
+    return with_extra({"type": "function", "function": function}, tool.extra, "openai")
 
 
 def _format_to_wire(response_format: ResponseFormat) -> dict[str, object]:

@@ -130,6 +130,12 @@ def _user(body: Fields) -> str | None:
 def request_from_body(body: Mapping[str, object]) -> LlmRequest:
     """Read a Messages request body (see the module docstring for the rules).
 
+    Args:
+        body: The decoded JSON body.
+
+    Returns:
+        The request.
+
     Raises:
         InvalidRequest: On a malformed body; the message names the field.
     """
@@ -212,7 +218,17 @@ def request_to_body(
     stream: bool = False,
     max_tokens: int | None = None,
 ) -> dict[str, object]:
-    """Write a Messages request body (see ``LlmRequest.to_anthropic``).
+    """Write a Messages request body.
+
+    Args:
+        request: The request.
+        model: The model to name when the request names none.
+        stream: Ask for an SSE stream.
+        max_tokens: The limit when the request has none (default ``DEFAULT_MAX_TOKENS``,
+            raised by the thinking budget when that does not fit under it).
+
+    Returns:
+        The JSON-ready body; ``request.extra["anthropic"]`` is merged in last.
 
     Raises:
         InvalidRequest: On something this wire cannot express (a plain JSON response
@@ -248,6 +264,12 @@ def request_to_body(
 def response_from_body(body: Mapping[str, object]) -> LlmResponse:
     """Read a ``message`` body.
 
+    Args:
+        body: The decoded JSON body.
+
+    Returns:
+        The response (``provider`` and ``latency_s`` are the caller's to set).
+
     Raises:
         InvalidResponse: On a malformed body; the message names the field.
     """
@@ -274,6 +296,12 @@ def response_from_body(body: Mapping[str, object]) -> LlmResponse:
 
 def response_to_body(response: LlmResponse) -> dict[str, object]:
     """Write a ``message`` body (a refusal with no text is sent as the text).
+
+    Args:
+        response: The answer.
+
+    Returns:
+        The JSON-ready body.
 
     Raises:
         InvalidResponse: On tool-call arguments that are not a JSON object.

@@ -71,15 +71,19 @@ def _tool_choice(body: Fields) -> ToolChoice | None:
             body.fail("tool_choice", "'auto', 'none', 'required' or a function")
         return ToolChoice(value)  # type: ignore[arg-type]  # checked just above
     choice = body.need_obj("tool_choice")
+    choice.reject_unknown(frozenset({"type", "function"}))
     if choice.need_text("type") != "function":
         choice.fail("type", "'function'")
-    return ToolChoice.tool(choice.need_obj("function").need_text("name"))
+    function = choice.need_obj("function")
+    function.reject_unknown(frozenset({"name"}))
+    return ToolChoice.tool(function.need_text("name"))
 
 
 def _response_format(body: Fields) -> ResponseFormat | None:
     found = body.obj("response_format")
     if found is None:
         return None
+    found.reject_unknown(frozenset({"type", "json_schema"}))
     kind = found.need_text("type")
     if kind in ("text", "json_object"):
         return ResponseFormat(type=kind)  # type: ignore[arg-type]  # checked just above
@@ -107,6 +111,12 @@ def _reasoning(body: Fields) -> Reasoning | None:
 
 def request_from_body(body: Mapping[str, object]) -> LlmRequest:
     """Read a Chat Completions request body (see the module docstring for the rules).
+
+    Args:
+        body: The decoded JSON body.
+
+    Returns:
+        The request.
 
     Raises:
         InvalidRequest: On a malformed body; the message names the field.
@@ -189,7 +199,15 @@ def _options_to_wire(request: LlmRequest, body: dict[str, object]) -> None:
 def request_to_body(
     request: LlmRequest, *, model: str | None = None, stream: bool = False
 ) -> dict[str, object]:
-    """Write a Chat Completions request body (see ``LlmRequest.to_openai``).
+    """Write a Chat Completions request body.
+
+    Args:
+        request: The request.
+        model: The model to name when the request names none.
+        stream: Ask for an SSE stream with usage on its last chunk.
+
+    Returns:
+        The JSON-ready body; ``request.extra["openai"]`` is merged in last.
 
     Raises:
         InvalidRequest: On a document given by URL (this wire takes inline documents only).
@@ -218,6 +236,12 @@ def request_to_body(
 def response_from_body(body: Mapping[str, object]) -> LlmResponse:
     """Read a ``chat.completion`` body (its first choice).
 
+    Args:
+        body: The decoded JSON body.
+
+    Returns:
+        The response (``provider`` and ``latency_s`` are the caller's to set).
+
     Raises:
         InvalidResponse: On a malformed body; the message names the field.
     """
@@ -245,6 +269,9 @@ def response_to_body(response: LlmResponse, *, created: int = 0) -> dict[str, ob
     Args:
         response: The answer.
         created: The ``created`` Unix timestamp to write (this module reads no clock).
+
+    Returns:
+        The JSON-ready body.
     """
     message: dict[str, object] = {
         "role": "assistant",

@@ -20,9 +20,10 @@ class _PendingCall:
 async def collect(stream: AsyncIterable[StreamChunk]) -> LlmResponse:
     """Read a stream to its end and assemble the answer.
 
-    Text deltas are joined; tool-call pieces are joined per ``index`` (the first piece
-    with an id or name sets it); usage, model and provider come from the chunks that
-    carry them (the last one wins); a ``StreamReset`` drops everything before it.
+    Text deltas are joined, and so are refusal pieces; tool-call pieces are joined per
+    ``index`` (the first piece with an id or name sets it); usage, model and provider come
+    from the chunks that carry them (the last one wins); a ``StreamReset`` drops
+    everything before it.
 
     Args:
         stream: A provider's ``stream(request)``.
@@ -35,15 +36,18 @@ async def collect(stream: AsyncIterable[StreamChunk]) -> LlmResponse:
         LlmError: Whatever the stream raises.
     """
     texts: list[str] = []
+    refusals: list[str] = []
     calls: dict[int, _PendingCall] = {}
     last = StreamChunk("")
     model = provider = ""
     usage: Usage | None = None
     async for chunk in stream:
         if isinstance(chunk, StreamReset):
-            texts, calls, usage, last = [], {}, None, StreamChunk("")
+            texts, refusals, calls, usage, last = [], [], {}, None, StreamChunk("")
             continue
         texts.append(chunk.delta)
+        if chunk.refusal is not None:
+            refusals.append(chunk.refusal)
         for piece in chunk.tool_calls:
             call = calls.setdefault(piece.index, _PendingCall())
             call.id = call.id or (piece.id or "")
@@ -70,4 +74,5 @@ async def collect(stream: AsyncIterable[StreamChunk]) -> LlmResponse:
         finish_reason=last.finish_reason,
         tool_calls=tool_calls,
         provider_finish_reason=last.provider_finish_reason,
+        refusal="".join(refusals) if refusals else None,
     )

@@ -148,6 +148,7 @@ class StreamChunk:
         provider: The provider serving the stream.
         tool_calls: Pieces of tool calls added by this chunk (``ToolCallDelta``).
         provider_finish_reason: The provider's own finish value, with ``finish_reason``.
+        refusal: Refusal text added by this chunk (OpenAI ``delta.refusal``), if any.
     """
 
     delta: str
@@ -157,6 +158,7 @@ class StreamChunk:
     provider: str | None = None
     tool_calls: Sequence[ToolCallDelta] = field(default=(), kw_only=True)
     provider_finish_reason: str | None = field(default=None, kw_only=True)
+    refusal: str | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tool_calls", tuple(self.tool_calls))

@@ -313,3 +313,17 @@ def test_unknown_and_thinking_events_add_nothing() -> None:
         )
         is None
     )
+
+
+async def test_streamed_refusal_collects_into_the_refusal() -> None:
+    """delta.refusal pieces are read, written back and joined into LlmResponse.refusal."""
+    events = [
+        _head(choices=[{"index": 0, "delta": {"refusal": "I can't "}, "finish_reason": None}]),
+        _head(choices=[{"index": 0, "delta": {"refusal": "help."}, "finish_reason": "stop"}]),
+    ]
+    chunks = [openai.chunk_from_event(event) for event in events]
+    assert [
+        e for c in chunks for e in openai.events_from_chunk(c, id="chatcmpl-1", model="gpt")
+    ] == events
+    response = await collect(_chunks(chunks))
+    assert (response.refusal, response.content) == ("I can't help.", "")

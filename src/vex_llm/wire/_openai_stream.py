@@ -48,6 +48,7 @@ def chunk_from_event(event: Mapping[str, object]) -> StreamChunk:
         model=model,
         tool_calls=[_delta_from_wire(c) for c in delta.objs("tool_calls")] if delta else (),
         provider_finish_reason=raw,
+        refusal=delta.text("refusal") if delta else None,
     )
 
 
@@ -89,10 +90,19 @@ def events_from_chunk(
         "model": chunk.model or model,
     }
     events: list[dict[str, object]] = []
-    if chunk.delta or chunk.tool_calls or chunk.finish_reason or first or chunk.usage is None:
+    if (
+        chunk.delta
+        or chunk.tool_calls
+        or chunk.finish_reason
+        or chunk.refusal
+        or first
+        or not chunk.usage
+    ):
         delta: dict[str, object] = {"role": "assistant"} if first else {}
         if chunk.delta or first:
             delta["content"] = chunk.delta
+        if chunk.refusal is not None:
+            delta["refusal"] = chunk.refusal
         if chunk.tool_calls:
             delta["tool_calls"] = [_delta_to_wire(piece) for piece in chunk.tool_calls]
         finish = wire_finish(FINISH, FINISH_OUT, chunk.finish_reason, chunk.provider_finish_reason)

@@ -94,6 +94,9 @@ class Message:
     a message carries images or documents: for a message built from parts it is the text
     parts joined with ``"\n"``, and ``parts`` holds every part in order.
 
+    Build a changed message with ``Message(...)``: ``dataclasses.replace`` does not work
+    on it (``content`` is text or parts when building, always text when read).
+
     Args:
         role: ``"system"``, ``"user"``, ``"assistant"`` or ``"tool"``.
         content: The message text, or a sequence of ``TextPart`` / ``ImagePart`` /

@@ -17,6 +17,7 @@ from vex_llm import (
     StreamChunk,
     StreamReset,
     TextPart,
+    ThinkingPart,
     Tool,
     ToolCall,
     ToolCallDelta,
@@ -117,6 +118,8 @@ def test_types_are_frozen() -> None:
         (lambda: TextPart("x", extra={"gemini": {}}), ValueError, "extra"),
         (lambda: Message("user", "x", extra={"gemini": {}}), ValueError, "extra"),
         (lambda: Tool(name="f", extra=[]), ValueError, "extra"),
+        (lambda: Message("user", [ThinkingPart("x")]), ValueError, "assistant"),
+        (lambda: ThinkingPart("x", redacted="y"), ValueError, "redacted"),
     ],
 )
 def test_bad_values_fail_when_built(build: object, error: type[Exception], match: str) -> None:

@@ -129,7 +129,37 @@ class DocumentPart:
         check_extra("DocumentPart", self.extra)
 
 
-ContentPart: TypeAlias = TextPart | ImagePart | DocumentPart
+@dataclass(frozen=True, slots=True)
+class ThinkingPart:
+    """The model's own reasoning, as Anthropic returns it (assistant messages only).
+
+    Anthropic requires the thinking blocks of an assistant turn that called tools to be
+    sent back with it, unchanged; keep them in the assistant message (see
+    ``LlmResponse.to_message``). The OpenAI wire has no field for them and does not send them.
+
+    Args:
+        text: The reasoning text (a ``thinking`` block); ``""`` for a redacted block.
+        signature: Anthropic's signature of the text, which must travel with it.
+        redacted: The opaque data of a ``redacted_thinking`` block, instead of text.
+        extra: Fields of this part for one wire only (see ``TextPart``).
+
+    Raises:
+        ValueError: On both text and redacted data.
+    """
+
+    text: str = ""
+    signature: str | None = field(default=None, kw_only=True)
+    redacted: str | None = field(default=None, kw_only=True)
+    extra: Extra | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.redacted is not None and (self.text or self.signature is not None):
+            msg = "ThinkingPart takes text (and signature) or redacted data, not both"
+            raise ValueError(msg)
+        check_extra("ThinkingPart", self.extra)
+
+
+ContentPart: TypeAlias = TextPart | ImagePart | DocumentPart | ThinkingPart
 """One part of a message's content."""
 
-PART_TYPES: tuple[type, ...] = (TextPart, ImagePart, DocumentPart)
+PART_TYPES: tuple[type, ...] = (TextPart, ImagePart, DocumentPart, ThinkingPart)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
+from ._content import TextPart, ThinkingPart
 from ._tools import ToolCall, ToolCallDelta
+
+if TYPE_CHECKING:
+    from ._types import Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,7 @@ class LlmResponse:
         refusal: The model's refusal text, when the wire reports one (OpenAI ``refusal``).
         provider_finish_reason: The provider's own finish value (e.g. ``"tool_use"``).
         id: The provider's id for the answer (``""`` when unknown).
+        thinking: The model's reasoning blocks, when the wire returns them (Anthropic).
     """
 
     content: str
@@ -69,9 +74,11 @@ class LlmResponse:
     refusal: str | None = field(default=None, kw_only=True)
     provider_finish_reason: str | None = field(default=None, kw_only=True)
     id: str = field(default="", kw_only=True)
+    thinking: Sequence[ThinkingPart] = field(default=(), kw_only=True)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tool_calls", tuple(self.tool_calls))
+        object.__setattr__(self, "thinking", tuple(self.thinking))
 
     @classmethod
     def from_openai(cls, body: Mapping[str, object]) -> LlmResponse:
@@ -130,6 +137,22 @@ class LlmResponse:
 
         return anthropic.response_to_body(self)
 
+    def to_message(self) -> Message:
+        """The assistant message to append to the conversation for the next turn.
+
+        It carries the text, the tool calls and the thinking blocks (which Anthropic
+        requires back, unchanged, after a turn that called tools).
+
+        Returns:
+            The message: plain text, or parts when there is thinking.
+        """
+        from ._types import Message  # _types imports this module
+
+        if not self.thinking:
+            return Message("assistant", self.content, tool_calls=self.tool_calls)
+        text = [TextPart(self.content)] if self.content else []
+        return Message("assistant", [*self.thinking, *text], tool_calls=self.tool_calls)
+
 
 @dataclass(frozen=True, slots=True)
 class StreamChunk:
@@ -149,6 +172,8 @@ class StreamChunk:
         tool_calls: Pieces of tool calls added by this chunk (``ToolCallDelta``).
         provider_finish_reason: The provider's own finish value, with ``finish_reason``.
         refusal: Refusal text added by this chunk (OpenAI ``delta.refusal``), if any.
+        thinking: A piece of reasoning (Anthropic): text to add to the current thinking
+            block, the signature that closes it, or a whole redacted block.
     """
 
     delta: str
@@ -159,6 +184,7 @@ class StreamChunk:
     tool_calls: Sequence[ToolCallDelta] = field(default=(), kw_only=True)
     provider_finish_reason: str | None = field(default=None, kw_only=True)
     refusal: str | None = field(default=None, kw_only=True)
+    thinking: ThinkingPart | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tool_calls", tuple(self.tool_calls))

@@ -26,6 +26,7 @@ from ._content import (
     ImageDetail,
     ImagePart,
     TextPart,
+    ThinkingPart,
     check_extra,
 )
 from ._response import LlmResponse, StreamChunk, StreamReset, Usage
@@ -57,6 +58,7 @@ __all__ = [
     "StreamChunk",
     "StreamReset",
     "TextPart",
+    "ThinkingPart",
     "Tool",
     "ToolCall",
     "ToolCallDelta",
@@ -81,7 +83,7 @@ def _content_parts(content: object) -> tuple[ContentPart, ...]:
     for part in parts:
         if not isinstance(part, PART_TYPES):
             kind = type(part).__name__
-            msg = f"Message.content parts must be TextPart, ImagePart or DocumentPart, got {kind}"
+            msg = f"Message.content parts must be content parts (TextPart, ...), got {kind}"
             raise TypeError(msg)
     return parts
 
@@ -100,7 +102,7 @@ class Message:
     Args:
         role: ``"system"``, ``"user"``, ``"assistant"`` or ``"tool"``.
         content: The message text, or a sequence of ``TextPart`` / ``ImagePart`` /
-            ``DocumentPart`` (stored as a tuple in ``parts``).
+            ``DocumentPart`` / ``ThinkingPart`` (stored as a tuple in ``parts``).
         tool_calls: The tools an assistant message calls (assistant only).
         tool_call_id: The call a ``"tool"`` message answers.
         name: An optional participant name (OpenAI ``name``; the Anthropic wire has none).
@@ -141,6 +143,9 @@ class Message:
         else:
             parts = _content_parts(content)
             text = "\n".join(part.text for part in parts if isinstance(part, TextPart))
+        if role != "assistant" and any(isinstance(part, ThinkingPart) for part in parts):
+            msg = f"ThinkingPart belongs to assistant messages, not {role!r}"
+            raise ValueError(msg)
         calls = tuple(tool_calls)
         if any(not isinstance(call, ToolCall) for call in calls):
             msg = "Message.tool_calls must hold ToolCall objects"

@@ -156,6 +156,13 @@ anthropic_image = st.builds(
 )
 
 
+anthropic_thinking = st.builds(
+    lambda t, sig: _drop_none({"type": "thinking", "thinking": t, "signature": sig}),
+    text,
+    st.none() | name,
+) | name.map(lambda d: {"type": "redacted_thinking", "data": d})
+
+
 @st.composite
 def anthropic_document(draw: st.DrawFn, *, portable: bool = False) -> Body:
     sources = st.builds(
@@ -202,7 +209,8 @@ def anthropic_turns(draw: st.DrawFn, *, portable: bool = False) -> list[Body]:
             pending = []
             continue
         uses = draw(st.lists(ident, max_size=2, unique=True))
-        blocks: list[Body] = draw(st.lists(anthropic_text, max_size=2))
+        blocks: list[Body] = draw(st.lists(anthropic_thinking, max_size=2))
+        blocks += draw(st.lists(anthropic_text, max_size=2))
         blocks += [
             {"type": "tool_use", "id": use, "name": draw(name), "input": draw(json_args)}
             for use in uses

@@ -17,6 +17,7 @@ from vex_llm import (
     Reasoning,
     ResponseFormat,
     TextPart,
+    ThinkingPart,
     Tool,
     ToolCall,
     ToolChoice,
@@ -329,15 +330,36 @@ def test_stop_reasons_are_normalised(stop_reason: str, finish: str) -> None:
     assert (response.finish_reason, response.provider_finish_reason) == (finish, stop_reason)
 
 
-def test_response_skips_thinking_blocks() -> None:
-    """Thinking blocks are not part of the answer's text."""
+def test_response_keeps_thinking_blocks_apart_from_the_text() -> None:
+    """Thinking blocks go to LlmResponse.thinking, not the text, and are written back first."""
     body: Body = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude",
         "content": [
             {"type": "thinking", "thinking": "hmm", "signature": "s"},
+            {"type": "redacted_thinking", "data": "xyz"},
             {"type": "text", "text": "hi"},
-        ]
+        ],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
     }
-    assert LlmResponse.from_anthropic(body).content == "hi"
+    response = LlmResponse.from_anthropic(body)
+    assert response.content == "hi"
+    assert response.thinking == (ThinkingPart("hmm", signature="s"), ThinkingPart(redacted="xyz"))
+    assert response.to_anthropic() == body
+    assert response.to_message() == Message("assistant", [*response.thinking, TextPart("hi")])
+
+
+def test_thinking_outside_an_assistant_turn_is_refused() -> None:
+    """A thinking block in a user turn raises InvalidRequest naming the block's type."""
+    body: Body = {
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": [{"type": "thinking", "thinking": "x"}]}],
+    }
+    with pytest.raises(InvalidRequest, match=r"messages\[0\]\.content\[0\]\.type"):
+        LlmRequest.from_anthropic(body)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import json
 from _wire_strategies import Body, anthropic_bodies, openai_bodies
 from hypothesis import given, settings
 
-from vex_llm import ImagePart, LlmRequest, Message, TextPart, ToolChoice
+from vex_llm import ImagePart, LlmRequest, Message, TextPart, ThinkingPart, ToolChoice
 from vex_llm.wire._shared import effort_of
 
 
@@ -19,7 +19,7 @@ def _message_view(message: Message) -> tuple[object, ...]:
         if isinstance(p, ImagePart)
         else dataclasses.replace(p, extra=None)
         for p in parts
-        if not isinstance(p, TextPart) or p.text
+        if not isinstance(p, ThinkingPart) and (not isinstance(p, TextPart) or p.text)
     )
     calls = tuple((c.id, c.name, json.loads(c.arguments)) for c in message.tool_calls)
     return (message.role, parts, calls, message.tool_call_id)

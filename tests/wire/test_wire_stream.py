@@ -11,7 +11,17 @@ from _wire_strategies import json_args, name, text
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vex_llm import InvalidResponse, StreamChunk, ToolCall, ToolCallDelta, Usage, collect
+from vex_llm import (
+    InvalidResponse,
+    LlmRequest,
+    Message,
+    StreamChunk,
+    ThinkingPart,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+    collect,
+)
 from vex_llm.wire import anthropic, openai
 
 Event = Mapping[str, object]
@@ -204,8 +214,12 @@ async def test_anthropic_events_re_encode_as_openai_chunks() -> None:
 
 @st.composite
 def _answers(draw: st.DrawFn) -> list[StreamChunk]:
-    """An answer's chunks: text, then tool calls cut into argument pieces, then the finish."""
-    chunks = [StreamChunk(piece) for piece in draw(st.lists(text.filter(bool), max_size=4))]
+    """An answer's chunks: thinking, text, tool calls cut into argument pieces, the finish."""
+    chunks = [
+        StreamChunk("", thinking=ThinkingPart(piece, signature=sig))
+        for piece, sig in draw(st.lists(st.tuples(text, st.none() | name), max_size=3))
+    ]
+    chunks += [StreamChunk(piece) for piece in draw(st.lists(text.filter(bool), max_size=4))]
     calls = draw(st.lists(st.tuples(name, json_args), max_size=3))
     for index, (tool, arguments) in enumerate(calls):
         payload = json.dumps(arguments)
@@ -233,6 +247,7 @@ async def test_any_answer_survives_both_stream_encodings(chunks: list[StreamChun
     decoder = anthropic.StreamDecoder()
     via_anthropic = [c for c in map(decoder.feed, events) if c is not None]
     via_openai = [openai.chunk_from_event(e) for c in chunks for e in openai.events_from_chunk(c)]
+    assert (await collect(_chunks(via_anthropic))).thinking == expected.thinking
     for got in (await collect(_chunks(via_anthropic)), await collect(_chunks(via_openai))):
         assert (got.content, got.tool_calls, got.finish_reason, got.usage) == (
             expected.content,
@@ -289,41 +304,56 @@ def test_anthropic_error_event_raises_with_its_type() -> None:
     assert caught.value.code == "overloaded_error"
 
 
-def test_unknown_and_thinking_events_add_nothing() -> None:
-    """Unknown event types and thinking deltas yield no chunk."""
+def test_unknown_events_add_nothing() -> None:
+    """Unknown event types and unknown delta types yield no chunk."""
     decoder = anthropic.StreamDecoder()
     assert decoder.feed({"type": "future_event"}) is None
-    assert (
-        decoder.feed(
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "thinking", "thinking": ""},
-            }
-        )
-        is None
-    )
-    assert (
-        decoder.feed(
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "thinking_delta", "thinking": "hm"},
-            }
-        )
-        is None
-    )
+    assert decoder.feed(_delta(0, "citations_delta", citation={})) is None
 
 
-async def test_streamed_refusal_collects_into_the_refusal() -> None:
-    """delta.refusal pieces are read, written back and joined into LlmResponse.refusal."""
-    events = [
-        _head(choices=[{"index": 0, "delta": {"refusal": "I can't "}, "finish_reason": None}]),
-        _head(choices=[{"index": 0, "delta": {"refusal": "help."}, "finish_reason": "stop"}]),
-    ]
-    chunks = [openai.chunk_from_event(event) for event in events]
-    assert [
-        e for c in chunks for e in openai.events_from_chunk(c, id="chatcmpl-1", model="gpt")
-    ] == events
+THINKING_STREAM: list[Event] = [
+    {"type": "message_start", "message": {"model": "claude", "usage": {"input_tokens": 5}}},
+    _start(0, {"type": "thinking", "thinking": ""}),
+    _delta(0, "thinking_delta", thinking="The user wants "),
+    _delta(0, "thinking_delta", thinking="the weather."),
+    _delta(0, "signature_delta", signature="sig-1"),
+    {"type": "content_block_stop", "index": 0},
+    _start(1, {"type": "redacted_thinking", "data": "opaque"}),
+    {"type": "content_block_stop", "index": 1},
+    _start(2, _tool_use("toolu_a", "weather")),
+    _delta(2, "input_json_delta", partial_json='{"city": "Oslo"}'),
+    {"type": "content_block_stop", "index": 2},
+    {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 7}},
+    {"type": "message_stop"},
+]
+
+
+async def test_thinking_streams_collect_and_go_back_in_the_next_turn() -> None:
+    """Thinking deltas and signatures collect into ThinkingParts that the next turn resends."""
+    decoder = anthropic.StreamDecoder()
+    chunks = [c for c in map(decoder.feed, THINKING_STREAM) if c is not None]
     response = await collect(_chunks(chunks))
-    assert (response.refusal, response.content) == ("I can't help.", "")
+    assert response.thinking == (
+        ThinkingPart("The user wants the weather.", signature="sig-1"),
+        ThinkingPart(redacted="opaque"),
+    )
+    assert response.tool_calls == (ToolCall("toolu_a", "weather", '{"city": "Oslo"}'),)
+    turn = response.to_message()
+    request = LlmRequest(
+        [Message("user", "weather?"), turn, Message("tool", "cold", tool_call_id="toolu_a")]
+    )
+    assert request.to_anthropic()["messages"][1] == {  # type: ignore[index]  # body dicts
+        "role": "assistant",
+        "content": [
+            {"type": "thinking", "thinking": "The user wants the weather.", "signature": "sig-1"},
+            {"type": "redacted_thinking", "data": "opaque"},
+            {"type": "tool_use", "id": "toolu_a", "name": "weather", "input": {"city": "Oslo"}},
+        ],
+    }
+    assert request.to_openai()["messages"][1]["content"] is None  # type: ignore[index]  # no thinking on OpenAI
+    encoder = anthropic.StreamEncoder(model="claude")
+    events = [e for c in chunks for e in encoder.encode(c)] + encoder.close()
+    again = anthropic.StreamDecoder()
+    replayed = await collect(_chunks(c for c in map(again.feed, events) if c is not None))
+    assert replayed.thinking == response.thinking
+    assert not [e for c in chunks if c.thinking for e in openai.events_from_chunk(c)]

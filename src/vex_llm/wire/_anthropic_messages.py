@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from .._content import ContentPart, DocumentPart, ImagePart, TextPart
+from .._content import ContentPart, DocumentPart, ImagePart, TextPart, ThinkingPart
 from .._errors import InvalidRequest
 from .._tools import ToolCall
 from .._types import Message
@@ -40,9 +40,20 @@ def _source(block: Fields) -> tuple[str | None, bytes | None, str | None]:
     source.fail("type", "'base64', 'url' or 'text'")
 
 
-def part_from_wire(block: Fields) -> ContentPart:
-    """Read a text, image or document block."""
+def thinking_from_block(block: Fields) -> ThinkingPart:
+    """A ``thinking`` or ``redacted_thinking`` block."""
+    if block.need_text("type") == "redacted_thinking":
+        extra = block.extras(frozenset({"type", "data"}), "anthropic")
+        return ThinkingPart(redacted=block.need_text("data"), extra=extra)
+    extra = block.extras(frozenset({"type", "thinking", "signature"}), "anthropic")
+    return ThinkingPart(block.need_text("thinking"), signature=block.text("signature"), extra=extra)
+
+
+def part_from_wire(block: Fields, *, assistant: bool = False) -> ContentPart:
+    """Read a text, image or document block (or a thinking block of an assistant turn)."""
     kind = block.need_text("type")
+    if assistant and kind in ("thinking", "redacted_thinking"):
+        return thinking_from_block(block)
     if kind == "text":
         return TextPart(block.need_text("text"), extra=block.extras(_TEXT_KEYS, "anthropic"))
     if kind == "image":
@@ -98,7 +109,7 @@ def _assistant_turn(turn: Fields) -> Message:
     calls: list[ToolCall] = []
     for block in turn.objs("content", required=True):
         if block.data.get("type") != "tool_use":
-            parts.append(part_from_wire(block))
+            parts.append(part_from_wire(block, assistant=True))
             continue
         block.reject_unknown(frozenset({"type", "id", "name", "input"}))
         calls.append(tool_call_from_block(block))
@@ -133,6 +144,13 @@ def part_to_wire(part: ContentPart, where: str) -> dict[str, object]:
 def _bare_block(part: ContentPart, where: str) -> dict[str, object]:
     if isinstance(part, TextPart):
         return {"type": "text", "text": part.text}
+    if isinstance(part, ThinkingPart):
+        if part.redacted is not None:
+            return {"type": "redacted_thinking", "data": part.redacted}
+        thinking: dict[str, object] = {"type": "thinking", "thinking": part.text}
+        if part.signature is not None:
+            thinking["signature"] = part.signature
+        return thinking
     if part.data is None:
         source: dict[str, object] = {"type": "url", "url": part.url}
     elif isinstance(part, DocumentPart) and part.media_type == "text/plain":

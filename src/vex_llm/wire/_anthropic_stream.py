@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .._content import ThinkingPart
 from .._response import StreamChunk, Usage
 from .._tools import ToolCallDelta
 from ._anthropic_common import FINISH, FINISH_OUT, usage_from_wire, usage_to_wire
+from ._anthropic_messages import thinking_from_block
 from ._fields import Fields
 from ._shared import normalise_finish, wire_finish
 
@@ -68,6 +70,8 @@ class StreamDecoder:
         if kind == "text":
             text = block.text("text") or ""
             return StreamChunk(text) if text else None
+        if kind in ("thinking", "redacted_thinking"):
+            return StreamChunk("", thinking=thinking_from_block(block))
         if kind != "tool_use":
             return None
         index = fields.integer("index")
@@ -82,6 +86,11 @@ class StreamDecoder:
         kind = delta.need_text("type")
         if kind == "text_delta":
             return StreamChunk(delta.need_text("text"))
+        if kind == "thinking_delta":
+            return StreamChunk("", thinking=ThinkingPart(delta.need_text("thinking")))
+        if kind == "signature_delta":
+            signature = delta.need_text("signature")
+            return StreamChunk("", thinking=ThinkingPart(signature=signature))
         if kind != "input_json_delta":
             return None
         index = fields.integer("index")
@@ -138,6 +147,8 @@ class StreamEncoder:
         if not self._started:
             self._started = True
             events.append(self._message_start(chunk))
+        if chunk.thinking is not None:
+            events += self._think(chunk.thinking)
         if chunk.delta:
             if self._open_kind != "text":
                 events += self._open_block({"type": "text", "text": ""}, "text")
@@ -173,6 +184,23 @@ class StreamEncoder:
     def close(self) -> list[dict[str, object]]:
         """The events still owed at the end of the stream (a stop reason without usage)."""
         return self._message_end(None) if self._stop is not None else []
+
+    def _think(self, piece: ThinkingPart) -> list[dict[str, object]]:
+        """A thinking block runs until its signature; a redacted block comes whole."""
+        if piece.redacted is not None:
+            block: dict[str, object] = {"type": "redacted_thinking", "data": piece.redacted}
+            return self._open_block(block, "redacted_thinking") + self._close_block()
+        events: list[dict[str, object]] = []
+        if self._open_kind != "thinking":
+            events += self._open_block({"type": "thinking", "thinking": ""}, "thinking")
+        if piece.text:
+            events.append(self._block_delta({"type": "thinking_delta", "thinking": piece.text}))
+        if piece.signature is not None:
+            events.append(
+                self._block_delta({"type": "signature_delta", "signature": piece.signature})
+            )
+            events += self._close_block()
+        return events
 
     def _message_start(self, chunk: StreamChunk) -> dict[str, object]:
         message: dict[str, object] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .._content import ContentPart, DocumentPart, Extra, ImagePart, TextPart
+from .._content import ContentPart, DocumentPart, Extra, ImagePart, TextPart, ThinkingPart
 from .._errors import InvalidRequest
 from .._tools import ToolCall
 from .._types import Message, Role
@@ -111,6 +111,9 @@ def _bare_part(part: ContentPart, where: str) -> dict[str, object]:
         if part.detail is not None:
             image["detail"] = part.detail
         return {"type": "image_url", "image_url": image}
+    if isinstance(part, ThinkingPart):  # message_to_wire leaves them out
+        msg = f"{where}: the OpenAI wire has no field for thinking"
+        raise InvalidRequest(msg, code="invalid_body")
     if part.data is None:
         msg = f"{where}: the OpenAI wire takes documents as inline data only, not by URL"
         raise InvalidRequest(msg, code="unsupported_documents")
@@ -121,13 +124,12 @@ def _bare_part(part: ContentPart, where: str) -> dict[str, object]:
 
 
 def message_to_wire(message: Message, index: int) -> dict[str, object]:
-    """Write one message of ``messages``."""
+    """Write one message of ``messages`` (thinking parts are not sent: no field for them)."""
     out: dict[str, object] = {"role": message.role}
     where = f"messages[{index}]"
-    if message.parts:
-        out["content"] = [
-            _part_to_wire(part, f"{where}.content[{i}]") for i, part in enumerate(message.parts)
-        ]
+    parts = [(i, p) for i, p in enumerate(message.parts) if not isinstance(p, ThinkingPart)]
+    if parts:
+        out["content"] = [_part_to_wire(part, f"{where}.content[{i}]") for i, part in parts]
     elif message.tool_calls and not message.content:
         out["content"] = None
     else:

@@ -96,7 +96,7 @@ def events_from_chunk(
         or chunk.finish_reason
         or chunk.refusal
         or first
-        or not chunk.usage
+        or (chunk.usage is None and chunk.thinking is None)
     ):
         delta: dict[str, object] = {"role": "assistant"} if first else {}
         if chunk.delta or first:

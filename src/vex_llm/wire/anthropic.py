@@ -6,8 +6,9 @@ none (plus the thinking budget when reasoning is on: the budget must fit inside 
 Top-level fields the model does not know are kept in ``extra["anthropic"]`` and written
 back verbatim; ``stream`` is a transport setting (pass ``stream=True`` to
 ``to_anthropic``). The request's ``seed`` has no Anthropic field and is not sent.
-Answers: ``thinking`` and server-tool blocks are skipped (the text and tool calls are
-what the model carries).
+Answers: thinking blocks go to ``LlmResponse.thinking`` (``to_message`` puts them back in
+the next assistant turn, as Anthropic requires after tool use); server-tool blocks are
+skipped.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from .._content import ThinkingPart
 from .._errors import InvalidRequest, InvalidResponse
 from .._response import LlmResponse
 from .._tools import Reasoning, ResponseFormat, Tool, ToolCall, ToolChoice
@@ -27,7 +29,13 @@ from ._anthropic_common import (
     usage_from_wire,
     usage_to_wire,
 )
-from ._anthropic_messages import messages_from_wire, messages_to_wire, system_to_wire
+from ._anthropic_messages import (
+    messages_from_wire,
+    messages_to_wire,
+    part_to_wire,
+    system_to_wire,
+    thinking_from_block,
+)
 from ._anthropic_stream import StreamDecoder, StreamEncoder
 from ._fields import Fields
 from ._shared import budget_of, extras, merge_extra, normalise_finish, wire_finish, with_extra
@@ -276,12 +284,15 @@ def response_from_body(body: Mapping[str, object]) -> LlmResponse:
     fields = Fields.response(body)
     texts: list[str] = []
     calls: list[ToolCall] = []
+    thinking: list[ThinkingPart] = []
     for block in fields.objs("content", required=True):
         kind = block.need_text("type")
         if kind == "text":
             texts.append(block.need_text("text"))
         elif kind == "tool_use":
             calls.append(tool_call_from_block(block))
+        elif kind in ("thinking", "redacted_thinking"):
+            thinking.append(thinking_from_block(block))
     raw = fields.text("stop_reason")
     return LlmResponse(
         "".join(texts),
@@ -291,6 +302,7 @@ def response_from_body(body: Mapping[str, object]) -> LlmResponse:
         tool_calls=calls,
         provider_finish_reason=raw,
         id=fields.text("id") or "",
+        thinking=thinking,
     )
 
 
@@ -306,7 +318,7 @@ def response_to_body(response: LlmResponse) -> dict[str, object]:
     Raises:
         InvalidResponse: On tool-call arguments that are not a JSON object.
     """
-    blocks: list[dict[str, object]] = []
+    blocks = [part_to_wire(part, f"thinking[{i}]") for i, part in enumerate(response.thinking)]
     text = response.content or response.refusal or ""
     if text:
         blocks.append({"type": "text", "text": text})

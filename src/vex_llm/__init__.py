@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 
+from ._capabilities import Capabilities, check_capabilities
+from ._collect import collect
 from ._errors import (
     AuthenticationFailed,
     CircuitOpenError,
@@ -23,7 +25,24 @@ from ._errors import (
     Timeout,
 )
 from ._provider import LlmProvider
-from ._types import LlmRequest, LlmResponse, Message, StreamChunk, StreamReset, Usage
+from ._types import (
+    DocumentPart,
+    ImagePart,
+    LlmRequest,
+    LlmResponse,
+    Message,
+    Reasoning,
+    ResponseFormat,
+    StreamChunk,
+    StreamReset,
+    TextPart,
+    ThinkingPart,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
+    Usage,
+)
 from .breaker import (
     CircuitBreaker,
     CircuitConfig,
@@ -67,6 +86,7 @@ __all__ = [
     "AllProvidersFailed",
     "AnthropicProvider",
     "AuthenticationFailed",
+    "Capabilities",
     "CircuitBreaker",
     "CircuitConfig",
     "CircuitOpenError",
@@ -76,10 +96,12 @@ __all__ = [
     "ConnectionFailed",
     "ContextLengthExceeded",
     "DeadlineProvider",
+    "DocumentPart",
     "FallbackProvider",
     "HedgeConfig",
     "HedgeProvider",
     "HttpLimits",
+    "ImagePart",
     "InvalidRequest",
     "InvalidResponse",
     "LlmError",
@@ -95,9 +117,11 @@ __all__ = [
     "Permit",
     "PoolExhausted",
     "RateLimited",
+    "Reasoning",
     "RedisStore",
     "ResilienceStack",
     "ResilientProvider",
+    "ResponseFormat",
     "RetryBudget",
     "RetryConfig",
     "RetryProvider",
@@ -106,13 +130,21 @@ __all__ = [
     "StreamChunk",
     "StreamInterrupted",
     "StreamReset",
+    "TextPart",
+    "ThinkingPart",
     "Timeout",
     "TimeoutConfig",
     "TimeoutProvider",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolChoice",
     "Trace",
     "TraceEvent",
     "Usage",
+    "check_capabilities",
     "classify_error",
+    "collect",
     "deadline",
     "on_stream_break",
     "stack",

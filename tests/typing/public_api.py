@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import assert_type
 
 from vex_llm import (
@@ -16,6 +17,7 @@ from vex_llm import (
     MockProvider,
     RateLimited,
     ResilientProvider,
+    StreamChunk,
 )
 from vex_llm.testing import ManualClock
 
@@ -72,3 +74,43 @@ async def policy_uses() -> None:
             assert_type(group.exceptions, tuple[LlmError | ExceptionGroup[LlmError], ...])
     assert_type(events.format(), str)
     assert_type(llm.circuits["a"].circuit_state, CircuitState)
+
+
+async def rich_request_uses() -> None:
+    from vex_llm import (
+        Capabilities,
+        ImagePart,
+        Message,
+        Reasoning,
+        ResponseFormat,
+        TextPart,
+        Tool,
+        ToolCall,
+        ToolChoice,
+        check_capabilities,
+        collect,
+    )
+    from vex_llm.wire import anthropic, openai
+
+    request = LlmRequest(
+        [
+            Message("user", [TextPart("what is this?"), ImagePart(url="https://x/cat.png")]),
+            Message("assistant", "", tool_calls=[ToolCall("c1", "look", "{}")]),
+            Message("tool", "a cat", tool_call_id="c1"),
+        ],
+        tools=[Tool(name="look", parameters={"type": "object"})],
+        tool_choice=ToolChoice.tool("look"),
+        response_format=ResponseFormat.json_schema("answer", {"type": "object"}),
+        reasoning=Reasoning(effort="low"),
+        extra={"openai": {"logprobs": True}},
+    )
+    assert_type(request.messages[0].content, str)
+    assert_type(request.to_openai(stream=True), dict[str, object])
+    assert_type(LlmRequest.from_anthropic(request.to_anthropic()), LlmRequest)
+    check_capabilities(request, Capabilities.for_kind("openai"))
+    response = await collect(MockProvider.smart().stream(request))
+    assert_type(response.tool_calls, Sequence[ToolCall])
+    assert_type(LlmResponse.from_openai(response.to_openai()), LlmResponse)
+    decoder = anthropic.StreamDecoder()
+    assert_type(decoder.feed({"type": "ping"}), StreamChunk | None)
+    assert_type(openai.events_from_chunk(StreamChunk("x")), list[dict[str, object]])

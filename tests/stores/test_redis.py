@@ -132,6 +132,10 @@ def test_importing_vex_llm_needs_no_redis_package() -> None:
         {"closed_cache_ttl": -0.1},
         {"max_errors": 0},
         {"reconnect_after": 0.0},
+        {"connect_timeout": 0.0},
+        {"record_timeout": float("inf")},
+        {"max_connections": 0},
+        {"max_queued_outcomes": True},
     ],
 )
 def test_bad_settings_fail_at_construction(settings: dict[str, object]) -> None:

@@ -19,7 +19,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal, Self
 
@@ -36,13 +36,14 @@ from ..breaker._machine import (
 )
 from . import _redis_scripts as scripts
 from ._base import CircuitStore, lock_for
+from ._redis_link import Link
+from ._redis_outbox import Outbox, Parcel
 from .memory import MemoryStore
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from redis.asyncio import Redis
-    from redis.commands.core import AsyncScript
 
     from ..breaker._machine import ManualAction
 
@@ -59,6 +60,14 @@ _REPLY_LENGTH: Final = 26
 _CORRUPT_PARTS: Final = {1: ("state", 0), 2: ("window", 2), 3: ("leases", 1)}
 """What a script reset (its ``corrupt`` code): the part's name and its key's index."""
 _INSTALL_HINT: Final = "RedisStore needs the redis package: pip install 'vex-llm[redis]'"
+_SOURCES: Final = (
+    scripts.ACQUIRE,
+    scripts.RECORD,
+    scripts.RELEASE,
+    scripts.FORCE,
+    scripts.SNAPSHOT,
+)
+_ACQUIRE, _RECORD, _RELEASE, _FORCE, _SNAPSHOT = range(5)
 
 
 @dataclass(slots=True)
@@ -216,13 +225,28 @@ class RedisStore(CircuitStore):
     the closed state costs one round trip (its admission; a success that would change
     nothing is not sent), or none while ``closed_cache_ttl`` serves it.
 
-    When Redis is slow or gone, no call waits longer than ``timeout``: the operation
-    runs on a fallback instead (``on_error``), the event is logged once as
-    ``circuit_store_fallback`` and ``degraded`` turns true. A small circuit breaker (the
+    When Redis is slow or gone, no admission waits longer than ``timeout`` for its
+    answer: the call is decided on a fallback instead (``on_error``), the event is logged
+    once as ``circuit_store_fallback`` and ``degraded`` turns true; it turns false again
+    when Redis answers and calls are decided there again. A small circuit breaker (the
     same rules, on a private record) guards the Redis client itself: after
     ``max_errors`` consecutive errors it stops trying for ``reconnect_after`` seconds,
     then one probe decides whether to rejoin (logged as ``circuit_store_rejoined``).
     Local decisions made meanwhile stay local.
+
+    Getting ready is not an outage: taking a connection (opening one, at most
+    ``max_connections``) and loading the scripts are bounded by ``connect_timeout``
+    while Redis is healthy, not by ``timeout``; after an error, by ``timeout`` too.
+
+    Outcomes are never dropped to protect a caller's latency. ``record`` (and
+    ``release``) queue the outcome and wait for its answer at most ``timeout``; the
+    outcome goes on to Redis in the background, in order (one queue, one sender,
+    pipelined batches), each batch bounded by ``record_timeout``. Only an outcome that
+    misses that bound (Redis really is away), or finds ``max_queued_outcomes`` waiting,
+    is applied locally instead (``dropped_outcomes`` counts the latter). A transition
+    made by an outcome that lands after its caller stopped waiting is not reported to
+    that caller's breaker; the shared state has it at once. ``aclose()`` waits up to
+    ``record_timeout`` for the queue to drain.
 
     Build from a URL with ``RedisStore(url, ...)`` (the store owns that client and
     ``aclose()`` closes it) or around your own ``redis.asyncio.Redis`` with
@@ -246,6 +270,17 @@ class RedisStore(CircuitStore):
         max_errors: Consecutive Redis errors after which the store stops trying Redis
             for ``reconnect_after`` seconds (default 3).
         reconnect_after: Seconds between attempts to rejoin Redis (default 1).
+        connect_timeout: Seconds an operation may spend getting ready -- waiting for a
+            free connection, opening one, loading the scripts -- while Redis is healthy
+            (default 1: a handshake under a burst on a busy host, not an outage).
+        record_timeout: Seconds a batch of outcomes may take to reach Redis, off the
+            callers' path (default 1: rides out a pause or a busy server that the
+            admission ``timeout`` does not).
+        max_connections: Connections in use at once, at most (default 16); more
+            concurrent operations wait for one (part of getting ready).
+        max_queued_outcomes: Outcomes waiting to be sent, at most (default 1000); when
+            full, a new outcome is applied locally and counted in ``dropped_outcomes``.
+        clock: Monotonic seconds for the store's own guard (default ``time.monotonic``).
         clock_offset: For tests: a function returning seconds added to the Redis
             server's time in every script, to move a shared circuit through time without
             sleeping (every store sharing the circuit must use the same one). ``None``
@@ -267,6 +302,11 @@ class RedisStore(CircuitStore):
         closed_cache_ttl: float = 0.0,
         max_errors: int = 3,
         reconnect_after: float = 1.0,
+        connect_timeout: float = 1.0,
+        record_timeout: float = 1.0,
+        max_connections: int = 16,
+        max_queued_outcomes: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
         clock_offset: Callable[[], float] | None = None,
     ) -> None:
         url_value: object = url
@@ -284,6 +324,11 @@ class RedisStore(CircuitStore):
             closed_cache_ttl=closed_cache_ttl,
             max_errors=max_errors,
             reconnect_after=reconnect_after,
+            connect_timeout=connect_timeout,
+            record_timeout=record_timeout,
+            max_connections=max_connections,
+            max_queued_outcomes=max_queued_outcomes,
+            clock=clock,
             clock_offset=clock_offset,
         )
         try:
@@ -294,10 +339,12 @@ class RedisStore(CircuitStore):
             raise ImportError(_INSTALL_HINT) from exc
         # No retries inside redis-py: a retry would spend our whole timeout on one attempt
         # while the caller waits; the guard decides when to try again.
+        # The store bounds each step itself (see _redis_link); the socket timeouts are
+        # only a backstop, as long as the longest of those bounds.
         client = redis_asyncio.Redis.from_url(
             url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
+            socket_timeout=max(connect_timeout, record_timeout, timeout),
+            socket_connect_timeout=max(connect_timeout, timeout),
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
         )
@@ -315,6 +362,11 @@ class RedisStore(CircuitStore):
         closed_cache_ttl: float = 0.0,
         max_errors: int = 3,
         reconnect_after: float = 1.0,
+        connect_timeout: float = 1.0,
+        record_timeout: float = 1.0,
+        max_connections: int = 16,
+        max_queued_outcomes: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
         clock_offset: Callable[[], float] | None = None,
     ) -> Self:
         """A store over an existing ``redis.asyncio.Redis`` client (which you close).
@@ -331,6 +383,11 @@ class RedisStore(CircuitStore):
             closed_cache_ttl: Seconds a closed state may be served locally (0: off).
             max_errors: Consecutive errors before Redis is left alone for a while.
             reconnect_after: Seconds between attempts to rejoin Redis.
+            connect_timeout: Seconds to get a connection and the scripts ready.
+            record_timeout: Seconds a batch of outcomes may take to reach Redis.
+            max_connections: Connections in use at once, at most.
+            max_queued_outcomes: Outcomes waiting to be sent, at most.
+            clock: Monotonic seconds for the store's guard.
             clock_offset: Tests only: seconds added to the server's time.
 
         Returns:
@@ -350,6 +407,11 @@ class RedisStore(CircuitStore):
             closed_cache_ttl=closed_cache_ttl,
             max_errors=max_errors,
             reconnect_after=reconnect_after,
+            connect_timeout=connect_timeout,
+            record_timeout=record_timeout,
+            max_connections=max_connections,
+            max_queued_outcomes=max_queued_outcomes,
+            clock=clock,
             clock_offset=clock_offset,
         )
         try:
@@ -373,6 +435,11 @@ class RedisStore(CircuitStore):
         closed_cache_ttl: float,
         max_errors: int,
         reconnect_after: float,
+        connect_timeout: float,
+        record_timeout: float,
+        max_connections: int,
+        max_queued_outcomes: int,
+        clock: Callable[[], float],
         clock_offset: Callable[[], float] | None,
     ) -> None:
         prefix_value: object = prefix
@@ -383,6 +450,8 @@ class RedisStore(CircuitStore):
             ("timeout", timeout),
             ("idle_ttl", idle_ttl),
             ("reconnect_after", reconnect_after),
+            ("connect_timeout", connect_timeout),
+            ("record_timeout", record_timeout),
         ):
             if not (math.isfinite(value) and value > 0):
                 msg = f"RedisStore {field} must be a finite number of seconds > 0, got {value!r}"
@@ -396,10 +465,15 @@ class RedisStore(CircuitStore):
                 f"got {on_error!r}"
             )
             raise ValueError(msg)
-        errors_value: object = max_errors
-        if isinstance(errors_value, bool) or not isinstance(errors_value, int) or max_errors < 1:
-            msg = f"RedisStore max_errors must be an integer >= 1, got {max_errors!r}"
-            raise ValueError(msg)
+        for field, count in (
+            ("max_errors", max_errors),
+            ("max_connections", max_connections),
+            ("max_queued_outcomes", max_queued_outcomes),
+        ):
+            value_: object = count
+            if isinstance(value_, bool) or not isinstance(value_, int) or count < 1:
+                msg = f"RedisStore {field} must be an integer >= 1, got {count!r}"
+                raise ValueError(msg)
         self._prefix = prefix
         self._timeout = timeout
         self._on_error: OnError = on_error
@@ -407,8 +481,15 @@ class RedisStore(CircuitStore):
         self._cache_ttl = closed_cache_ttl
         self._max_errors = max_errors
         self._reconnect_after = reconnect_after
+        self._connect_timeout = max(connect_timeout, timeout)
+        self._record_timeout = record_timeout
+        self._max_connections = max_connections
+        self._max_queued = max_queued_outcomes
+        self._clock = clock
         self._clock_offset = clock_offset
         self._known: dict[str, _Known] = {}
+        # Outcomes per circuit posted to the outbox and not settled yet.
+        self._unsent: dict[str, int] = {}
         self._keys: dict[str, list[str]] = {}
         self._configs: dict[int, tuple[CircuitConfig, list[str]]] = {}
         self._probe_args: dict[int, tuple[CircuitConfig, list[str]]] = {}
@@ -419,6 +500,8 @@ class RedisStore(CircuitStore):
         self._errors = 0
         self._fallbacks = 0
         self._cache_hits = 0
+        self._dropped = 0
+        self._overflowing = False
         self._owned = False
         self._closed = False
 
@@ -427,11 +510,8 @@ class RedisStore(CircuitStore):
 
         self._client = client
         self._owned = owned
-        self._acquire_script: AsyncScript = client.register_script(scripts.ACQUIRE)
-        self._record_script: AsyncScript = client.register_script(scripts.RECORD)
-        self._release_script: AsyncScript = client.register_script(scripts.RELEASE)
-        self._force_script: AsyncScript = client.register_script(scripts.FORCE)
-        self._snapshot_script: AsyncScript = client.register_script(scripts.SNAPSHOT)
+        self._link = Link(client, _SOURCES, max_connections=self._max_connections)
+        self._outbox = Outbox(self._deliver, capacity=self._max_queued)
         self._failures: tuple[type[BaseException], ...] = (
             RedisError,
             OSError,
@@ -477,6 +557,16 @@ class RedisStore(CircuitStore):
     def fallbacks(self) -> int:
         """Times the store switched to its fallback (``circuit_store_fallback`` events)."""
         return self._fallbacks
+
+    @property
+    def dropped_outcomes(self) -> int:
+        """Outcomes that never reached Redis: refused by a full queue or unsent at close."""
+        return self._dropped
+
+    @property
+    def queued_outcomes(self) -> int:
+        """Outcomes waiting to be sent to Redis right now."""
+        return len(self._outbox)
 
     @property
     def cache_hits(self) -> int:
@@ -526,33 +616,47 @@ class RedisStore(CircuitStore):
             entry = self._probe_args[id(config)] = (config, args)
         return entry[1]
 
-    async def _eval(self, script: AsyncScript, keys: list[str], argv: list[str]) -> _Reply:
-        self._round_trips += 1
-        async with asyncio.timeout(self._timeout):
-            raw = await script(keys=keys, args=argv)
-        return _Reply.parse(raw)
-
-    async def _run(
-        self, name: str, script: AsyncScript, args: Sequence[str], now: float | None
-    ) -> _Reply | None:
-        """Run one script under the guard and the timeout; ``None`` means "use the fallback"."""
-        known = self._known.get(name)
-        pending = 0 if known is None else known.pending
+    def _argv(self, name: str, args: Sequence[str], *, pending: int) -> list[str]:
         offset = self._clock_offset
-        argv = [
+        return [
             "0" if offset is None else str(round(offset() * _US)),
             str(self._idle_ms),
             secrets.token_hex(8),
             str(pending),
             *args,
         ]
+
+    def _setup_timeout(self) -> float:
+        """Seconds to get ready: generous while Redis is healthy, ``timeout`` after an error."""
         guard = self._guard
-        with lock_for(guard):
-            permit = _machine.acquire(guard, self._guard_config, time.monotonic())
+        if guard.state is _CLOSED and not guard.failures and not self._degraded:
+            return self._connect_timeout
+        return self._timeout
+
+    @staticmethod
+    def _parse(raw: object) -> _Reply:
+        if isinstance(raw, Exception):
+            raise raw  # a script error: a failure like any other
+        return _Reply.parse(raw)
+
+    async def _run(
+        self, name: str, script: int, args: Sequence[str], now: float | None
+    ) -> _Reply | None:
+        """Run one script under the guard and the timeout; ``None`` means "use the fallback"."""
+        known = self._known.get(name)
+        pending = 0 if known is None else known.pending
+        keys = self._keys_for(name)
+        permit = self._guard_permit()
         if not permit.admitted:
             return None  # Redis failed recently: the guard says not to wait for it now
+        self._round_trips += 1
         try:
-            reply = await self._eval(script, self._keys_for(name), argv)
+            raws = await self._link.run(
+                lambda: [(script, keys, self._argv(name, args, pending=pending))],
+                within=self._timeout,
+                setup_within=self._setup_timeout(),
+            )
+            reply = self._parse(raws[0])
         except self._failures as exc:
             self._settle_guard(permit, Outcome.FAILURE)
             self._failed(exc)
@@ -563,7 +667,12 @@ class RedisStore(CircuitStore):
         self._settle_guard(permit, Outcome.SUCCESS)
         if pending and known is not None:
             known.pending -= pending
-        if self._degraded:
+        self._answered(name, reply, now)
+        return reply
+
+    def _answered(self, name: str, reply: _Reply, now: float | None) -> None:
+        """What every answer from Redis teaches: health, corruption, the circuit's state."""
+        if self._degraded and self._guard.state is _CLOSED:
             self._rejoined()
         if reply.corrupt:
             logger.warning(
@@ -576,10 +685,19 @@ class RedisStore(CircuitStore):
             )
         if now is not None:
             self._learn(name, reply, now)
-        return reply
+
+    def _guard_permit(self) -> Admission:
+        guard = self._guard
+        with lock_for(guard):
+            permit = _machine.acquire(guard, self._guard_config, self._clock())
+        if not permit.admitted:
+            self._fall_back(None)
+        return permit
 
     def _settle_guard(self, permit: Admission, outcome: Outcome) -> None:
         guard = self._guard
+        if not permit.admitted:
+            return  # sent without the guard's leave (the outbox): no verdict to give
         # A success in the closed state with no error streak changes nothing: skip the lock.
         if outcome is Outcome.SUCCESS and guard.state is _CLOSED and not guard.failures:
             return
@@ -590,7 +708,7 @@ class RedisStore(CircuitStore):
                 permit.generation,
                 permit.lease,
                 outcome,
-                time.monotonic(),
+                self._clock(),
             )
 
     def _learn(self, name: str, reply: _Reply, now: float) -> None:
@@ -607,6 +725,10 @@ class RedisStore(CircuitStore):
 
     def _failed(self, exc: BaseException) -> None:
         self._errors += 1
+        self._fall_back(exc)
+
+    def _fall_back(self, exc: BaseException | None) -> None:
+        """Calls are decided locally from now on, until Redis answers with the guard closed."""
         if not self._degraded:
             self._degraded = True
             self._fallbacks += 1
@@ -665,7 +787,7 @@ class RedisStore(CircuitStore):
             self._cache_hits += 1
             reply = known.reply
             return Admission(True, _CLOSED, reply.generation, incarnation=reply.incarnation)
-        reply_or_none = await self._run(name, self._acquire_script, self._acquire_args(config), now)
+        reply_or_none = await self._run(name, _ACQUIRE, self._acquire_args(config), now)
         if reply_or_none is not None:
             return reply_or_none.admission(now)
         if self._on_error == "fail_open":
@@ -724,10 +846,12 @@ class RedisStore(CircuitStore):
             and known.reply.failures == 0
             and known.reply.generation == ticket.generation
             and known.reply.incarnation == ticket.incarnation != ""
+            and name not in self._unsent
         ):
             # A closed-state success with no failure streak to reset changes nothing in
             # Redis, so it costs no round trip. A streak another process starts while
             # this call runs is not reset by it: the shared breaker errs towards tripping.
+            # One of our own outcomes still on its way (a failure, maybe) is waited for.
             return None
         args = [
             ticket.incarnation,
@@ -739,12 +863,13 @@ class RedisStore(CircuitStore):
             repr(u),
             *self._record_args(config),
         ]
-        reply = await self._run(name, self._record_script, args, now)
-        if reply is not None:
-            return reply.made(now)
-        return await self._record_locally(
-            name, config, ticket, outcome, now, duration=duration, retry_after=retry_after, u=u
-        )
+
+        def locally() -> Awaitable[Transition | None]:
+            return self._record_locally(
+                name, config, ticket, outcome, now, duration=duration, retry_after=retry_after, u=u
+            )
+
+        return await self._post(name, _RECORD, args, now, locally)
 
     async def _record_locally(
         self,
@@ -766,13 +891,104 @@ class RedisStore(CircuitStore):
         )
 
     async def release(self, name: str, ticket: Ticket) -> None:
-        reply = None
         if ticket.incarnation or not self._degraded:
             args = [ticket.incarnation, str(ticket.generation), str(ticket.lease)]
-            reply = await self._run(name, self._release_script, args, None)
-        if reply is None and self._on_error == "local":
+            await self._post(
+                name, _RELEASE, args, None, lambda: self._release_locally(name, ticket)
+            )
+        else:
+            await self._release_locally(name, ticket)
+
+    async def _release_locally(self, name: str, ticket: Ticket) -> None:
+        if self._on_error == "local":
             self._seed(name)
             await self._shadow.release(name, ticket)
+
+    # -- outcomes, off the caller's path ------------------------------------------------
+
+    async def _post(
+        self,
+        name: str,
+        script: int,
+        args: Sequence[str],
+        now: float | None,
+        fallback: Callable[[], Awaitable[Transition | None]],
+    ) -> Transition | None:
+        """Queue one outcome for Redis; wait for its answer at most ``timeout``."""
+        parcel = Parcel(name, script, args, now, fallback)
+        unsent = self._unsent
+        unsent[name] = unsent.get(name, 0) + 1
+        parcel.done.add_done_callback(lambda _: self._sent(name))
+        if not self._outbox.put(parcel):
+            # Redis is not keeping up: this outcome stays local, and the next ones until
+            # the queue has room again (logged once per such episode).
+            parcel.done.set_result(None)
+            self._dropped += 1
+            if not self._overflowing:
+                self._overflowing = True
+                logger.warning(
+                    "circuit_store_queue_full",
+                    extra={"store": self._prefix, "capacity": self._max_queued},
+                )
+            return await fallback()
+        self._overflowing = False
+        done, _ = await asyncio.wait((parcel.done,), timeout=self._timeout)
+        # Not answered in time: the outcome still goes to Redis; this caller moves on.
+        return parcel.done.result() if done else None
+
+    async def _deliver(self, batch: Sequence[Parcel]) -> None:
+        """Send one batch in order, bounded by ``record_timeout``; settle every parcel."""
+        permit = self._guard_permit_quiet()
+        self._round_trips += 1
+        try:
+            raws = await self._link.run(
+                lambda: [
+                    (p.script, self._keys_for(p.name), self._argv(p.name, p.args, pending=0))
+                    for p in batch
+                ],
+                within=self._record_timeout,
+                setup_within=max(self._connect_timeout, self._record_timeout),
+            )
+        except self._failures as exc:
+            self._settle_guard(permit, Outcome.FAILURE)
+            self._errors += 1
+            for parcel in batch:
+                await self._settle_locally(parcel, exc)
+            return
+        except BaseException:
+            self._settle_guard(permit, Outcome.IGNORED)
+            raise
+        self._settle_guard(permit, Outcome.SUCCESS)
+        for parcel, raw in zip(batch, raws, strict=True):
+            try:
+                reply = self._parse(raw)
+            except self._failures as exc:
+                await self._settle_locally(parcel, exc)
+                continue
+            self._answered(parcel.name, reply, parcel.now)
+            if not parcel.done.done():
+                parcel.done.set_result(None if parcel.now is None else reply.made(parcel.now))
+
+    def _sent(self, name: str) -> None:
+        left = self._unsent[name] - 1
+        if left:
+            self._unsent[name] = left
+        else:
+            del self._unsent[name]
+
+    def _guard_permit_quiet(self) -> Admission:
+        """The guard's leave for a batch; a batch goes even without it (it waits for no one)."""
+        guard = self._guard
+        with lock_for(guard):
+            return _machine.acquire(guard, self._guard_config, self._clock())
+
+    async def _settle_locally(self, parcel: Parcel, exc: BaseException) -> None:
+        transition = None
+        if parcel.fallback is not None:
+            self._fall_back(exc)
+            transition = await parcel.fallback()
+        if not parcel.done.done():
+            parcel.done.set_result(transition)
 
     async def force(
         self,
@@ -787,7 +1003,7 @@ class RedisStore(CircuitStore):
         if action == "open" and not (math.isfinite(seconds) and seconds > 0):
             msg = f"force_open duration must be a finite number of seconds > 0, got {seconds!r}"
             raise ValueError(msg)
-        reply = await self._run(name, self._force_script, [action, repr(float(seconds))], now)
+        reply = await self._run(name, _FORCE, [action, repr(float(seconds))], now)
         if reply is not None:
             return reply.made(now)
         # Manual actions taken while Redis is away apply to this process only.
@@ -795,7 +1011,7 @@ class RedisStore(CircuitStore):
         return await self._shadow.force(name, config, action, now, duration=duration)
 
     async def snapshot(self, name: str, config: CircuitConfig, now: float) -> Snapshot:
-        reply = await self._run(name, self._snapshot_script, (), now)
+        reply = await self._run(name, _SNAPSHOT, (), now)
         if reply is not None:
             return reply.snapshot(now)
         self._seed(name)
@@ -804,10 +1020,19 @@ class RedisStore(CircuitStore):
     # -- lifecycle ----------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close the client if this store made it (from a URL). Safe to call twice."""
+        """Send the outcomes still queued (waiting up to ``record_timeout``), then close
+        the client if this store made it (from a URL). Safe to call twice."""
         if self._closed:
             return
         self._closed = True
+        left = await self._outbox.aclose(self._record_timeout)
+        for parcel in left:
+            parcel.done.set_result(None)
+        if left:
+            self._dropped += len(left)
+            logger.warning(
+                "circuit_store_outcomes_unsent", extra={"store": self._prefix, "count": len(left)}
+            )
         if self._owned:
             await self._client.aclose()
 

@@ -1,0 +1,239 @@
+"""RedisStore under load: getting ready is not an outage, outcomes are never dropped to
+protect a caller's latency, and ``degraded`` says exactly when calls are decided locally."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as redis_asyncio
+from _circuits import pinned_offset, unique_prefix
+
+from _redis_server import RedisServer
+from vex_llm import (
+    CircuitBreaker,
+    CircuitConfig,
+    CircuitState,
+    RedisStore,
+    ServerError,
+)
+from vex_llm.testing import ManualClock
+
+pytestmark = pytest.mark.redis
+
+CLOSED, OPEN = CircuitState.CLOSED, CircuitState.OPEN
+
+
+async def ok() -> str:
+    return "ok"
+
+
+def logged(caplog: pytest.LogCaptureFixture, event: str) -> int:
+    return sum(1 for record in caplog.records if record.getMessage() == event)
+
+
+class SlowStart:
+    """A loopback TCP proxy in front of Redis that holds every new connection's first
+    bytes (the handshake) and every SCRIPT LOAD for ``delay`` seconds: a slow set-up."""
+
+    def __init__(self, port: int, delay: float) -> None:
+        self.port = port
+        self.delay = delay
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"redis://127.0.0.1:{port}/0"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
+        back = asyncio.create_task(self._pipe(up_reader, writer, slow=False))
+        self._tasks.add(back)
+        try:
+            await self._pipe(reader, up_writer, slow=True)
+        finally:
+            back.cancel()
+            await asyncio.gather(back, return_exceptions=True)
+            self._tasks.discard(back)
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, slow: bool
+    ) -> None:
+        first = True
+        try:
+            while chunk := await reader.read(65536):
+                if slow and (first or b"LOAD" in chunk):
+                    await asyncio.sleep(self.delay)
+                first = False
+                writer.write(chunk)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def aclose(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+
+@pytest.fixture
+async def slow_start(redis_server: RedisServer) -> AsyncIterator[SlowStart]:
+    """A proxy to the session Redis whose connections take 0.2 s to get ready."""
+    proxy = SlowStart(redis_server.port, 0.2)
+    await proxy.start()
+    yield proxy
+    await proxy.aclose()
+
+
+# -- getting ready is not an outage --------------------------------------------------------
+
+
+async def test_a_burst_of_200_calls_on_a_fresh_store_decides_nothing_locally(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """200 concurrent calls on a fresh store (default 50 ms timeout): no error, no fallback."""
+    store = RedisStore(redis_server.url, prefix=unique_prefix())
+    breaker = CircuitBreaker(CircuitConfig(), name="c", store=store)
+    results = await asyncio.gather(*(breaker.call(ok) for _ in range(200)))
+    assert results == ["ok"] * 200
+    assert (store.errors, store.fallbacks, store.degraded) == (0, 0, False)
+    assert logged(caplog, "circuit_store_fallback") == 0
+    assert (await breaker.fetch_stats()).total_requests == 200
+    await store.aclose()
+
+
+async def test_a_slow_handshake_and_script_load_are_not_an_outage(
+    slow_start: SlowStart, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Set-up slower than the 50 ms timeout (0.2 s per connection and per SCRIPT LOAD)
+    is bounded by connect_timeout: every call is decided by Redis."""
+    store = RedisStore(slow_start.url, prefix=unique_prefix(), max_connections=4)
+    breaker = CircuitBreaker(CircuitConfig(), name="c", store=store)
+    results = await asyncio.gather(*(breaker.call(ok) for _ in range(20)))
+    assert results == ["ok"] * 20
+    assert (store.errors, store.fallbacks, store.degraded) == (0, 0, False)
+    assert logged(caplog, "circuit_store_fallback") == 0
+    assert slow_start.connections <= 4
+    await store.aclose()
+
+
+# -- outcomes are never dropped to protect a caller's latency -----------------------------
+
+
+@pytest.fixture
+async def client(redis_server: RedisServer) -> AsyncIterator[redis_asyncio.Redis]:
+    """A plain client on the session server, to pause it and to look under the hood."""
+    plain = redis_asyncio.Redis.from_url(redis_server.url, decode_responses=True)
+    yield plain
+    await plain.aclose()
+
+
+async def pause(client: redis_asyncio.Redis, seconds: float) -> None:
+    """CLIENT PAUSE: Redis holds every command for ``seconds``, then answers them all."""
+    await client.execute_command("CLIENT", "PAUSE", str(round(seconds * 1000)), "ALL")
+
+
+class Cluster:
+    """Stores on one prefix, one per simulated process, with Redis time pinned."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.prefix = unique_prefix()
+        self.clock = ManualClock()
+        self.made: list[RedisStore] = []
+
+    def store(self, **settings: object) -> RedisStore:
+        options: dict[str, object] = {
+            "timeout": 0.05,
+            "record_timeout": 5.0,
+            "clock_offset": pinned_offset(self.clock),
+        }
+        options.update(settings)
+        store = RedisStore(self.url, prefix=self.prefix, **options)  # type: ignore[arg-type]
+        self.made.append(store)
+        return store
+
+    def breaker(self, config: CircuitConfig, store: RedisStore) -> CircuitBreaker:
+        return CircuitBreaker(config, name="c", clock=self.clock, store=store)
+
+    async def shared(self, config: CircuitConfig) -> tuple[CircuitState, int, int, int]:
+        """State, total failures, opens and failure streak, as Redis has them."""
+        stats = await self.breaker(config, self.store(timeout=2.0)).fetch_stats()
+        streak = stats.consecutive_failures
+        return stats.state, stats.total_failures, stats.circuit_opens, streak
+
+    async def aclose(self) -> None:
+        for store in self.made:
+            await store.aclose()
+
+
+@pytest.fixture
+async def cluster(redis_server: RedisServer) -> AsyncIterator[Cluster]:
+    """Stores sharing one fresh prefix on the session Redis, closed at the end."""
+    made = Cluster(redis_server.url)
+    yield made
+    await made.aclose()
+
+
+async def test_outcomes_held_up_by_a_paused_redis_still_open_the_circuit(
+    cluster: Cluster, client: redis_asyncio.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """4 stores x 10 concurrent failures, threshold 40, Redis paused for longer than the
+    timeout while they are recorded: nothing is decided locally, and once Redis answers
+    the circuit opens, once, at exactly the 40th failure."""
+    config = CircuitConfig(failure_threshold=40)
+    stores = [cluster.store() for _ in range(4)]
+    breakers = [cluster.breaker(config, store) for store in stores]
+    permits = [await breaker.acquire() for breaker in breakers for _ in range(10)]
+    await pause(client, 0.3)
+    await asyncio.gather(*(p.failure(ServerError("down", status=503)) for p in permits))
+    assert [(s.degraded, s.fallbacks, s.dropped_outcomes) for s in stores] == [(False, 0, 0)] * 4
+    assert logged(caplog, "circuit_store_fallback") == 0
+    for store in stores:
+        await store.aclose()  # sends what is still queued
+    assert await cluster.shared(config) == (OPEN, 40, 1, 0)
+
+
+async def test_queued_outcomes_reach_redis_in_the_order_they_were_recorded(
+    cluster: Cluster, client: redis_asyncio.Redis
+) -> None:
+    """failure, success, failure, recorded while Redis is paused: a streak of 1, not 2."""
+    config = CircuitConfig(failure_threshold=2)
+    store = cluster.store()
+    breaker = cluster.breaker(config, store)
+    permits = [await breaker.acquire() for _ in range(3)]
+    await pause(client, 0.3)
+    await permits[0].failure(ServerError("down", status=503))
+    await permits[1].success()
+    await permits[2].failure(ServerError("down", status=503))
+    await store.aclose()
+    assert await cluster.shared(config) == (CLOSED, 2, 0, 1)
+
+
+async def test_a_full_queue_applies_outcomes_locally_and_counts_them(
+    cluster: Cluster, client: redis_asyncio.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """max_queued_outcomes=2: one batch in flight, two waiting, the rest applied locally
+    (counted in dropped_outcomes, logged once); the queued ones still reach Redis."""
+    config = CircuitConfig(failure_threshold=10)
+    store = cluster.store(max_queued_outcomes=2)
+    breaker = cluster.breaker(config, store)
+    permits = [await breaker.acquire() for _ in range(5)]
+    await pause(client, 0.3)
+    for permit in permits:
+        await permit.failure(ServerError("down", status=503))
+    assert store.dropped_outcomes == 2
+    assert logged(caplog, "circuit_store_queue_full") == 1
+    await store.aclose()
+    assert (await cluster.shared(config))[1] == 3

@@ -14,6 +14,7 @@ from _redis_server import RedisServer
 from vex_llm import (
     CircuitBreaker,
     CircuitConfig,
+    CircuitOpenError,
     CircuitState,
     RedisStore,
     ServerError,
@@ -238,3 +239,48 @@ async def test_a_full_queue_applies_outcomes_locally_and_counts_them(
     assert logged(caplog, "circuit_store_queue_full") == 1
     await store.aclose()
     assert (await cluster.shared(config))[1] == 2
+
+
+# -- a short outage leaves no probe lease behind ------------------------------------------
+
+
+async def down() -> str:
+    raise ServerError("upstream down", status=503)
+
+
+async def outcome(breaker: CircuitBreaker, fn: object = ok) -> str:
+    """Run one call: "ok", "failed" or "rejected:<reason>"."""
+    try:
+        await breaker.call(fn)  # type: ignore[arg-type]
+    except CircuitOpenError as exc:
+        return f"rejected:{exc.reason}"
+    except ServerError:
+        return "failed"
+    return "ok"
+
+
+async def test_an_admission_given_up_in_an_outage_frees_its_probe_lease(
+    own_redis_server: RedisServer,
+) -> None:
+    """Redis frozen while a half-open admission is asked: the caller moves on after the
+    timeout, Redis runs the admission when it wakes (taking the one probe slot), and the
+    store gives that lease back at once instead of after probe_lease_ttl (120 s)."""
+    cluster = Cluster(own_redis_server.url)
+    config = CircuitConfig(failure_threshold=1, success_threshold=1, reset_timeout=1.0)
+    first = cluster.store(timeout=0.05)
+    late, other = cluster.breaker(config, first), cluster.breaker(config, cluster.store())
+    try:
+        assert await outcome(late, down) == "failed"
+        assert await outcome(other) == "rejected:open"
+        cluster.clock.advance(1.5)
+        own_redis_server.pause()
+        try:
+            await outcome(late)  # decided locally: Redis does not answer in time
+            assert first.degraded
+        finally:
+            own_redis_server.resume()
+        await first.aclose()  # sends what it queued: the lease it may hold, given back
+        assert await outcome(other) == "ok"  # the probe slot is free
+        assert await other.current_state() is CLOSED
+    finally:
+        await cluster.aclose()

@@ -579,7 +579,7 @@ class RedisStore(CircuitStore):
         keys = self._keys.get(name)
         if keys is None:
             tag = f"{{{self._prefix}:{name}}}"
-            keys = self._keys[name] = [f"{tag}:s", f"{tag}:p", f"{tag}:w"]
+            keys = self._keys[name] = [f"{tag}:s", f"{tag}:p", f"{tag}:w", f"{tag}:x"]
         return keys
 
     def _record_args(self, config: CircuitConfig) -> list[str]:
@@ -640,9 +640,19 @@ class RedisStore(CircuitStore):
         return _Reply.parse(raw)
 
     async def _run(
-        self, name: str, script: int, args: Sequence[str], now: float | None
+        self,
+        name: str,
+        script: int,
+        args: Sequence[str],
+        now: float | None,
+        *,
+        abandon: Sequence[str] | None = None,
     ) -> _Reply | None:
-        """Run one script under the guard and the timeout; ``None`` means "use the fallback"."""
+        """Run one script under the guard and the timeout; ``None`` means "use the fallback".
+
+        ``abandon``: arguments of the RELEASE that undoes this operation, queued when it
+        fails after it may have reached Redis (it may still run there, late).
+        """
         known = self._known.get(name)
         pending = 0 if known is None else known.pending
         keys = self._keys_for(name)
@@ -660,9 +670,11 @@ class RedisStore(CircuitStore):
         except self._failures as exc:
             self._settle_guard(permit, Outcome.FAILURE)
             self._failed(exc)
+            self._give_up(name, abandon)
             return None
         except BaseException:
             self._settle_guard(permit, Outcome.IGNORED)  # cancelled: no verdict on Redis
+            self._give_up(name, abandon)
             raise
         self._settle_guard(permit, Outcome.SUCCESS)
         if pending and known is not None:
@@ -787,7 +799,11 @@ class RedisStore(CircuitStore):
             self._cache_hits += 1
             reply = known.reply
             return Admission(True, _CLOSED, reply.generation, incarnation=reply.incarnation)
-        reply_or_none = await self._run(name, _ACQUIRE, self._acquire_args(config), now)
+        # The admission's token is ours, so that one we give up on can be given back.
+        token = secrets.token_hex(8)
+        args = [*self._acquire_args(config), token]
+        abandon = ["", "0", token, args[1]]
+        reply_or_none = await self._run(name, _ACQUIRE, args, now, abandon=abandon)
         if reply_or_none is not None:
             return reply_or_none.admission(now)
         if self._on_error == "fail_open":
@@ -935,6 +951,15 @@ class RedisStore(CircuitStore):
         done, _ = await asyncio.wait((parcel.done,), timeout=self._timeout)
         # Not answered in time: the outcome still goes to Redis; this caller moves on.
         return parcel.done.result() if done else None
+
+    def _give_up(self, name: str, abandon: Sequence[str] | None) -> None:
+        """Queue the undoing of an operation we stopped waiting for; nobody waits on it."""
+        if abandon is None:
+            return
+        parcel = Parcel(name, _RELEASE, abandon, None)
+        if not self._outbox.put(parcel):
+            parcel.done.set_result(None)
+            self._dropped += 1
 
     async def _deliver(self, batch: Sequence[Parcel]) -> None:
         """Send one batch in order, bounded by ``record_timeout``; settle every parcel."""

@@ -16,6 +16,7 @@ from vex_llm import (
     CircuitConfig,
     CircuitOpenError,
     CircuitState,
+    RateLimited,
     RedisStore,
     ServerError,
 )
@@ -284,3 +285,53 @@ async def test_an_admission_given_up_in_an_outage_frees_its_probe_lease(
         assert await other.current_state() is CLOSED
     finally:
         await cluster.aclose()
+
+
+# -- any duration CircuitConfig accepts ---------------------------------------------------
+
+HUGE = [1e13, 1e300]
+
+
+@pytest.mark.parametrize("seconds", HUGE)
+async def test_huge_open_durations_keep_the_circuit_open(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture, seconds: float
+) -> None:
+    """reset_timeout, open cap and Retry-After far beyond 9e12 s: open, and it stays open."""
+    config = CircuitConfig(
+        failure_threshold=1, reset_timeout=seconds, max_reset_timeout=seconds, jitter=0.5
+    )
+    store = cluster.store(idle_ttl=seconds)
+    breaker = cluster.breaker(config, store)
+    permit = await breaker.acquire()
+    await permit.failure(RateLimited("slow down", retry_after=seconds))
+    cluster.clock.advance(86400.0 * 365)
+    assert await outcome(breaker) == "rejected:open"
+    stats = await breaker.fetch_stats()
+    assert stats.state is OPEN
+    assert stats.retry_after is not None
+    assert stats.retry_after > 1e8
+    assert logged(caplog, "circuit_store_reset") == 0
+    assert (store.errors, store.degraded) == (0, False)
+
+
+@pytest.mark.parametrize("seconds", HUGE)
+async def test_huge_probe_leases_and_manual_open_periods_work(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture, seconds: float
+) -> None:
+    """probe_lease_ttl and force_open durations far beyond 9e12 s: a probe holds its slot,
+    and a circuit opened by hand stays open."""
+    config = CircuitConfig(
+        failure_threshold=1, reset_timeout=1.0, success_threshold=1, probe_lease_ttl=seconds
+    )
+    store = cluster.store()
+    breaker = cluster.breaker(config, store)
+    assert await outcome(breaker, down) == "failed"
+    cluster.clock.advance(1.5)
+    probe = await breaker.acquire()
+    assert await outcome(breaker) == "rejected:half_open_full"
+    await probe.success()
+    await breaker.apply("open", duration=seconds)
+    cluster.clock.advance(86400.0 * 365)
+    assert await outcome(breaker) == "rejected:open"
+    assert logged(caplog, "circuit_store_reset") == 0
+    assert (store.errors, store.degraded) == (0, False)

@@ -68,6 +68,16 @@ _SOURCES: Final = (
     scripts.SNAPSHOT,
 )
 _ACQUIRE, _RECORD, _RELEASE, _FORCE, _SNAPSHOT = range(5)
+_MAX_SECONDS: Final = 1e9
+"""The longest duration sent to a script (about 31 years): CircuitConfig accepts any
+finite one, but the scripts add durations in microseconds to the server's time, and the
+sum must stay an exact integer in Lua's doubles (below 2**53 us). Longer ones are
+clamped to this: open for 31 years is open."""
+
+
+def _seconds(value: float) -> str:
+    """A duration for a script, clamped to ``_MAX_SECONDS``."""
+    return repr(min(float(value), _MAX_SECONDS))
 
 
 @dataclass(slots=True)
@@ -477,7 +487,7 @@ class RedisStore(CircuitStore):
         self._prefix = prefix
         self._timeout = timeout
         self._on_error: OnError = on_error
-        self._idle_ms = max(1, round(idle_ttl * 1000))
+        self._idle_ms = max(1, round(min(idle_ttl, _MAX_SECONDS) * 1000))
         self._cache_ttl = closed_cache_ttl
         self._max_errors = max_errors
         self._reconnect_after = reconnect_after
@@ -592,15 +602,15 @@ class RedisStore(CircuitStore):
                 config.mode,
                 str(config.failure_threshold),
                 str(config.success_threshold),
-                repr(config.reset_timeout),
+                _seconds(config.reset_timeout),
                 repr(config.backoff_multiplier),
-                repr(config.open_cap),
+                _seconds(config.open_cap),
                 repr(config.jitter),
                 config.retry_after,
-                repr(config.retry_after_trip_min),
+                _seconds(config.retry_after_trip_min),
                 config.window,
                 str(config.window_size),
-                repr(config.window_seconds),
+                _seconds(config.window_seconds),
                 str(config.window_buckets),
                 str(minimum),
                 repr(config.failure_rate_threshold),
@@ -612,7 +622,8 @@ class RedisStore(CircuitStore):
     def _acquire_args(self, config: CircuitConfig) -> list[str]:
         entry = self._probe_args.get(id(config))
         if entry is None or entry[0] is not config:
-            args = [str(config.probe_budget), str(round(config.probe_lease_ttl * _US))]
+            ttl = min(config.probe_lease_ttl, _MAX_SECONDS)
+            args = [str(config.probe_budget), str(round(ttl * _US))]
             entry = self._probe_args[id(config)] = (config, args)
         return entry[1]
 
@@ -875,7 +886,7 @@ class RedisStore(CircuitStore):
             str(ticket.lease),
             "1" if failed else "0",
             "1" if slow else "0",
-            "" if retry_after is None else repr(float(retry_after)),
+            "" if retry_after is None else _seconds(retry_after),
             repr(u),
             *self._record_args(config),
         ]
@@ -1028,7 +1039,7 @@ class RedisStore(CircuitStore):
         if action == "open" and not (math.isfinite(seconds) and seconds > 0):
             msg = f"force_open duration must be a finite number of seconds > 0, got {seconds!r}"
             raise ValueError(msg)
-        reply = await self._run(name, _FORCE, [action, repr(float(seconds))], now)
+        reply = await self._run(name, _FORCE, [action, _seconds(seconds)], now)
         if reply is not None:
             return reply.made(now)
         # Manual actions taken while Redis is away apply to this process only.

@@ -335,3 +335,40 @@ async def test_huge_probe_leases_and_manual_open_periods_work(
     assert await outcome(breaker) == "rejected:open"
     assert logged(caplog, "circuit_store_reset") == 0
     assert (store.errors, store.degraded) == (0, False)
+
+
+# -- degraded means: calls are being decided locally --------------------------------------
+
+
+async def test_degraded_holds_exactly_while_calls_are_decided_locally(
+    own_redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis gone: degraded from the first local decision; Redis back but the guard still
+    waiting (on the store's injected clock): still degraded; the guard's probe answered
+    by Redis: not degraded."""
+    guard_clock = ManualClock()
+    store = RedisStore(
+        own_redis_server.url,
+        prefix=unique_prefix(),
+        timeout=0.05,
+        max_errors=2,
+        reconnect_after=30.0,
+        clock=guard_clock,
+    )
+    breaker = CircuitBreaker(CircuitConfig(), name="c", store=store)
+    try:
+        assert await outcome(breaker) == "ok"
+        assert not store.degraded
+        own_redis_server.stop()
+        for _ in range(3):
+            assert await outcome(breaker) == "ok"
+            assert store.degraded
+        own_redis_server.start()
+        assert await outcome(breaker) == "ok"
+        assert store.degraded  # the guard waits 30 s on its clock: decided locally
+        guard_clock.advance(30.0)
+        assert await outcome(breaker) == "ok"
+        assert not store.degraded
+        assert logged(caplog, "circuit_store_fallback") == 1
+    finally:
+        await store.aclose()

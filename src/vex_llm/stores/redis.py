@@ -3,7 +3,7 @@
 Each store operation is one Lua script (``_redis_scripts``) that applies the rules of
 ``breaker/_machine.py`` atomically on the server, with the server's clock. The breaker
 keeps its own record as the last state this process saw; this module keeps a little
-more per circuit (``_Known``): enough to skip a round trip that would change nothing,
+more per circuit (``Known``): enough to skip a round trip that would change nothing,
 to serve the optional closed-state cache, and to seed a local fallback when Redis is
 slow or gone.
 
@@ -14,16 +14,15 @@ never when ``vex_llm`` is imported.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal, Self
 
-from .._errors import RejectReason
 from ..breaker import _machine
 from ..breaker._config import CircuitConfig, CircuitState, Outcome
 from ..breaker._machine import (
@@ -32,12 +31,12 @@ from ..breaker._machine import (
     Snapshot,
     Ticket,
     Transition,
-    TransitionReason,
 )
 from . import _redis_scripts as scripts
 from ._base import CircuitStore, lock_for
 from ._redis_link import Link
 from ._redis_outbox import Outbox, Parcel
+from ._redis_reply import US, Known, Reply
 from .memory import MemoryStore
 
 if TYPE_CHECKING:
@@ -54,9 +53,6 @@ logger: Final = logging.getLogger("vex_llm")
 
 _CLOSED: Final = CircuitState.CLOSED
 _OPEN: Final = CircuitState.OPEN
-_STATES: Final = (CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN)
-_US: Final = 1_000_000
-_REPLY_LENGTH: Final = 26
 _CORRUPT_PARTS: Final = {1: ("state", 0), 2: ("window", 2), 3: ("leases", 1)}
 """What a script reset (its ``corrupt`` code): the part's name and its key's index."""
 _INSTALL_HINT: Final = "RedisStore needs the redis package: pip install 'vex-llm[redis]'"
@@ -78,147 +74,6 @@ clamped to this: open for 31 years is open."""
 def _seconds(value: float) -> str:
     """A duration for a script, clamped to ``_MAX_SECONDS``."""
     return repr(min(float(value), _MAX_SECONDS))
-
-
-@dataclass(slots=True)
-class _Reply:
-    """One script's answer (the layout ``reply()`` in the Lua prelude builds)."""
-
-    result: int
-    state: CircuitState
-    generation: int
-    incarnation: str
-    failures: int
-    isolated: bool
-    open_count: int
-    remaining_us: int
-    corrupt: int
-    transition: tuple[int, int, int, int, int, int]
-    lease: int
-    reject: int
-    reject_after_us: int
-    counts: tuple[int, int, int, int, int, int, int, int]
-    """Admitted calls, failures, opens, rejected, ignored, stale, slow, probe leases."""
-
-    @classmethod
-    def parse(cls, raw: object) -> _Reply:
-        text = raw.decode() if isinstance(raw, bytes) else raw
-        fields = text.split(" ") if isinstance(text, str) else []
-        if len(fields) != _REPLY_LENGTH:
-            msg = f"unexpected reply from a RedisStore script: {raw!r:.200}"
-            raise ValueError(msg)
-        incarnation = "" if fields[3] == "-" else fields[3]
-        n = [int(value) for index, value in enumerate(fields) if index != 3]
-        # n is raw without the incarnation: indexes from 3 on are shifted by one.
-        return cls(
-            result=n[0],
-            state=_STATES[n[1]],
-            generation=n[2],
-            incarnation=incarnation,
-            failures=n[3],
-            isolated=bool(n[4]),
-            open_count=n[5],
-            remaining_us=n[6],
-            corrupt=n[7],
-            transition=(n[8], n[9], n[10], n[11], n[12], n[13]),
-            lease=n[14],
-            reject=n[15],
-            reject_after_us=n[16],
-            counts=(n[17], n[18], n[19], n[20], n[21], n[22], n[23], n[24]),
-        )
-
-    def made(self, now: float) -> Transition | None:
-        """The transition this operation made, with times on the caller's clock."""
-        from_state, to_state, generation, reason, until_us, manual = self.transition
-        if from_state < 0:
-            return None
-        reason_name: TransitionReason = _reason(reason)
-        return Transition(
-            _STATES[from_state],
-            _STATES[to_state],
-            generation,
-            reason_name,
-            open_until=None if until_us < 0 else now + until_us / _US,
-            manual=bool(manual),
-        )
-
-    def admission(self, now: float) -> Admission:
-        reason: RejectReason | None = None
-        retry_after = None
-        if not self.result:
-            reason = _reject_reason(self.reject)
-            if self.reject_after_us >= 0:
-                retry_after = self.reject_after_us / _US
-        return Admission(
-            bool(self.result),
-            self.state,
-            self.generation,
-            lease=self.lease,
-            retry_after=retry_after,
-            reason=reason,
-            transition=self.made(now),
-            incarnation=self.incarnation,
-        )
-
-    def snapshot(self, now: float) -> Snapshot:
-        admitted, failures, opens, rejected, ignored, stale, slow, leases = self.counts
-        return Snapshot(
-            self.state,
-            self.generation,
-            total_requests=admitted + rejected,
-            total_failures=failures,
-            circuit_opens=opens,
-            rejected=rejected,
-            ignored=ignored,
-            stale=stale,
-            slow_calls=slow,
-            consecutive_failures=self.failures,
-            retry_after=None if self.remaining_us < 0 else self.remaining_us / _US,
-            isolated=self.isolated,
-            half_open_in_flight=leases,
-            transition=self.made(now),
-        )
-
-
-def _reason(code: int) -> TransitionReason:
-    match scripts.REASONS[code]:
-        case (
-            "failure_threshold"
-            | "failure_rate"
-            | "slow_call_rate"
-            | "retry_after"
-            | "reset_timeout"
-            | "probe_failed"
-            | "probes_succeeded"
-            | "manual"
-            | "reset"
-        ) as name:
-            return name
-        case other:
-            msg = f"unknown transition reason code {code} ({other!r})"
-            raise ValueError(msg)
-
-
-def _reject_reason(code: int) -> RejectReason:
-    match scripts.REJECT_REASONS[code]:
-        case "open" | "half_open_full" | "isolated" as name:
-            return name
-        case other:
-            msg = f"unknown rejection reason code {code} ({other!r})"
-            raise ValueError(msg)
-
-
-@dataclass(slots=True)
-class _Known:
-    """What this process last learned about one circuit from Redis."""
-
-    reply: _Reply
-    stamp: float
-    """The caller's clock when the operation that returned ``reply`` started."""
-    open_until: float | None
-    """End of the open period on the caller's clock (open, not isolated)."""
-    pending: int = 0
-    """Calls admitted from the closed-state cache, not yet added to Redis's count."""
 
 
 class RedisStore(CircuitStore):
@@ -266,8 +121,9 @@ class RedisStore(CircuitStore):
         url: A Redis URL, e.g. ``redis://127.0.0.1:6379/0`` (``rediss://`` for TLS).
         prefix: Namespace of the keys (``{<prefix>:<name>}:s`` and friends; one hash
             tag per circuit, so Redis Cluster keeps a circuit on one slot).
-        timeout: Seconds any Redis operation may take before the call goes on without
-            it (default 0.05: far above a healthy round trip, far below an LLM call).
+        timeout: Seconds a caller waits for Redis's answer -- an admission, or the
+            answer to its outcome -- before it goes on without it (default 0.05: far
+            above a healthy round trip, far below an LLM call).
         on_error: While Redis cannot be reached: ``"local"`` (default) runs each circuit
             on an in-process copy seeded with the last state seen (manual isolation
             included); ``"fail_open"`` admits every call; ``"fail_closed"`` rejects them.
@@ -381,13 +237,14 @@ class RedisStore(CircuitStore):
     ) -> Self:
         """A store over an existing ``redis.asyncio.Redis`` client (which you close).
 
-        Give the client socket timeouts near ``timeout`` and no retries of its own, so
-        an unreachable Redis fails fast; ``timeout`` bounds every operation either way.
+        Give the client no retries of its own, so an unreachable Redis fails fast, and
+        a socket timeout no shorter than ``record_timeout`` (or none), or it cuts short
+        the outcomes sent in the background; the store bounds every step itself.
 
         Args:
             client: The client.
             prefix: See ``RedisStore``; likewise the other settings.
-            timeout: Seconds per Redis operation.
+            timeout: Seconds a caller waits for Redis's answer.
             on_error: ``"local"``, ``"fail_open"`` or ``"fail_closed"``.
             idle_ttl: Seconds an unused circuit is kept.
             closed_cache_ttl: Seconds a closed state may be served locally (0: off).
@@ -452,38 +309,23 @@ class RedisStore(CircuitStore):
         clock: Callable[[], float],
         clock_offset: Callable[[], float] | None,
     ) -> None:
-        prefix_value: object = prefix
-        if not isinstance(prefix_value, str) or not prefix:
-            msg = f"RedisStore prefix must be a non-empty string, got {prefix!r}"
-            raise ValueError(msg)
-        for field, value in (
-            ("timeout", timeout),
-            ("idle_ttl", idle_ttl),
-            ("reconnect_after", reconnect_after),
-            ("connect_timeout", connect_timeout),
-            ("record_timeout", record_timeout),
-        ):
-            if not (math.isfinite(value) and value > 0):
-                msg = f"RedisStore {field} must be a finite number of seconds > 0, got {value!r}"
-                raise ValueError(msg)
-        if not (math.isfinite(closed_cache_ttl) and closed_cache_ttl >= 0):
-            msg = f"RedisStore closed_cache_ttl must be seconds >= 0, got {closed_cache_ttl!r}"
-            raise ValueError(msg)
-        if on_error not in ("local", "fail_open", "fail_closed"):
-            msg = (
-                "RedisStore on_error must be 'local', 'fail_open' or 'fail_closed', "
-                f"got {on_error!r}"
-            )
-            raise ValueError(msg)
-        for field, count in (
-            ("max_errors", max_errors),
-            ("max_connections", max_connections),
-            ("max_queued_outcomes", max_queued_outcomes),
-        ):
-            value_: object = count
-            if isinstance(value_, bool) or not isinstance(value_, int) or count < 1:
-                msg = f"RedisStore {field} must be an integer >= 1, got {count!r}"
-                raise ValueError(msg)
+        _check_settings(
+            prefix,
+            on_error,
+            seconds={
+                "timeout": timeout,
+                "idle_ttl": idle_ttl,
+                "reconnect_after": reconnect_after,
+                "connect_timeout": connect_timeout,
+                "record_timeout": record_timeout,
+            },
+            counts={
+                "max_errors": max_errors,
+                "max_connections": max_connections,
+                "max_queued_outcomes": max_queued_outcomes,
+            },
+            closed_cache_ttl=closed_cache_ttl,
+        )
         self._prefix = prefix
         self._timeout = timeout
         self._on_error: OnError = on_error
@@ -497,7 +339,7 @@ class RedisStore(CircuitStore):
         self._max_queued = max_queued_outcomes
         self._clock = clock
         self._clock_offset = clock_offset
-        self._known: dict[str, _Known] = {}
+        self._known: dict[str, Known] = {}
         # Outcomes per circuit posted to the outbox and not settled yet.
         self._unsent: dict[str, int] = {}
         self._keys: dict[str, list[str]] = {}
@@ -623,14 +465,14 @@ class RedisStore(CircuitStore):
         entry = self._probe_args.get(id(config))
         if entry is None or entry[0] is not config:
             ttl = min(config.probe_lease_ttl, _MAX_SECONDS)
-            args = [str(config.probe_budget), str(round(ttl * _US))]
+            args = [str(config.probe_budget), str(round(ttl * US))]
             entry = self._probe_args[id(config)] = (config, args)
         return entry[1]
 
     def _argv(self, name: str, args: Sequence[str], *, pending: int) -> list[str]:
         offset = self._clock_offset
         return [
-            "0" if offset is None else str(round(offset() * _US)),
+            "0" if offset is None else str(round(offset() * US)),
             str(self._idle_ms),
             secrets.token_hex(8),
             str(pending),
@@ -645,10 +487,10 @@ class RedisStore(CircuitStore):
         return self._timeout
 
     @staticmethod
-    def _parse(raw: object) -> _Reply:
+    def _parse(raw: object) -> Reply:
         if isinstance(raw, Exception):
             raise raw  # a script error: a failure like any other
-        return _Reply.parse(raw)
+        return Reply.parse(raw)
 
     async def _run(
         self,
@@ -658,7 +500,7 @@ class RedisStore(CircuitStore):
         now: float | None,
         *,
         abandon: Sequence[str] | None = None,
-    ) -> _Reply | None:
+    ) -> Reply | None:
         """Run one script under the guard and the timeout; ``None`` means "use the fallback".
 
         ``abandon``: arguments of the RELEASE that undoes this operation, queued when it
@@ -693,7 +535,7 @@ class RedisStore(CircuitStore):
         self._answered(name, reply, now)
         return reply
 
-    def _answered(self, name: str, reply: _Reply, now: float | None) -> None:
+    def _answered(self, name: str, reply: Reply, now: float | None) -> None:
         """What every answer from Redis teaches: health, corruption, the circuit's state."""
         if self._degraded and self._guard.state is _CLOSED:
             self._rejoined()
@@ -734,7 +576,7 @@ class RedisStore(CircuitStore):
                 self._clock(),
             )
 
-    def _learn(self, name: str, reply: _Reply, now: float) -> None:
+    def _learn(self, name: str, reply: Reply, now: float) -> None:
         known = self._known.get(name)
         if known is not None:
             last = known.reply
@@ -742,9 +584,9 @@ class RedisStore(CircuitStore):
                 return  # an older answer overtaken by a newer one
         open_until = None
         if reply.remaining_us >= 0:
-            open_until = now + reply.remaining_us / _US
+            open_until = now + reply.remaining_us / US
         pending = 0 if known is None else known.pending
-        self._known[name] = _Known(reply, now, open_until, pending)
+        self._known[name] = Known(reply, now, open_until, pending)
 
     def _failed(self, exc: BaseException) -> None:
         self._errors += 1
@@ -849,12 +691,21 @@ class RedisStore(CircuitStore):
         if outcome is Outcome.IGNORED:
             await self.release(name, ticket)
             return None
+        locally = functools.partial(
+            self._record_locally,
+            name,
+            config,
+            ticket,
+            outcome,
+            now,
+            duration=duration,
+            retry_after=retry_after,
+            u=u,
+        )
         if self._degraded and not ticket.incarnation:
             # Admitted by the fallback while Redis was failing: recorded there too, so
             # one call never waits for Redis twice.
-            return await self._record_locally(
-                name, config, ticket, outcome, now, duration=duration, retry_after=retry_after, u=u
-            )
+            return await locally()
         failed = outcome is Outcome.FAILURE
         slow = (
             config.slow_call_duration is not None
@@ -890,12 +741,6 @@ class RedisStore(CircuitStore):
             repr(u),
             *self._record_args(config),
         ]
-
-        def locally() -> Awaitable[Transition | None]:
-            return self._record_locally(
-                name, config, ticket, outcome, now, duration=duration, retry_after=retry_after, u=u
-            )
-
         return await self._post(name, _RECORD, args, now, locally)
 
     async def _record_locally(
@@ -1082,3 +927,33 @@ class RedisStore(CircuitStore):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _check_settings(
+    prefix: str,
+    on_error: OnError,
+    *,
+    seconds: dict[str, float],
+    counts: dict[str, int],
+    closed_cache_ttl: float,
+) -> None:
+    """Raise ``ValueError`` naming the first invalid ``RedisStore`` setting."""
+    prefix_value: object = prefix
+    if not isinstance(prefix_value, str) or not prefix:
+        msg = f"RedisStore prefix must be a non-empty string, got {prefix!r}"
+        raise ValueError(msg)
+    for field, value in seconds.items():
+        if not (math.isfinite(value) and value > 0):
+            msg = f"RedisStore {field} must be a finite number of seconds > 0, got {value!r}"
+            raise ValueError(msg)
+    if not (math.isfinite(closed_cache_ttl) and closed_cache_ttl >= 0):
+        msg = f"RedisStore closed_cache_ttl must be seconds >= 0, got {closed_cache_ttl!r}"
+        raise ValueError(msg)
+    if on_error not in ("local", "fail_open", "fail_closed"):
+        msg = f"RedisStore on_error must be 'local', 'fail_open' or 'fail_closed', got {on_error!r}"
+        raise ValueError(msg)
+    for field, count in counts.items():
+        count_value: object = count
+        if isinstance(count_value, bool) or not isinstance(count_value, int) or count < 1:
+            msg = f"RedisStore {field} must be an integer >= 1, got {count!r}"
+            raise ValueError(msg)

@@ -372,3 +372,25 @@ async def test_degraded_holds_exactly_while_calls_are_decided_locally(
         assert logged(caplog, "circuit_store_fallback") == 1
     finally:
         await store.aclose()
+
+
+async def test_a_probe_outcome_that_never_reached_redis_gives_its_lease_back_later(
+    cluster: Cluster, client: redis_asyncio.Redis
+) -> None:
+    """A probe's outcome misses record_timeout (Redis paused longer, the command dropped):
+    it is applied locally, and once Redis answers again its lease is given back."""
+    config = CircuitConfig(failure_threshold=1, success_threshold=1, reset_timeout=1.0)
+    first = cluster.store(record_timeout=0.2)
+    late, other = cluster.breaker(config, first), cluster.breaker(config, cluster.store())
+    assert await outcome(late, down) == "failed"
+    assert await outcome(other) == "rejected:open"
+    cluster.clock.advance(1.5)
+    probe = await late.acquire()
+    await pause(client, 0.6)
+    await probe.failure(ServerError("down", status=503))
+    assert first.degraded  # the outcome went local: Redis did not take it in time
+    await client.ping()  # the pause is over
+    assert await late.current_state() is CircuitState.HALF_OPEN  # answered by Redis
+    assert not first.degraded
+    await first.aclose()  # sends what it queued: the lease, given back
+    assert await outcome(other) == "ok"

@@ -20,6 +20,7 @@ import logging
 import math
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Final, Literal, Self
 
@@ -64,6 +65,8 @@ _SOURCES: Final = (
     scripts.SNAPSHOT,
 )
 _ACQUIRE, _RECORD, _RELEASE, _FORCE, _SNAPSHOT = range(5)
+_MAX_ORPHANS: Final = 1000
+"""Probe leases remembered for giving back after an outage, at most (the oldest go)."""
 _MAX_SECONDS: Final = 1e9
 """The longest duration sent to a script (about 31 years): CircuitConfig accepts any
 finite one, but the scripts add durations in microseconds to the server's time, and the
@@ -342,6 +345,8 @@ class RedisStore(CircuitStore):
         self._known: dict[str, Known] = {}
         # Outcomes per circuit posted to the outbox and not settled yet.
         self._unsent: dict[str, int] = {}
+        # Probe leases to give back when Redis answers again (RELEASE arguments).
+        self._orphans: deque[tuple[str, Sequence[str]]] = deque(maxlen=_MAX_ORPHANS)
         self._keys: dict[str, list[str]] = {}
         self._configs: dict[int, tuple[CircuitConfig, list[str]]] = {}
         self._probe_args: dict[int, tuple[CircuitConfig, list[str]]] = {}
@@ -608,6 +613,10 @@ class RedisStore(CircuitStore):
         self._shadow = MemoryStore()
         self._seeded.clear()
         logger.info("circuit_store_rejoined", extra={"store": self._prefix})
+        orphans = list(self._orphans)
+        self._orphans.clear()
+        for name, release in orphans:
+            self._give_up(name, release)
 
     def _seed(self, name: str) -> None:
         """Start the local copy of a circuit from the last state Redis reported."""
@@ -864,6 +873,13 @@ class RedisStore(CircuitStore):
             return _machine.acquire(guard, self._guard_config, self._clock())
 
     async def _settle_locally(self, parcel: Parcel, exc: BaseException) -> None:
+        # A probe lease this operation would have freed in Redis is given back once Redis
+        # answers again (see _rejoined), not left to run out its probe_lease_ttl.
+        args = parcel.args
+        if (parcel.script == _RELEASE and (args[1] == "0" or args[2] != "0")) or (
+            parcel.script == _RECORD and args[2] != "0"
+        ):
+            self._orphans.append((parcel.name, args[:4] if args[1] == "0" else args[:3]))
         transition = None
         if parcel.fallback is not None:
             self._fall_back(exc)

@@ -8,13 +8,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as redis_asyncio
-from _circuits import pinned_offset, unique_prefix
+from _circuits import down, logged, ok, outcome, pinned_offset, unique_prefix
 
 from _redis_server import RedisServer
 from vex_llm import (
     CircuitBreaker,
     CircuitConfig,
-    CircuitOpenError,
     CircuitState,
     RateLimited,
     RedisStore,
@@ -25,14 +24,6 @@ from vex_llm.testing import ManualClock
 pytestmark = pytest.mark.redis
 
 CLOSED, OPEN = CircuitState.CLOSED, CircuitState.OPEN
-
-
-async def ok() -> str:
-    return "ok"
-
-
-def logged(caplog: pytest.LogCaptureFixture, event: str) -> int:
-    return sum(1 for record in caplog.records if record.getMessage() == event)
 
 
 class SlowStart:
@@ -243,21 +234,6 @@ async def test_a_full_queue_applies_outcomes_locally_and_counts_them(
 
 
 # -- a short outage leaves no probe lease behind ------------------------------------------
-
-
-async def down() -> str:
-    raise ServerError("upstream down", status=503)
-
-
-async def outcome(breaker: CircuitBreaker, fn: object = ok) -> str:
-    """Run one call: "ok", "failed" or "rejected:<reason>"."""
-    try:
-        await breaker.call(fn)  # type: ignore[arg-type]
-    except CircuitOpenError as exc:
-        return f"rejected:{exc.reason}"
-    except ServerError:
-        return "failed"
-    return "ok"
 
 
 async def test_an_admission_given_up_in_an_outage_frees_its_probe_lease(

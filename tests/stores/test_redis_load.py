@@ -198,6 +198,7 @@ async def test_outcomes_held_up_by_a_paused_redis_still_open_the_circuit(
     for store in stores:
         await store.aclose()  # sends what is still queued
     assert await cluster.shared(config) == (OPEN, 40, 1, 0)
+    assert logged(caplog, "circuit_store_late_transition") == 1  # no breaker reported it
 
 
 async def test_queued_outcomes_reach_redis_in_the_order_they_were_recorded(

@@ -43,6 +43,8 @@ class Parcel:
     """The caller's clock when it recorded (``None``: nothing to learn from the reply)."""
     fallback: Callable[[], Awaitable[Transition | None]] | None = None
     """Applies the operation locally when it cannot reach Redis (``None``: nothing to do)."""
+    unwatched: bool = False
+    """Its caller stopped waiting for the answer (a transition it makes is logged)."""
     done: asyncio.Future[Transition | None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )

@@ -113,7 +113,8 @@ class RedisStore(CircuitStore):
     misses that bound (Redis really is away), or finds ``max_queued_outcomes`` waiting,
     is applied locally instead (``dropped_outcomes`` counts the latter). A transition
     made by an outcome that lands after its caller stopped waiting is not reported to
-    that caller's breaker; the shared state has it at once. ``aclose()`` waits up to
+    that caller's breaker (its listeners miss it); the shared state has it at once, and
+    the store logs it as ``circuit_store_late_transition``. ``aclose()`` waits up to
     ``record_timeout`` for the queue to drain.
 
     Build from a URL with ``RedisStore(url, ...)`` (the store owns that client and
@@ -814,8 +815,11 @@ class RedisStore(CircuitStore):
             return await fallback()
         self._overflowing = False
         done, _ = await asyncio.wait((parcel.done,), timeout=self._timeout)
+        if done:
+            return parcel.done.result()
         # Not answered in time: the outcome still goes to Redis; this caller moves on.
-        return parcel.done.result() if done else None
+        parcel.unwatched = True
+        return None
 
     def _give_up(self, name: str, abandon: Sequence[str] | None) -> None:
         """Queue the undoing of an operation we stopped waiting for; nobody waits on it."""
@@ -856,8 +860,20 @@ class RedisStore(CircuitStore):
                 await self._settle_locally(parcel, exc)
                 continue
             self._answered(parcel.name, reply, parcel.now)
+            made = None if parcel.now is None else reply.made(parcel.now)
+            if made is not None and parcel.unwatched:
+                # No breaker will report this one: its caller moved on before it landed.
+                logger.warning(
+                    "circuit_store_late_transition",
+                    extra={
+                        "breaker": parcel.name,
+                        "from_state": made.from_state.value,
+                        "to_state": made.to_state.value,
+                        "reason": made.reason,
+                    },
+                )
             if not parcel.done.done():
-                parcel.done.set_result(None if parcel.now is None else reply.made(parcel.now))
+                parcel.done.set_result(made)
 
     def _sent(self, name: str) -> None:
         left = self._unsent[name] - 1

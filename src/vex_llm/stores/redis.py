@@ -403,7 +403,8 @@ class RedisStore(CircuitStore):
 
     @property
     def round_trips(self) -> int:
-        """Script calls sent to Redis (a NOSCRIPT reload counts as one)."""
+        """Round trips to Redis: one per operation, one per batch of outcomes (a NOSCRIPT
+        reload counts as one)."""
         return self._round_trips
 
     @property

@@ -7,7 +7,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vex_llm import CircuitBreaker, CircuitConfig, CircuitStore, RedisStore
+import pytest
+
+from vex_llm import (
+    CircuitBreaker,
+    CircuitConfig,
+    CircuitOpenError,
+    CircuitStore,
+    RedisStore,
+    ServerError,
+)
 from vex_llm.testing import ManualClock
 
 BASE = 2_000_000_000.0
@@ -49,3 +58,27 @@ class Circuits:
             clock=clock or self.clock,
             store=self.new_store(),
         )
+
+
+async def ok() -> str:
+    return "ok"
+
+
+async def down() -> str:
+    raise ServerError("upstream down", status=503)
+
+
+async def outcome(breaker: CircuitBreaker, fn: object = ok) -> str:
+    """Run one call: "ok", "failed" or "rejected:<reason>"."""
+    try:
+        await breaker.call(fn)  # type: ignore[arg-type]
+    except CircuitOpenError as exc:
+        return f"rejected:{exc.reason}"
+    except ServerError:
+        return "failed"
+    return "ok"
+
+
+def logged(caplog: pytest.LogCaptureFixture, event: str) -> int:
+    """How many log records carry the event name ``event``."""
+    return sum(1 for record in caplog.records if record.getMessage() == event)

@@ -3,7 +3,7 @@ one loopback upstream. Commands arrive as JSON lines on stdin; each answer is on
 on stdout.
 
 Run: python _worker.py '{"redis": url, "upstream": url, "prefix": ..., "config": {...},
-"timeout": s, "reconnect_after": s}'
+"timeout": s, "reconnect_after": s, "record_timeout": s (optional)}'
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ async def serve(settings: dict[str, Any]) -> None:
         prefix=settings["prefix"],
         timeout=settings["timeout"],
         reconnect_after=settings["reconnect_after"],
+        record_timeout=settings.get("record_timeout", 1.0),
     )
     breaker = CircuitBreaker(CircuitConfig(**settings["config"]), name="upstream", store=store)
     transitions: list[list[str]] = []

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from _circuits import unique_prefix
 
 from _redis_server import RedisServer
@@ -34,6 +35,7 @@ class Upstream:
         self.mode = "down"
         self.delay = 0.0
         self._lock = threading.Lock()
+        self._hit = threading.Condition(self._lock)
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,6 +44,7 @@ class Upstream:
             def do_GET(self) -> None:
                 with upstream._lock:
                     upstream.hits += 1
+                    upstream._hit.notify_all()
                     mode, delay = upstream.mode, upstream.delay
                 if delay:
                     time.sleep(delay)
@@ -65,6 +68,11 @@ class Upstream:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/v1/models"
+
+    def wait_for_hits(self, count: int, timeout: float = 10.0) -> None:
+        """Block until ``count`` requests have arrived (they may still be in flight)."""
+        with self._hit:
+            assert self._hit.wait_for(lambda: self.hits >= count, timeout), self.hits
 
     def close(self) -> None:
         self._server.shutdown()
@@ -99,11 +107,19 @@ class Workers:
 
     def all(self, **command: Any) -> list[dict[str, Any]]:
         """Send one command to every worker at once; their answers, in worker order."""
+        self.send_all(**command)
+        return self._read_all()
+
+    def send_all(self, **command: Any) -> None:
+        """Send one command to every worker at once; read the answers with ``answers()``."""
         line = json.dumps(command) + "\n"
         for process in self.processes:
             assert process.stdin is not None
             process.stdin.write(line)
             process.stdin.flush()
+
+    def answers(self) -> list[dict[str, Any]]:
+        """The answers to the last ``send_all``, in worker order."""
         return self._read_all()
 
     def one(self, index: int, **command: Any) -> dict[str, Any]:
@@ -150,14 +166,21 @@ def upstream() -> Iterator[Upstream]:
 
 
 def start_workers(
-    redis: RedisServer, upstream: Upstream, *, timeout: float, **config: Any
+    redis: RedisServer,
+    upstream: Upstream,
+    *,
+    timeout: float,
+    prefix: str | None = None,
+    record_timeout: float = 1.0,
+    **config: Any,
 ) -> Workers:
     settings = {
         "redis": redis.url,
         "upstream": upstream.url,
-        "prefix": unique_prefix(),
+        "prefix": prefix or unique_prefix(),
         "timeout": timeout,
         "reconnect_after": 0.2,
+        "record_timeout": record_timeout,
         "config": config,
     }
     return Workers(WORKERS, settings)
@@ -234,3 +257,38 @@ def test_killing_redis_keeps_calls_flowing_and_a_restart_rejoins(
         assert total(shared) == Counter({"rejected:isolated": WORKERS * 3})
     finally:
         workers.close()
+
+
+def test_failures_recorded_while_redis_is_paused_still_trip_the_shared_circuit(
+    redis_server: RedisServer, upstream: Upstream
+) -> None:
+    """4 processes x 10 concurrent failures, threshold 40: the outcomes arrive while Redis
+    is paused (as under CPU load, but deterministic) for longer than the timeout. None is
+    decided locally; once Redis answers the circuit opens, once, at the 40th."""
+    prefix = unique_prefix()
+    # Admissions happen before the pause; a timeout well above a loaded machine's
+    # hiccups keeps them all on Redis, and the pause still outlasts it.
+    workers = start_workers(
+        redis_server,
+        upstream,
+        timeout=0.25,
+        prefix=prefix,
+        record_timeout=5.0,
+        failure_threshold=40,
+    )
+    control = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        upstream.mode = "up"
+        workers.all(op="burst", calls=1, concurrency=1)  # connected, scripts loaded
+        upstream.mode, upstream.delay = "down", 0.3
+        workers.send_all(op="burst", calls=10, concurrency=10)
+        upstream.wait_for_hits(4 + 40)  # every call admitted by Redis, all in flight
+        control.execute_command("CLIENT", "PAUSE", "1000", "ALL")
+        during = workers.answers()
+        assert total(during) == Counter({"failed": 40})
+        assert not any(answer["degraded"] for answer in during)
+    finally:
+        workers.close()  # each worker's store sends what it still holds
+    state = control.hgetall(f"{{{prefix}:upstream}}:s")
+    control.close()
+    assert (state["st"], state["fail"], state["opens"]) == ("1", "40", "1")

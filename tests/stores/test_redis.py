@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as redis_asyncio
-from _circuits import pinned_offset, unique_prefix
+from _circuits import down, logged, ok, outcome, pinned_offset, unique_prefix
 
 from _redis_server import RedisServer, free_port
 from vex_llm import (
@@ -32,29 +32,6 @@ pytestmark = pytest.mark.redis
 
 EPS = 0.01
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
-
-
-async def ok() -> str:
-    return "ok"
-
-
-async def down() -> str:
-    raise ServerError("upstream down", status=503)
-
-
-async def outcome(breaker: CircuitBreaker, fn: object = ok) -> str:
-    """Run one call: "ok", "failed" or "rejected:<reason>"."""
-    try:
-        await breaker.call(fn)  # type: ignore[arg-type]
-    except CircuitOpenError as exc:
-        return f"rejected:{exc.reason}"
-    except ServerError:
-        return "failed"
-    return "ok"
-
-
-def logged(caplog: pytest.LogCaptureFixture, event: str) -> int:
-    return sum(1 for record in caplog.records if record.getMessage() == event)
 
 
 @pytest.fixture
@@ -132,6 +109,10 @@ def test_importing_vex_llm_needs_no_redis_package() -> None:
         {"closed_cache_ttl": -0.1},
         {"max_errors": 0},
         {"reconnect_after": 0.0},
+        {"connect_timeout": 0.0},
+        {"record_timeout": float("inf")},
+        {"max_connections": 0},
+        {"max_queued_outcomes": True},
     ],
 )
 def test_bad_settings_fail_at_construction(settings: dict[str, object]) -> None:

@@ -13,6 +13,8 @@ Operations and their atomic contract (all take the breaker ``name`` and its conf
   Reports the transition only to the caller that made it.
 - ``record``: drop the outcome if its generation (or incarnation) is not current; else
   count it, evaluate the rules, release its lease; report any transition to this caller.
+  A shared store may return before the outcome is applied (RedisStore sends outcomes
+  off the caller's path, in order); it then reports no transition.
 - ``release``: give a probe lease back without a verdict (idempotent).
 - ``force``: a manual action (isolate, open for a while, close, reset).
 - ``snapshot``: the current state and counts (applies the lazy step).

@@ -12,6 +12,10 @@ Keys (one hash tag per circuit, so Redis Cluster keeps them on one slot):
   streak), ``cs`` (probe successes), ``nl`` (last lease id) and the counters.
 - ``KEYS[2]`` ``{...}:p`` ZSET of probe lease ids scored by lease expiry (microseconds).
 - ``KEYS[3]`` ``{...}:w`` HASH, the ratio-mode window (``sig`` names its shape).
+- ``KEYS[4]`` ``{...}:x`` HASH from an admission's token (chosen by the client) to the
+  lease it took, or ``0`` (a tombstone) for an admission its client gave up on before it
+  ran: a client that timed out knows the token, so it can give the lease back (RELEASE
+  with generation 0) whether the admission ran before or after that.
 
 Time is the server's (``TIME``) plus ``ARGV[1]`` microseconds (0 except in tests that
 move a shared circuit through time), so client clocks never matter. Every duration
@@ -29,7 +33,7 @@ from __future__ import annotations
 from typing import Final
 
 PRELUDE: Final = r"""
-local KS, KP, KW = KEYS[1], KEYS[2], KEYS[3]
+local KS, KP, KW, KX = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2]) + tonumber(ARGV[1])
 local IDLE_MS = tonumber(ARGV[2])
@@ -150,8 +154,8 @@ end
 ACQUIRE: Final = (
     PRELUDE
     + r"""
--- ARGV 5: probe budget, 6: probe lease TTL (us)
-local budget, lease_ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
+-- ARGV 5: probe budget, 6: probe lease TTL (us), 7: this admission's token
+local budget, lease_ttl, token = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 s = load()
 local was = existed and corrupt == 0
 existed = true
@@ -177,10 +181,20 @@ end
 -- A probe that never reported frees its slot once its lease is over.
 sane(KP, 'zset', 3)
 redis.call('ZREMRANGEBYSCORE', KP, '-inf', I(now))
+sane(KX, 'hash', 3)
+if redis.call('HGET', KX, token) == '0' then
+  -- The client gave this admission up before it ran here (see RELEASE): no slot for it.
+  redis.call('HDEL', KX, token)
+  s.ign = s.ign + 1
+  save()
+  return reply(0, 0, 2, 0)
+end
 if redis.call('ZCARD', KP) < budget then
   s.nl = s.nl + 1
   s.req = s.req + 1
   redis.call('ZADD', KP, I(now + lease_ttl), I(s.nl))
+  redis.call('HSET', KX, token, I(s.nl))
+  redis.call('PEXPIRE', KX, math.floor(lease_ttl / 1000) + 1)
   save()
   return reply(1, s.nl, 0, -1)
 end
@@ -397,11 +411,30 @@ return reply(1, 0, 0, -1)
 RELEASE: Final = (
     PRELUDE
     + r"""
--- ARGV 5: ticket incarnation, 6: ticket generation, 7: lease
+-- ARGV 5: ticket incarnation, 6: ticket generation (0: an abandoned admission), 7: lease
+-- (for an abandoned admission: its token), 8: for an abandoned admission, the probe
+-- lease TTL (us), as long as its tombstone must last
 local t_inc, t_gen, lease = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
 s = load()
 existed = true
 s.req = s.req + PENDING
+if t_gen == 0 then
+  -- The client timed out waiting for an admission that may or may not have run here:
+  -- free the lease it took, or leave a tombstone so that it takes none if it runs later.
+  sane(KP, 'zset', 3)
+  sane(KX, 'hash', 3)
+  local token = ARGV[7]
+  local taken = redis.call('HGET', KX, token)
+  if taken and taken ~= '0' then
+    if redis.call('ZREM', KP, taken) == 1 then s.ign = s.ign + 1 end
+    redis.call('HDEL', KX, token)
+  else
+    redis.call('HSET', KX, token, '0')
+    redis.call('PEXPIRE', KX, math.floor(tonumber(ARGV[8]) / 1000) + 1)
+  end
+  save()
+  return reply(1, 0, 0, -1)
+end
 if t_inc ~= s.inc or t_gen ~= s.gen then
   s.stale = s.stale + 1
   save()

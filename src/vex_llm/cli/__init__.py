@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Final
 
 from .. import LlmError
 from .. import __version__ as VERSION
-from ..config import PROVIDER_KINDS, ConfigError
+from ..config import ConfigError
+from ..providers import KINDS
 from . import _ask, _checks, _circuits, _fake_server, _render
 from ._checks import CommandFailed, UsageError
 
@@ -54,7 +55,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     ask.add_argument("prompt", help="the question ('-': read it from standard input)")
     ask.add_argument(
         "--provider",
-        choices=PROVIDER_KINDS,
+        choices=tuple(KINDS),
         help="openai, anthropic, mock or a preset (default: openai or anthropic when its key "
         "is set, else the mock)",
     )

@@ -3,44 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Final
 
 from .. import AuthenticationFailed, LlmError, LlmRequest, StreamChunk, StreamReset, trace
-from ..config import PROVIDER_KINDS, ConfigError, ProviderSettings, Settings, build, load
-from ..providers import PRESETS
+from ..config import ConfigError, ProviderSettings, Settings, build, load, missing_key
+from ..providers import KINDS
 from . import _checks, _render
 from ._checks import UsageError
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 
-_KEY_ENV: Final = {
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-    **{name: preset.api_key_env for name, preset in PRESETS.items() if preset.api_key_env},
-}
-_LOCAL_KINDS: Final = frozenset({"mock", "ollama", "vllm", "llamacpp"})
-"""Kinds that run on the user's machine: no key needed (a local server may be given one)."""
-_DEFAULT_MODEL: Final = {
-    "openai": "gpt-4o-mini",
-    "anthropic": "claude-3-5-haiku-latest",
-    "deepseek": "deepseek-chat",
-    "mistral": "mistral-small-latest",
-    "groq": "llama-3.1-8b-instant",
-    "openrouter": "openai/gpt-4o-mini",
-    "together": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
-    "ollama": "llama3.2",
-    "llamacpp": "default",  # llama.cpp's server answers with its one model whatever the name
-}
-"""The model used when none is given. vLLM has none: it serves the model it was started with."""
-
 
 def _has_key(kind: str) -> bool:
-    name = _KEY_ENV.get(kind)
-    return bool(name and os.environ.get(name))
+    return missing_key(ProviderSettings(name=kind, kind=kind)) is None
 
 
 def _provider_entry(
@@ -48,18 +26,20 @@ def _provider_entry(
 ) -> ProviderSettings:
     """One provider of the command line: ``--provider``/``--model`` or a ``--fallback``."""
     kind, sep, model = spec.partition(":")
-    if kind not in PROVIDER_KINDS:
-        msg = f"unknown provider {kind!r}; use one of {', '.join(PROVIDER_KINDS)}"
+    if kind not in KINDS:
+        msg = f"unknown provider {kind!r}; use one of {', '.join(KINDS)}"
         raise UsageError(msg)
     if sep:
         _checks.text(f"the model in {flag} {spec!r}", model)
-    model = model or _DEFAULT_MODEL.get(kind, "")
+    model = model or KINDS[kind].default_model or ""
     if not model and kind != "mock":
         fix = "add --model NAME" if index == 0 else f"write --fallback {kind}:MODEL"
         msg = f"{kind} has no default model (it serves the one it was started with): {fix}"
         raise UsageError(msg)
-    key_env = _KEY_ENV.get(kind)
-    if key_env and kind not in _LOCAL_KINDS and not _has_key(kind) and base_url is None:
+    name = kind if index == 0 else f"{kind}-{index + 1}"
+    entry = ProviderSettings(name=name, kind=kind, model=model or None, base_url=base_url)
+    key_env = missing_key(entry)  # the one key check, config's
+    if key_env is not None:
         if index == 0:
             msg = (
                 f"provider {kind!r} needs an API key: set {key_env} "
@@ -68,8 +48,7 @@ def _provider_entry(
         else:  # --base-url is the first provider's only: no hint to use it here
             msg = f"fallback {kind!r} needs an API key: set {key_env}"
         raise UsageError(msg)
-    name = kind if index == 0 else f"{kind}-{index + 1}"
-    return ProviderSettings(name=name, kind=kind, model=model or None, base_url=base_url)
+    return entry
 
 
 def _ask_settings(args: argparse.Namespace) -> tuple[Settings, str | None]:

@@ -25,7 +25,7 @@ from . import _ask, _checks, _circuits, _fake_server, _render
 from ._checks import CommandFailed, UsageError
 
 if TYPE_CHECKING:
-    from ..testing._chaos_run import ChaosRun
+    from ..lab import ChaosRun
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -114,8 +114,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
 
 
 async def _chaos(args: argparse.Namespace) -> int:
-    from ..testing.chaos import DEFAULT_SCENARIO, SCENARIOS, run_chaos
-    from ._plot import check_out
+    from ..lab import DEFAULT_SCENARIO, SCENARIOS, check_out, run_chaos
 
     if not 0 < args.duration <= 600:
         msg = f"--duration must be in (0, 600] seconds, got {args.duration}"
@@ -175,7 +174,7 @@ async def _chaos(args: argparse.Namespace) -> int:
 
 
 def _write_report(run: ChaosRun, out: Path) -> tuple[Path, Path]:
-    from ._plot import write_timeline
+    from ..lab import write_timeline
 
     out.mkdir(parents=True, exist_ok=True)
     report = out / "report.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from .. import AuthenticationFailed, LlmError, LlmRequest, StreamChunk, StreamReset, trace
@@ -15,6 +16,42 @@ from ._checks import UsageError
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``ask`` command."""
+    ask = commands.add_parser(
+        "ask",
+        help="ask one question through the resilience stack",
+        description="Ask one question through the resilience stack (retries, circuit "
+        "breaker, deadline, fallbacks) and print the answer. Without a key or a config it "
+        "answers with the mock model and says so. Exit 0: answered; 1: the call failed; "
+        "2: bad usage or config.",
+    )
+    ask.add_argument("prompt", help="the question ('-': read it from standard input)")
+    ask.add_argument(
+        "--provider",
+        choices=tuple(KINDS),
+        help="openai, anthropic, mock or a preset (default: openai or anthropic when its key "
+        "is set, else the mock)",
+    )
+    ask.add_argument("--model", help="model name (default: the provider's usual one)")
+    ask.add_argument(
+        "--base-url", help="endpoint root of the first provider, e.g. http://127.0.0.1:8000/v1"
+    )
+    ask.add_argument(
+        "--fallback",
+        action="append",
+        default=[],
+        metavar="PROVIDER[:MODEL]",
+        help="a provider to fall back to (repeatable, tried in order)",
+    )
+    ask.add_argument("--config", type=Path, help="a TOML config of providers (see README)")
+    ask.add_argument("--stream", action="store_true", help="print tokens as they arrive")
+    ask.add_argument("--deadline", type=float, default=60.0, help="seconds for the whole call")
+    ask.add_argument(
+        "--verbose", "-v", action="store_true", help="show each decision as it is made"
+    )
 
 
 def _has_key(kind: str) -> bool:

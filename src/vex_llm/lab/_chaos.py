@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from typing import Final
 
 from .._clock import Clock
@@ -22,7 +23,7 @@ from ..policies import ResilienceStack, RetryConfig, TimeoutConfig, stack
 from ..providers import OpenAIProvider
 from ..testing import FakeLLMServer
 from ._driver import drive
-from ._report import CallRecord, ChaosRun, StateMark, UpstreamHit
+from ._report import ChaosRun, StateMark, UpstreamHit
 from ._scenarios import FaultWindow, Scenario
 
 OnStart = Callable[[ChaosRun, Callable[[], dict[str, str]], Callable[[], float]], None]
@@ -89,22 +90,20 @@ async def run_chaos(
     Raises:
         ValueError: On a non-positive duration or concurrency.
     """
-    if not duration > 0 or concurrency < 1:
-        msg = f"duration must be > 0 and concurrency >= 1, got {duration} and {concurrency}"
-        raise ValueError(msg)
+    _check(duration, concurrency)
     windows = scenario.windows(duration)
     run = ChaosRun(scenario.name, seed, duration, concurrency, breakers=list(_ROLES))
     run.description = scenario.describe(duration)
     run.fault_windows = [(w.start, w.end) for w in windows]
     servers = {(a, r): FakeLLMServer(seed=seed, clock=clock) for a in _SIDES for r in _ROLES}
-    providers: list[LlmProvider] = []
-    try:
+    async with AsyncExitStack() as owned:  # providers closed first, then the servers
         for server in servers.values():
+            owned.push_async_callback(server.stop)
             await server.start()
         bare = _provider(servers["bare", "primary"], "primary", BARE_TIMEOUT)
-        providers.append(bare)
+        owned.push_async_callback(bare.aclose)
         lab = _stack(servers["resilient", "primary"], servers["resilient", "secondary"], clock)
-        providers.append(lab)
+        owned.push_async_callback(lab.aclose)
         started_at = _begin(run, servers, windows, lab, on_start, clock)
         try:
             await _traffic(
@@ -116,15 +115,14 @@ async def run_chaos(
                 clock=clock,
             )
         finally:
-            run.calls.sort(key=_by_start)
-            run.upstream.extend(_hits(servers, started_at, clock))
-            run.upstream.sort(key=lambda hit: hit.at)
-    finally:
-        for owned in providers:
-            await owned.aclose()
-        for server in servers.values():
-            await server.stop()
+            _close_books(run, servers, started_at, clock)
     return run
+
+
+def _check(duration: float, concurrency: int) -> None:
+    if not duration > 0 or concurrency < 1:
+        msg = f"duration must be > 0 and concurrency >= 1, got {duration} and {concurrency}"
+        raise ValueError(msg)
 
 
 def _begin(
@@ -230,5 +228,10 @@ def _hits(
     return hits
 
 
-def _by_start(record: CallRecord) -> float:
-    return record.started
+def _close_books(
+    run: ChaosRun, servers: dict[tuple[str, str], FakeLLMServer], started_at: float, clock: Clock
+) -> None:
+    """Put the run's calls and the upstreams' journals in time order."""
+    run.calls.sort(key=lambda record: record.started)
+    run.upstream.extend(_hits(servers, started_at, clock))
+    run.upstream.sort(key=lambda hit: hit.at)

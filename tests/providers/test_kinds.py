@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+from typing import get_args
+
 import pytest
 
 from vex_llm.config import LOCAL_KINDS, PROVIDER_KINDS, ProviderSettings, missing_key
-from vex_llm.providers import KINDS, PRESETS
+from vex_llm.providers import KINDS, PRESETS, AnthropicProvider, OpenAIProvider
+from vex_llm.providers.openai import PresetName
 
 
 def test_presets_are_the_openai_compatible_kinds_with_a_base_url() -> None:
@@ -36,3 +40,12 @@ def test_a_kind_needs_its_key_unless_local_or_pointed_elsewhere(
     assert missing_key(ProviderSettings(name="p", kind=kind, base_url="http://x:1/v1")) is None
     monkeypatch.setenv("MY_KEY", "")
     assert missing_key(ProviderSettings(name="p", kind=kind, api_key_env="MY_KEY")) == "MY_KEY"
+
+
+def test_the_provider_classes_default_to_their_kinds_key_and_the_preset_names_match() -> None:
+    """OpenAIProvider and AnthropicProvider read the table's key variables; PresetName is
+    the table's OpenAI-compatible names."""
+    for cls, kind in ((OpenAIProvider, "openai"), (AnthropicProvider, "anthropic")):
+        default = inspect.signature(cls).parameters["api_key_env"].default
+        assert default == KINDS[kind].key_env
+    assert set(get_args(PresetName)) == set(PRESETS)

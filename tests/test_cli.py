@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from vex_llm.cli import main
-from vex_llm.testing.chaos import SCENARIOS, run_chaos
+from vex_llm.lab import SCENARIOS, run_chaos
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -164,3 +164,15 @@ async def test_a_circuit_held_open_in_redis_is_skipped(redis_server: RedisServer
         assert response.provider == f"b-{primary}"
         assert stats.isolated
         assert [entry.model for entry in server.journal] == ["b"]
+
+
+async def test_each_provider_keeps_its_own_circuit_rules_in_the_one_stack() -> None:
+    """build() is one stack() call, and a provider's own [provider.breaker] still applies."""
+    settings = _file(
+        "name = 'a'\nkind = 'mock'",
+        "name = 'b'\nkind = 'mock'\n[provider.breaker]\nfailure_threshold = 2",
+        head="[breaker]\nfailure_threshold = 7\n",
+    )
+    async with build(settings) as llm:
+        thresholds = {n: c.breaker.config.failure_threshold for n, c in llm.circuits.items()}
+    assert thresholds == {"a": 7, "b": 2}

@@ -3,44 +3,59 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from .. import AuthenticationFailed, LlmError, LlmRequest, StreamChunk, StreamReset, trace
-from ..config import PROVIDER_KINDS, ConfigError, ProviderSettings, Settings, build, load
-from ..providers import PRESETS
+from ..config import ConfigError, ProviderSettings, Settings, build, load, missing_key
+from ..providers import KINDS
 from . import _checks, _render
 from ._checks import UsageError
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 
-_KEY_ENV: Final = {
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-    **{name: preset.api_key_env for name, preset in PRESETS.items() if preset.api_key_env},
-}
-_LOCAL_KINDS: Final = frozenset({"mock", "ollama", "vllm", "llamacpp"})
-"""Kinds that run on the user's machine: no key needed (a local server may be given one)."""
-_DEFAULT_MODEL: Final = {
-    "openai": "gpt-4o-mini",
-    "anthropic": "claude-3-5-haiku-latest",
-    "deepseek": "deepseek-chat",
-    "mistral": "mistral-small-latest",
-    "groq": "llama-3.1-8b-instant",
-    "openrouter": "openai/gpt-4o-mini",
-    "together": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
-    "ollama": "llama3.2",
-    "llamacpp": "default",  # llama.cpp's server answers with its one model whatever the name
-}
-"""The model used when none is given. vLLM has none: it serves the model it was started with."""
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``ask`` command."""
+    ask = commands.add_parser(
+        "ask",
+        help="ask one question through the resilience stack",
+        description="Ask one question through the resilience stack (retries, circuit "
+        "breaker, deadline, fallbacks) and print the answer. Without a key or a config it "
+        "answers with the mock model and says so. Exit 0: answered; 1: the call failed; "
+        "2: bad usage or config.",
+    )
+    ask.add_argument("prompt", help="the question ('-': read it from standard input)")
+    ask.add_argument(
+        "--provider",
+        choices=tuple(KINDS),
+        help="openai, anthropic, mock or a preset (default: openai or anthropic when its key "
+        "is set, else the mock)",
+    )
+    ask.add_argument("--model", help="model name (default: the provider's usual one)")
+    ask.add_argument(
+        "--base-url", help="endpoint root of the first provider, e.g. http://127.0.0.1:8000/v1"
+    )
+    ask.add_argument(
+        "--fallback",
+        action="append",
+        default=[],
+        metavar="PROVIDER[:MODEL]",
+        help="a provider to fall back to (repeatable, tried in order)",
+    )
+    ask.add_argument("--config", type=Path, help="a TOML config of providers (see README)")
+    ask.add_argument("--stream", action="store_true", help="print tokens as they arrive")
+    ask.add_argument("--deadline", type=float, default=60.0, help="seconds for the whole call")
+    ask.add_argument(
+        "--verbose", "-v", action="store_true", help="show each decision as it is made"
+    )
 
 
 def _has_key(kind: str) -> bool:
-    name = _KEY_ENV.get(kind)
-    return bool(name and os.environ.get(name))
+    return missing_key(ProviderSettings(name=kind, kind=kind)) is None
 
 
 def _provider_entry(
@@ -48,18 +63,20 @@ def _provider_entry(
 ) -> ProviderSettings:
     """One provider of the command line: ``--provider``/``--model`` or a ``--fallback``."""
     kind, sep, model = spec.partition(":")
-    if kind not in PROVIDER_KINDS:
-        msg = f"unknown provider {kind!r}; use one of {', '.join(PROVIDER_KINDS)}"
+    if kind not in KINDS:
+        msg = f"unknown provider {kind!r}; use one of {', '.join(KINDS)}"
         raise UsageError(msg)
     if sep:
         _checks.text(f"the model in {flag} {spec!r}", model)
-    model = model or _DEFAULT_MODEL.get(kind, "")
+    model = model or KINDS[kind].default_model or ""
     if not model and kind != "mock":
         fix = "add --model NAME" if index == 0 else f"write --fallback {kind}:MODEL"
         msg = f"{kind} has no default model (it serves the one it was started with): {fix}"
         raise UsageError(msg)
-    key_env = _KEY_ENV.get(kind)
-    if key_env and kind not in _LOCAL_KINDS and not _has_key(kind) and base_url is None:
+    name = kind if index == 0 else f"{kind}-{index + 1}"
+    entry = ProviderSettings(name=name, kind=kind, model=model or None, base_url=base_url)
+    key_env = missing_key(entry)  # the one key check, config's
+    if key_env is not None:
         if index == 0:
             msg = (
                 f"provider {kind!r} needs an API key: set {key_env} "
@@ -68,8 +85,7 @@ def _provider_entry(
         else:  # --base-url is the first provider's only: no hint to use it here
             msg = f"fallback {kind!r} needs an API key: set {key_env}"
         raise UsageError(msg)
-    name = kind if index == 0 else f"{kind}-{index + 1}"
-    return ProviderSettings(name=name, kind=kind, model=model or None, base_url=base_url)
+    return entry
 
 
 def _ask_settings(args: argparse.Namespace) -> tuple[Settings, str | None]:

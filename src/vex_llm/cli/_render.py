@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.live import Live
 
-    from ..testing._chaos_run import ChaosRun
+    from ..lab import ChaosRun
 
 _STATE_STYLE = {"closed": "green", "half_open": "yellow", "open": "bold red"}
 

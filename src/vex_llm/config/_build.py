@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-
 from .._provider import LlmProvider
-from ..policies import (
-    DeadlineProvider,
-    FallbackProvider,
-    ResilienceStack,
-    RetryProvider,
-    TimeoutProvider,
-)
-from ..resilient import ResilientProvider
+from ..policies import ResilienceStack, stack
+from ..providers import KINDS, AnthropicProvider, MockProvider, OpenAIProvider, ProviderKind
 from ..stores import CircuitStore
 from . import _schema as schema
-from ._load import LOCAL_KINDS, PROVIDER_KINDS, ConfigError, ProviderSettings, Settings
+from ._load import PROVIDER_KINDS, ConfigError, ProviderSettings, Settings
 
 
 def build_provider(provider: ProviderSettings) -> LlmProvider:
@@ -32,37 +23,18 @@ def build_provider(provider: ProviderSettings) -> LlmProvider:
         ValueError: When the provider rejects its settings (``build()`` checks them first
             and raises ``ConfigError`` instead).
     """
-    from ..providers.anthropic import AnthropicProvider
-    from ..providers.mock import MockProvider
-    from ..providers.openai import PRESETS, OpenAIProvider
-
-    timeout = provider.timeouts.attempt_timeout or 60.0
-    if provider.kind == "mock":
+    kind = KINDS[provider.kind]
+    if kind.wire == "mock":
         return MockProvider(name=provider.name, model=provider.model or "mock-1")
-    if provider.kind == "anthropic":
+    cls = AnthropicProvider if kind.wire == "anthropic" else OpenAIProvider
+    if kind.wire == "anthropic":
         assert provider.model is not None  # parse() requires it for real providers
-        return AnthropicProvider(
-            provider.model,
-            base_url=provider.base_url,
-            api_key_env=provider.api_key_env or "ANTHROPIC_API_KEY",
-            name=provider.name,
-            timeout=timeout,
-        )
-    if provider.kind == "openai":
-        return OpenAIProvider(
-            provider.model or "",
-            base_url=provider.base_url,
-            api_key_env=provider.api_key_env or "OPENAI_API_KEY",
-            name=provider.name,
-            timeout=timeout,
-        )
-    preset = PRESETS[provider.kind]
-    return OpenAIProvider(
+    return cls(
         provider.model or "",
-        base_url=provider.base_url or preset.base_url,
-        api_key_env=provider.api_key_env or preset.api_key_env,
+        base_url=provider.base_url or kind.base_url,
+        api_key_env=provider.api_key_env or kind.key_env,
         name=provider.name,
-        timeout=timeout,
+        timeout=provider.timeouts.attempt_timeout or 60.0,
     )
 
 
@@ -72,7 +44,8 @@ def missing_key(provider: ProviderSettings) -> str | None:
     A provider needs a key when its config names ``api_key_env``, or when it is a hosted
     kind (``openai``, ``anthropic``, ``deepseek``, ``mistral``, ``groq``, ``openrouter``,
     ``together``) without a ``base_url`` of its own: a ``base_url`` points at your own
-    server, which may need none. ``mock``, ``ollama``, ``vllm`` and ``llamacpp`` need none.
+    server, which may need none. ``mock``, ``ollama``, ``vllm`` and ``llamacpp`` need none
+    (``ProviderKind.missing_key``).
 
     Args:
         provider: The entry.
@@ -80,14 +53,9 @@ def missing_key(provider: ProviderSettings) -> str | None:
     Returns:
         The variable to set, or ``None`` when nothing is missing.
     """
-    from ..providers.openai import PRESETS
-
-    name = provider.api_key_env
-    if name is None and provider.base_url is None and provider.kind not in LOCAL_KINDS:
-        preset = PRESETS.get(provider.kind)
-        default = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
-        name = preset.api_key_env if preset is not None else default.get(provider.kind)
-    return None if name is None or os.environ.get(name) else name
+    # An unknown kind (refused by ``check``) needs only the variable its entry names.
+    kind = KINDS.get(provider.kind) or ProviderKind(name=provider.kind, wire="openai")
+    return kind.missing_key(base_url=provider.base_url, api_key_env=provider.api_key_env)
 
 
 def check(settings: Settings, *, require_keys: bool = True) -> None:
@@ -139,14 +107,8 @@ def _at(settings: Settings, key: str) -> str:
 class _ConfiguredStack(ResilienceStack):
     """A stack that owns the ``RedisStore`` ``build()`` made from the config's ``redis``."""
 
-    def __init__(
-        self,
-        outer: LlmProvider,
-        circuits: Mapping[str, ResilientProvider],
-        *,
-        store: CircuitStore,
-    ) -> None:
-        super().__init__(outer, circuits)
+    def __init__(self, built: ResilienceStack, *, store: CircuitStore) -> None:
+        super().__init__(built.outer, built.circuits)
         self._store = store
 
     async def aclose(self) -> None:
@@ -177,9 +139,9 @@ def build(
 ) -> ResilienceStack:
     """Assemble the recommended stack from a config, each provider with its own settings.
 
-    The layers are those of ``vex_llm.stack()`` (deadline -> fallback -> per provider:
-    retry -> circuit breaker -> attempt timeout -> provider); a config may give every
-    provider its own circuit, retry and timeout settings, which ``stack()`` does not take.
+    One ``vex_llm.stack()`` call (deadline -> fallback -> per provider: retry -> circuit
+    breaker -> attempt timeout -> provider), each provider with its own circuit, retry and
+    timeout settings (``stack()``'s ``provider_*`` mappings).
     Nothing touches the network here: a missing key is reported before any call.
 
     Args:
@@ -199,26 +161,28 @@ def build(
     """
     check(settings, require_keys=require_keys)
     owned = _redis_store(settings) if store is None and settings.redis is not None else None
-    store = owned or store
-    circuits: dict[str, ResilientProvider] = {}
-    guarded: list[LlmProvider] = []
-    windows: dict[LlmProvider, int] = {}
-    for index, entry in enumerate(settings.providers, start=1):
-        try:
-            bare = build_provider(entry)
-        except ValueError as exc:  # a hand-made entry the provider rejects
-            msg = f"{_at(settings, f'provider[{index}]')}{exc}"
-            raise ConfigError(msg.splitlines()[0]) from None
-        bounded = TimeoutProvider(bare, entry.timeouts)
-        breaker = ResilientProvider(bounded, entry.breaker, store=store, circuit_name=entry.name)
-        retried = RetryProvider(breaker, entry.retry)
-        circuits[entry.name] = breaker
-        guarded.append(retried)
-        if entry.max_context_tokens is not None:
-            windows[retried] = entry.max_context_tokens
-    chain: LlmProvider = FallbackProvider(guarded, context_windows=windows)
-    if settings.deadline is not None:
-        chain = DeadlineProvider(chain, settings.deadline)
-    if owned is not None:
-        return _ConfiguredStack(chain, circuits, store=owned)
-    return ResilienceStack(chain, circuits)
+    providers = [_bare(settings, index, entry) for index, entry in enumerate(settings.providers)]
+    entries = list(zip(providers, settings.providers, strict=True))
+    built = stack(
+        providers,
+        deadline=settings.deadline,
+        context_windows={
+            bare: entry.max_context_tokens
+            for bare, entry in entries
+            if entry.max_context_tokens is not None
+        },
+        store=owned or store,
+        provider_timeouts={bare: entry.timeouts for bare, entry in entries},
+        provider_retry={bare: entry.retry for bare, entry in entries},
+        provider_circuits={bare: entry.breaker for bare, entry in entries},
+    )
+    return built if owned is None else _ConfiguredStack(built, store=owned)
+
+
+def _bare(settings: Settings, index: int, entry: ProviderSettings) -> LlmProvider:
+    """``build_provider``, with a provider's refusal of a hand-made entry as a ``ConfigError``."""
+    try:
+        return build_provider(entry)
+    except ValueError as exc:
+        msg = f"{_at(settings, f'provider[{index + 1}]')}{exc}"
+        raise ConfigError(msg.splitlines()[0]) from None

@@ -11,26 +11,16 @@ from typing import Final, TypeVar
 from .._limits import show
 from ..breaker import CircuitConfig
 from ..policies import RetryConfig, TimeoutConfig
+from ..providers import KINDS
 from . import _schema as schema
 
 T = TypeVar("T")
 
-PROVIDER_KINDS: Final = (
-    "openai",
-    "anthropic",
-    "mock",
-    "deepseek",
-    "mistral",
-    "groq",
-    "openrouter",
-    "together",
-    "ollama",
-    "vllm",
-    "llamacpp",
-)
-"""Values ``kind`` may take: the two wire formats, the mock, and OpenAI-compatible presets."""
+PROVIDER_KINDS: Final = tuple(KINDS)
+"""Values ``kind`` may take: the two wire formats, the mock, and OpenAI-compatible presets
+(the names of ``vex_llm.providers.KINDS``)."""
 
-LOCAL_KINDS: Final = frozenset({"mock", "ollama", "vllm", "llamacpp"})
+LOCAL_KINDS: Final = frozenset(kind.name for kind in KINDS.values() if kind.local)
 """Kinds that need no API key (the mock and local servers); all but ``mock`` need a model."""
 
 _SECTIONS: Final = frozenset({"breaker", "retry", "provider"})

@@ -84,6 +84,9 @@ def stack(
     clock: Clock = time.monotonic,
     sleep: Sleep = asyncio.sleep,
     rng: Random | None = None,
+    provider_timeouts: Mapping[LlmProvider, TimeoutConfig] | None = None,
+    provider_retry: Mapping[LlmProvider, RetryConfig] | None = None,
+    provider_circuits: Mapping[LlmProvider, CircuitConfig] | None = None,
 ) -> ResilienceStack:
     """Wrap providers in the recommended resilience stack.
 
@@ -111,6 +114,10 @@ def stack(
         clock: Monotonic seconds for every layer.
         sleep: The sleep every layer waits with.
         rng: The retries' jitter source.
+        provider_timeouts: Per-attempt limits of some providers, in place of ``timeouts``
+            (a config file gives each provider its own).
+        provider_retry: Retry settings of some providers, in place of ``retry``.
+        provider_circuits: Circuit-breaker rules of some providers, in place of ``circuit``.
 
     Returns:
         The stack, itself an ``LlmProvider``.
@@ -130,17 +137,26 @@ def stack(
     guarded: list[LlmProvider] = []
     windows: dict[LlmProvider, int] = {}
     for provider in chain:
-        bounded = TimeoutProvider(provider, timeouts, sleep=sleep)
-        breaker = ResilientProvider(bounded, circuit, clock=clock, store=store)
-        retried = RetryProvider(breaker, retry, clock=clock, sleep=sleep, rng=rng)
+        own_timeouts = (provider_timeouts or {}).get(provider, timeouts)
+        own_circuit = (provider_circuits or {}).get(provider, circuit)
+        own_retry = (provider_retry or {}).get(provider, retry)
+        bounded = TimeoutProvider(provider, own_timeouts, sleep=sleep)
+        breaker = ResilientProvider(bounded, own_circuit, clock=clock, store=store)
+        retried = RetryProvider(breaker, own_retry, clock=clock, sleep=sleep, rng=rng)
         circuits[provider.name] = breaker
         guarded.append(retried)
         if context_windows and provider in context_windows:
             windows[retried] = context_windows[provider]
-    unknown = [p for p in (context_windows or {}) if p not in chain]
-    if unknown:
-        msg = f"stack() context_windows names providers not in the list: {unknown}"
-        raise ValueError(msg)
+    for keyword, given in (
+        ("context_windows", context_windows),
+        ("provider_timeouts", provider_timeouts),
+        ("provider_retry", provider_retry),
+        ("provider_circuits", provider_circuits),
+    ):
+        unknown = [p for p in (given or {}) if p not in chain]
+        if unknown:
+            msg = f"stack() {keyword} names providers not in the list: {unknown}"
+            raise ValueError(msg)
     middle: LlmProvider
     if hedge is not None and len(guarded) > 1:
         middle = HedgeProvider(guarded, hedge, clock=clock, sleep=sleep)

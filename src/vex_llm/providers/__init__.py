@@ -1,26 +1,31 @@
 """Providers: the mock, and the HTTP providers for the OpenAI-compatible and Anthropic APIs.
 
 Also the checks the providers apply to what users paste, for config and CLI code to reuse:
-``validate_base_url`` and ``mask_url``; and ``HttpLimits``, the size limits of the HTTP
-providers' bodies, streams and connection pool.
+``validate_base_url`` and ``mask_url``; ``HttpLimits``, the size limits of the HTTP
+providers' bodies, streams and connection pool; and ``KINDS``, the one table of provider
+kinds (wire, base URL, key variable, default model, local or hosted) that config files and
+the CLI read.
 """
 
 from __future__ import annotations
 
 from .._urls import mask_url
 from ._body import HttpLimits
+from ._kinds import KINDS, ProviderKind
 from ._urls import validate_base_url
 from .anthropic import AnthropicProvider
 from .mock import MockProvider
 from .openai import PRESETS, OpenAIProvider, Preset
 
 __all__ = [
+    "KINDS",
     "PRESETS",
     "AnthropicProvider",
     "HttpLimits",
     "MockProvider",
     "OpenAIProvider",
     "Preset",
+    "ProviderKind",
     "mask_url",
     "validate_base_url",
 ]

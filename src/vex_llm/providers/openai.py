@@ -20,6 +20,7 @@ from .._types import LlmRequest, LlmResponse, Usage
 from ._base import HttpProvider, to_int
 from ._body import HttpLimits
 from ._http import Boundary
+from ._kinds import KINDS
 from ._sse import SseEvent, StreamReader
 from ._urls import check_headers, read_key
 
@@ -48,38 +49,12 @@ class Preset:
 
 PRESETS: Final[Mapping[str, Preset]] = MappingProxyType(
     {
-        preset.name: preset
-        for preset in (
-            Preset(
-                name="deepseek",
-                base_url="https://api.deepseek.com/v1",
-                api_key_env="DEEPSEEK_API_KEY",
-            ),
-            Preset(
-                name="mistral", base_url="https://api.mistral.ai/v1", api_key_env="MISTRAL_API_KEY"
-            ),
-            Preset(
-                name="groq", base_url="https://api.groq.com/openai/v1", api_key_env="GROQ_API_KEY"
-            ),
-            Preset(
-                name="openrouter",
-                base_url="https://openrouter.ai/api/v1",
-                api_key_env="OPENROUTER_API_KEY",
-            ),
-            Preset(
-                name="together",
-                base_url="https://api.together.xyz/v1",
-                api_key_env="TOGETHER_API_KEY",
-            ),
-            Preset(name="ollama", base_url="http://127.0.0.1:11434/v1", api_key_env=None),
-            Preset(name="vllm", base_url="http://127.0.0.1:8000/v1", api_key_env="VLLM_API_KEY"),
-            Preset(
-                name="llamacpp", base_url="http://127.0.0.1:8080/v1", api_key_env="LLAMA_API_KEY"
-            ),
-        )
+        kind.name: Preset(name=kind.name, base_url=kind.base_url, api_key_env=kind.key_env)
+        for kind in KINDS.values()
+        if kind.wire == "openai" and kind.base_url is not None
     }
 )
-"""OpenAI-compatible services by name: base URL and key variable."""
+"""OpenAI-compatible services by name: base URL and key variable (from ``KINDS``)."""
 
 
 class OpenAIOptions(TypedDict, total=False):

@@ -1,7 +1,9 @@
 """Test tools for vex-llm and its users: a hand-driven clock and (with the ``lab`` extra)
 a fault-injecting fake LLM server.
 
-Nothing in the library imports this package.
+Nothing in the library imports this package but the chaos lab (``vex_llm.lab``), which
+sits above it; it imports only the core, never ``providers`` or ``wire`` (it is the
+independent oracle the tests check the providers against).
 """
 
 from __future__ import annotations

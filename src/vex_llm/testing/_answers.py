@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from ._exchange import Exchange
@@ -43,43 +43,46 @@ class Playbook:
     async def play(self, call: Call, ex: Exchange, fault: Fault | None) -> None:
         """Answer ``call`` on ``ex``, as ``fault`` (if any) says."""
         if fault is None:
-            if call.stream:
-                await self._stream(call, ex, None)
-            else:
-                await self._complete(call, ex)
-            return
-        kind = fault.kind
-        if call.stream and kind in _STREAM_FAULTS:
+            await (self._stream(call, ex, None) if call.stream else self._complete(call, ex))
+        elif call.stream and fault.kind in _STREAM_FAULTS:
             await self._stream(call, ex, fault)
-        elif kind in ("status", "stream_error"):
-            await self._error(call, ex, fault)
-        elif kind in ("reset", "stream_reset"):
-            await ex.drop()
-        elif kind == "hang":
-            await ex.pause(None)
-            await ex.drop()
-        elif kind == "malformed":
-            await ex.respond(
-                200, JSON_HEADERS, b'{"id": "chatcmpl-x", "choices": [{"message": {"con'
-            )
-        elif kind == "garbage_sse":
-            await ex.start(200, _SSE if call.stream else [(b"content-type", b"text/html")])
-            await ex.write(b"<html><body>502 Bad Gateway</body></html>\nnot: an event\x00\n")
-            await ex.end(b"\n")
-        elif kind == "cut":
-            # A plain answer cut mid-body: the connection closes before Content-Length is met.
-            body = complete_body(call, self._responder(call.prompt), next(self._serial))
-            await ex.start(200, [*JSON_HEADERS, (b"content-length", str(len(body)).encode())])
-            await ex.write(body[: len(body) // 2])
-            await ex.drop(reset=False)
-        elif kind in ("slow_first_token", "stall"):
-            # On a plain call these are a late answer.
-            if await ex.pause(fault.seconds):
-                await self._complete(call, ex)
-            else:
-                await ex.drop()
-        else:  # noisy_sse on a plain call, latency: a normal answer
+        else:
+            # noisy_sse on a plain call, latency: a normal answer
+            play = self._plain_faults.get(fault.kind, self._normal)
+            await play(call, ex, fault)
+
+    @property
+    def _plain_faults(self) -> dict[str, _Play]:
+        """How each fault plays out on a plain call (and a stream's faults on a stream)."""
+        return {
+            "status": self._error,
+            "stream_error": self._error,
+            "reset": _drop,
+            "stream_reset": _drop,
+            "hang": _hang,
+            "malformed": _malformed,
+            "garbage_sse": _garbage,
+            "cut": self._cut,
+            "slow_first_token": self._late,
+            "stall": self._late,
+        }
+
+    async def _normal(self, call: Call, ex: Exchange, fault: Fault) -> None:
+        await self._complete(call, ex)
+
+    async def _cut(self, call: Call, ex: Exchange, fault: Fault) -> None:
+        """A plain answer cut mid-body: the connection closes before Content-Length is met."""
+        body = complete_body(call, self._responder(call.prompt), next(self._serial))
+        await ex.start(200, [*JSON_HEADERS, (b"content-length", str(len(body)).encode())])
+        await ex.write(body[: len(body) // 2])
+        await ex.drop(reset=False)
+
+    async def _late(self, call: Call, ex: Exchange, fault: Fault) -> None:
+        """slow_first_token and stall on a plain call: a late answer."""
+        if await ex.pause(fault.seconds):
             await self._complete(call, ex)
+        else:
+            await ex.drop()
 
     async def _complete(self, call: Call, ex: Exchange) -> None:
         text = self._responder(call.prompt)
@@ -108,35 +111,19 @@ class Playbook:
         pieces = split_words(self._responder(call.prompt))
         kind = fault.kind if fault is not None else None
         noisy = kind == "noisy_sse"
-        strike_at = fault.after_chunks if fault is not None else -1
         await ex.start(200, _SSE)
         head = encoder.head()
         await ex.write(StreamEncoder.noise() + head if noisy else head)
         for index in range(len(pieces) + 1):
-            if index == strike_at and fault is not None:
-                if kind == "stall":
-                    if not await ex.pause(fault.seconds):
-                        await ex.drop()
-                        return
-                elif kind == "cut":
-                    await ex.end()
-                    return
-                elif kind == "stream_reset":
-                    await ex.drop()
-                    return
-                elif kind == "stream_error":
-                    await ex.end(encoder.error(fault.code, fault.message))
-                    return
-                elif kind == "malformed":
-                    await ex.end(encoder.malformed())
-                    return
+            if (
+                fault is not None
+                and index == fault.after_chunks
+                and await _strike(fault, ex, encoder)
+            ):
+                return
             if index == len(pieces):
                 break
-            late = index == 0 and fault is not None and kind == "slow_first_token"
-            if late and fault is not None and not await ex.pause(fault.seconds):
-                await ex.drop()
-                return
-            if index and self._chunk_delay and not await ex.pause(self._chunk_delay):
+            if not await self._wait_before(index, fault, ex):
                 await ex.drop()
                 return
             data = encoder.piece(pieces[index])
@@ -148,3 +135,53 @@ class Playbook:
             else:
                 await ex.write(data)
         await ex.end(encoder.tail(sum(count_tokens(p) for p in pieces)))
+
+    async def _wait_before(self, index: int, fault: Fault | None, ex: Exchange) -> bool:
+        """Wait before a stream's ``index``-th piece; false when the wait was cut short."""
+        if index == 0 and fault is not None and fault.kind == "slow_first_token":
+            return await ex.pause(fault.seconds)
+        if index and self._chunk_delay:
+            return await ex.pause(self._chunk_delay)
+        return True
+
+
+_Play = Callable[[Call, Exchange, Fault], Awaitable[None]]
+
+
+async def _strike(fault: Fault, ex: Exchange, encoder: StreamEncoder) -> bool:
+    """A stream's fault at its chunk; true when it ended the stream."""
+    match fault.kind:
+        case "stall":
+            if await ex.pause(fault.seconds):
+                return False
+            await ex.drop()
+        case "cut":
+            await ex.end()
+        case "stream_reset":
+            await ex.drop()
+        case "stream_error":
+            await ex.end(encoder.error(fault.code, fault.message))
+        case "malformed":
+            await ex.end(encoder.malformed())
+        case _:
+            return False
+    return True
+
+
+async def _drop(call: Call, ex: Exchange, fault: Fault) -> None:
+    await ex.drop()
+
+
+async def _hang(call: Call, ex: Exchange, fault: Fault) -> None:
+    await ex.pause(None)
+    await ex.drop()
+
+
+async def _malformed(call: Call, ex: Exchange, fault: Fault) -> None:
+    await ex.respond(200, JSON_HEADERS, _TRUNCATED_JSON)
+
+
+async def _garbage(call: Call, ex: Exchange, fault: Fault) -> None:
+    await ex.start(200, _SSE if call.stream else [(b"content-type", b"text/html")])
+    await ex.write(b"<html><body>502 Bad Gateway</body></html>\nnot: an event\x00\n")
+    await ex.end(b"\n")

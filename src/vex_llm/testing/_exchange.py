@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any, Final
 
 from ._plan import JournalEntry
+from ._wire import Wire
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -20,7 +21,30 @@ Receive = Callable[[], Any]
 Send = Callable[[Message], Any]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+Serve = Callable[[Wire, Scope, Receive, Send, bytes], Awaitable[None]]
+"""Answers one request of a wire, given its whole body."""
+
 TRANSPORT_KEY: Final = "vex_llm.transport"
+
+
+class Endpoint:
+    """The raw ASGI app behind ``/v1/chat/completions`` or ``/v1/messages``: reads the
+    whole body, then hands the request to the server."""
+
+    def __init__(self, serve: Serve, wire: Wire) -> None:
+        self._serve = serve
+        self._wire = wire
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        await self._serve(self._wire, scope, receive, send, b"".join(chunks))
 
 
 class Exchange:

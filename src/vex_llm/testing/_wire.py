@@ -83,17 +83,10 @@ def read_call(wire: Wire, body: bytes) -> Call | str:
         return "The request body is not valid JSON."
     if not isinstance(data, dict):
         return "The request body must be a JSON object."
-    messages = data.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return "'messages' must be a non-empty list."
-    texts: list[str] = []
-    prompt = ""
-    for message in messages:
-        if not isinstance(message, dict) or not isinstance(message.get("content"), str):
-            return "Each message needs a string 'content'."
-        texts.append(message["content"])
-        if message.get("role") == "user":
-            prompt = message["content"]
+    read = _read_messages(data.get("messages"))
+    if isinstance(read, str):
+        return read
+    texts, prompt = read
     system = data.get("system")
     if wire == "anthropic":
         if not isinstance(data.get("max_tokens"), int):
@@ -113,6 +106,21 @@ def read_call(wire: Wire, body: bytes) -> Call | str:
         prompt_tokens=sum(count_tokens(t) for t in texts),
         include_usage=include_usage,
     )
+
+
+def _read_messages(messages: object) -> tuple[list[str], str] | str:
+    """Every message's text and the last user message, or a complaint (for a 400)."""
+    if not isinstance(messages, list) or not messages:
+        return "'messages' must be a non-empty list."
+    texts: list[str] = []
+    prompt = ""
+    for message in messages:
+        if not isinstance(message, dict) or not isinstance(message.get("content"), str):
+            return "Each message needs a string 'content'."
+        texts.append(message["content"])
+        if message.get("role") == "user":
+            prompt = message["content"]
+    return texts, prompt
 
 
 def split_words(text: str) -> list[str]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -45,9 +44,10 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 from ._admin import admin_routes
 from ._answers import JSON_HEADERS, Playbook
-from ._exchange import Capture, Exchange, Receive, Scope, Send
+from ._exchange import Capture, Endpoint, Exchange, Receive, Scope, Send
 from ._faults import Fault, Rule, rules_from
 from ._plan import Faults, JournalEntry
+from ._thread import InThread
 from ._wire import Wire, error_body, read_call
 
 _HOST: Final = "127.0.0.1"
@@ -55,25 +55,6 @@ _HOST: Final = "127.0.0.1"
 
 def _echo(prompt: str) -> str:
     return f"You said: {prompt}" if prompt else "You said nothing."
-
-
-class _Endpoint:
-    """The raw ASGI app behind ``/v1/chat/completions`` or ``/v1/messages``."""
-
-    def __init__(self, server: FakeLLMServer, wire: Wire) -> None:
-        self._server = server
-        self._wire = wire
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        await self._server._serve(self._wire, scope, receive, send, b"".join(chunks))
 
 
 class FakeLLMServer:
@@ -120,9 +101,7 @@ class FakeLLMServer:
         self._state: ServerState | None = None
         self._exchanges: set[Exchange] = set()
         self._stopping = False
-        self._thread: threading.Thread | None = None
-        self._thread_loop: asyncio.AbstractEventLoop | None = None
-        self._thread_stop: asyncio.Event | None = None
+        self._thread = InThread("FakeLLMServer")
 
     # -- URLs ---------------------------------------------------------------------------
 
@@ -289,8 +268,8 @@ class FakeLLMServer:
 
     def _app(self) -> Capture:
         routes = [
-            Route("/v1/chat/completions", _Endpoint(self, "openai"), methods=["POST"]),
-            Route("/v1/messages", _Endpoint(self, "anthropic"), methods=["POST"]),
+            Route("/v1/chat/completions", Endpoint(self._serve, "openai"), methods=["POST"]),
+            Route("/v1/messages", Endpoint(self._serve, "anthropic"), methods=["POST"]),
             *admin_routes(self._faults),
         ]
         return Capture(Starlette(routes=routes))
@@ -388,39 +367,7 @@ class FakeLLMServer:
 
     def __enter__(self) -> Self:
         """Run the server in a thread of its own (for synchronous tests and scripts)."""
-        if self._thread is not None:
-            msg = "FakeLLMServer is already running"
-            raise RuntimeError(msg)
-        ready = threading.Event()
-        failures: list[BaseException] = []
-
-        async def run() -> None:
-            self._thread_loop = asyncio.get_running_loop()
-            self._thread_stop = asyncio.Event()
-            try:
-                await self.start()
-            except BaseException as exc:
-                failures.append(exc)
-                ready.set()
-                return
-            ready.set()
-            try:
-                await self._thread_stop.wait()
-            finally:
-                await self.stop()
-
-        self._thread = threading.Thread(
-            target=asyncio.run, args=(run(),), name="FakeLLMServer", daemon=True
-        )
-        self._thread.start()
-        ready.wait(timeout=30.0)
-        if failures or self._url is None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
-            if failures:
-                raise failures[0]
-            msg = "FakeLLMServer did not start in 30 s"
-            raise RuntimeError(msg)
+        self._thread.start(self.start, self.stop, started=lambda: self._url is not None)
         return self
 
     def __exit__(
@@ -429,12 +376,7 @@ class FakeLLMServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        thread, loop, stop = self._thread, self._thread_loop, self._thread_stop
-        if thread is None or loop is None or stop is None:
-            return
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(timeout=self._shutdown_timeout + 5.0)
-        self._thread = self._thread_loop = self._thread_stop = None
+        self._thread.stop(timeout=self._shutdown_timeout + 5.0)
 
     def __repr__(self) -> str:
         return f"FakeLLMServer(url={self._url!r})"

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..testing._chaos_run import ChaosRun, SecondStats, bin_edges, bin_of
+from ._report import ChaosRun, SecondStats, bin_edges, bin_of
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist

@@ -15,9 +15,16 @@ from pathlib import Path
 import pytest
 
 from vex_llm.cli import main
-from vex_llm.cli._plot import _duration_label, state_bars, write_timeline
-from vex_llm.testing._chaos_run import CallRecord, ChaosRun, StateMark, UpstreamHit
-from vex_llm.testing.chaos import SCENARIOS
+from vex_llm.lab import (
+    SCENARIOS,
+    CallRecord,
+    ChaosRun,
+    StateMark,
+    UpstreamHit,
+    state_bars,
+    write_timeline,
+)
+from vex_llm.lab._plot import _duration_label
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SHORT = ["--duration", "0.5", "--concurrency", "1", "--no-live"]
@@ -76,7 +83,7 @@ def test_bad_out_is_one_line_and_exit_2_before_any_run(
 
 def test_good_out_is_created_and_left_clean(tmp_path: Path) -> None:
     """A missing --out folder is created by the pre-check, which leaves no probe file behind."""
-    from vex_llm.cli._plot import check_out
+    from vex_llm.lab import check_out
 
     out = tmp_path / "a" / "b"
     check_out(out)

@@ -1,23 +1,13 @@
-"""The chaos lab's measuring side: drive traffic through a provider and record every call.
-
-Traffic is bounded in count and time and stops by itself; it goes only where the given
-provider sends it (the lab points providers at FakeLLMServer on 127.0.0.1).
-"""
+"""The chaos lab's report: every call, circuit change and upstream hit of a run, and the
+summaries, per-second bins and JSON drawn from them."""
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Final
-
-from .._clock import Clock
-from .._errors import LlmError, StreamInterrupted
-from .._provider import LlmProvider, close_stream
-from .._types import LlmRequest, StreamReset
 
 INTERRUPTED: Final = "Interrupted"
 """The ``error`` of a request still unanswered when its run was stopped."""
@@ -321,100 +311,3 @@ def percentile(ordered: Sequence[float], fraction: float) -> float:
         return 0.0
     rank = max(1, math.ceil(fraction * len(ordered)))
     return float(ordered[min(rank, len(ordered)) - 1])
-
-
-async def drive(
-    provider: LlmProvider,
-    *,
-    arm: str,
-    duration: float,
-    concurrency: int,
-    started_at: float,
-    prompt: Callable[[int], str],
-    sink: list[CallRecord],
-    stream: bool = False,
-    max_requests: int = 100_000,
-    pause: float = 0.0,
-    clock: Clock = time.monotonic,
-) -> None:
-    """Send requests from ``concurrency`` workers until ``duration`` has passed.
-
-    Each worker sends one request at a time. Stops after ``duration`` seconds or
-    ``max_requests`` requests, whichever comes first; a request still running at the
-    end is waited for (the provider's own timeouts bound it).
-
-    A streamed request counts as answered only when its stream delivered a finish
-    reason; a ``StreamReset`` marker drops the text received before it.
-
-    Args:
-        provider: Where to send them.
-        arm: The label for the records.
-        duration: Seconds of traffic.
-        concurrency: Concurrent workers (>= 1).
-        started_at: Clock time the whole run started (records are relative to it).
-        prompt: Makes the prompt of the n-th request.
-        sink: Receives a record per request, as it finishes.
-        stream: Stream the answers instead of asking for whole ones.
-        max_requests: Hard cap on requests.
-        pause: Seconds each worker waits between its requests (0: back to back).
-        clock: Monotonic seconds.
-
-    Raises:
-        ValueError: On a non-positive duration or concurrency.
-    """
-    if not (math.isfinite(duration) and duration > 0):
-        msg = f"duration must be a finite number of seconds > 0, got {duration}"
-        raise ValueError(msg)
-    if concurrency < 1:
-        msg = f"concurrency must be >= 1, got {concurrency}"
-        raise ValueError(msg)
-    end = clock() + duration
-    issued = 0
-
-    async def one(request: LlmRequest) -> str:
-        if not stream:
-            return (await provider.complete(request)).provider
-        served = ""
-        finished = False
-        chunks = provider.stream(request)
-        try:
-            async for chunk in chunks:
-                if isinstance(chunk, StreamReset):
-                    served, finished = "", False
-                    continue
-                served = chunk.provider or served
-                finished = finished or chunk.finish_reason is not None
-        finally:
-            await close_stream(chunks)
-        if not finished:
-            msg = "stream ended without a finish reason"
-            raise StreamInterrupted(msg)
-        return served
-
-    async def worker() -> None:
-        nonlocal issued
-        while clock() < end and issued < max_requests:
-            issued += 1
-            request = LlmRequest.from_prompt(prompt(issued))
-            begin = clock()
-            try:
-                served = await one(request)
-            except LlmError as exc:
-                latency = clock() - begin
-                sink.append(
-                    CallRecord(arm, begin - started_at, latency, False, None, type(exc).__name__)
-                )
-            except asyncio.CancelledError:
-                # The run was stopped (Ctrl-C) with this request unanswered: it counts as
-                # one, so a partial report still shows requests stuck at that moment.
-                latency = clock() - begin
-                sink.append(CallRecord(arm, begin - started_at, latency, False, None, INTERRUPTED))
-                raise
-            else:
-                sink.append(CallRecord(arm, begin - started_at, clock() - begin, True, served))
-            # Always yield, so the other workers and the live view run.
-            await asyncio.sleep(pause)
-
-    async with asyncio.TaskGroup() as group:
-        for _ in range(concurrency):
-            group.create_task(worker())

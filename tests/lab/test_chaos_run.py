@@ -8,18 +8,20 @@ import math
 import pytest
 
 from vex_llm import MockProvider
-from vex_llm.testing import ManualClock
-from vex_llm.testing._chaos_run import (
+from vex_llm.lab import (
     INTERRUPTED,
+    SCENARIOS,
     CallRecord,
     ChaosRun,
+    FaultWindow,
+    Scenario,
     bin_edges,
     bin_of,
     drive,
     per_second,
+    run_chaos,
 )
-from vex_llm.testing.chaos import SCENARIOS, FaultWindow, Scenario, run_chaos
-from vex_llm.testing.fake_server import Fault
+from vex_llm.testing import Fault, ManualClock
 
 
 def call(started: float, latency: float, ok: bool = True) -> CallRecord:

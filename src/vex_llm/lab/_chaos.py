@@ -11,153 +11,26 @@ time and stops by itself.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
 from typing import Final
 
 from .._clock import Clock
 from .._provider import LlmProvider
 from ..breaker import CircuitConfig, StateChange
 from ..policies import ResilienceStack, RetryConfig, TimeoutConfig, stack
-from ..providers.openai import OpenAIProvider
-from ._chaos_run import CallRecord, ChaosRun, StateMark, UpstreamHit, drive
-from .fake_server import FakeLLMServer, Fault
+from ..providers import OpenAIProvider
+from ..testing import FakeLLMServer
+from ._driver import drive
+from ._report import ChaosRun, StateMark, UpstreamHit
+from ._scenarios import FaultWindow, Scenario
 
+OnStart = Callable[[ChaosRun, Callable[[], dict[str, str]], Callable[[], float]], None]
+"""Called once traffic starts: the run, its circuit states, and seconds elapsed."""
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FaultWindow:
-    """One fault the primary upstream injects during part of a run.
-
-    Args:
-        fault: What goes wrong.
-        start: Seconds into the run when it starts.
-        end: Seconds into the run when it stops.
-        rate: Share of the requests in the window that get it (seeded draws).
-    """
-
-    fault: Fault
-    start: float
-    end: float
-    rate: float = 1.0
-
-
-Windows = Callable[[float], tuple[FaultWindow, ...]]
-"""A scenario's faults for a run of the given duration in seconds."""
-
-
-@dataclass(frozen=True, slots=True)
-class Scenario:
-    """A named, seeded fault pattern on the primary upstream (the secondary stays healthy).
-
-    Args:
-        name: What to type after ``vex-llm chaos``.
-        windows: The faults and when they are in force, for a run's duration.
-        stream: Whether the traffic streams its answers.
-    """
-
-    name: str
-    windows: Windows
-    stream: bool = False
-
-    def describe(self, duration: float) -> str:
-        """Say what the scenario does in a run of ``duration`` seconds, from its windows.
-
-        Args:
-            duration: Seconds of traffic.
-
-        Returns:
-            One line, e.g. ``primary answers every request with 503 from 5 s to 13 s
-            (of a 20 s run)``.
-        """
-        groups: dict[tuple[Fault, float], list[FaultWindow]] = {}
-        for window in self.windows(duration):
-            groups.setdefault((window.fault, window.rate), []).append(window)
-        parts = []
-        for (fault, rate), spans in groups.items():
-            if len(spans) == 1:
-                when = f"from {_seconds(spans[0].start)} to {_seconds(spans[0].end)}"
-            else:
-                when = "during " + ", ".join(f"{_number(w.start)}-{_seconds(w.end)}" for w in spans)
-            parts.append(f"{_what(fault, rate, stream=self.stream)}, {when}")
-        faults = "; ".join(parts) or "nothing goes wrong"
-        return f"primary {faults} (of a {_seconds(duration)} run)"
-
-
-def _number(value: float) -> str:
-    return f"{round(value, 2):g}"
-
-
-def _seconds(value: float) -> str:
-    return f"{_number(value)} s"
-
-
-def _what(fault: Fault, rate: float, *, stream: bool) -> str:
-    """A fault in words, for the requests it takes."""
-    noun = "stream" if stream else "request"
-    whom = f"every {noun}" if rate >= 1 else f"{rate:.0%} of {noun}s"
-    match fault.kind:
-        case "status":
-            wait = "" if fault.retry_after is None else f" and Retry-After: {fault.retry_after}"
-            return f"answers {whom} with {fault.status}{wait}"
-        case "hang":
-            return f"accepts {whom} and never answers"
-        case "slow_first_token":
-            return f"holds the first token of {whom} for {_seconds(fault.seconds or 0.0)}"
-        case "cut":
-            return f"ends {whom} after {fault.after_chunks} chunks without a finish reason"
-        case "reset":
-            return f"drops {whom} with a TCP reset"
-        case _:
-            return f"injects {fault.kind} into {whom}"
-
-
-def _outage(duration: float) -> tuple[FaultWindow, ...]:
-    return (FaultWindow(fault=Fault.error(503), start=0.25 * duration, end=0.65 * duration),)
-
-
-def _silent(duration: float) -> tuple[FaultWindow, ...]:
-    return (FaultWindow(fault=Fault.hang(), start=0.25 * duration, end=0.65 * duration),)
-
-
-def _rate_limits(duration: float) -> tuple[FaultWindow, ...]:
-    fault = Fault.rate_limited(retry_after=2)
-    return (FaultWindow(fault=fault, start=0.2 * duration, end=0.7 * duration, rate=0.7),)
-
-
-def _slow_first_token(duration: float) -> tuple[FaultWindow, ...]:
-    fault = Fault.slow_first_token(3.0)
-    return (FaultWindow(fault=fault, start=0.2 * duration, end=0.7 * duration, rate=0.5),)
-
-
-def _stream_cuts(duration: float) -> tuple[FaultWindow, ...]:
-    fault = Fault.cut(after_chunks=3)
-    return (FaultWindow(fault=fault, start=0.15 * duration, end=0.75 * duration, rate=0.4),)
-
-
-def _flapping(duration: float) -> tuple[FaultWindow, ...]:
-    period = max(1.0, duration / 10)
-    starts = itertools.takewhile(lambda t: t < duration, itertools.count(period, 2 * period))
-    return tuple(
-        FaultWindow(fault=Fault.reset(), start=t, end=min(t + period, duration)) for t in starts
-    )
-
-
-SCENARIOS: Final = {
-    s.name: s
-    for s in (
-        Scenario("outage", _outage),
-        Scenario("silent", _silent),
-        Scenario("rate-limits", _rate_limits),
-        Scenario("slow-first-token", _slow_first_token, stream=True),
-        Scenario("stream-cuts", _stream_cuts, stream=True),
-        Scenario("flapping", _flapping),
-    )
-}
-"""The scenarios ``vex-llm chaos`` knows, by name."""
-
-DEFAULT_SCENARIO: Final = "outage"
+_SIDES: Final = ("bare", "resilient")
+_ROLES: Final = ("primary", "secondary")
 
 # The lab's settings. The bare client is configured reasonably (a 5 s timeout, no
 # retries); the stack adds a 1 s attempt timeout, one quick retry, a breaker and a
@@ -192,8 +65,7 @@ async def run_chaos(
     concurrency: int = 8,
     seed: int = 7,
     pause: float = 0.1,
-    on_start: Callable[[ChaosRun, Callable[[], dict[str, str]], Callable[[], float]], None]
-    | None = None,
+    on_start: OnStart | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> ChaosRun:
     """Run one scenario on both sides at once and measure them.
@@ -218,31 +90,21 @@ async def run_chaos(
     Raises:
         ValueError: On a non-positive duration or concurrency.
     """
-    if not duration > 0 or concurrency < 1:
-        msg = f"duration must be > 0 and concurrency >= 1, got {duration} and {concurrency}"
-        raise ValueError(msg)
+    _check(duration, concurrency)
     windows = scenario.windows(duration)
-    run = ChaosRun(scenario.name, seed, duration, concurrency, breakers=["primary", "secondary"])
+    run = ChaosRun(scenario.name, seed, duration, concurrency, breakers=list(_ROLES))
     run.description = scenario.describe(duration)
     run.fault_windows = [(w.start, w.end) for w in windows]
-    sides, roles = ("bare", "resilient"), ("primary", "secondary")
-    servers = {(a, r): FakeLLMServer(seed=seed, clock=clock) for a in sides for r in roles}
-    providers: list[LlmProvider] = []
-    started_at = clock()
-    try:
+    servers = {(a, r): FakeLLMServer(seed=seed, clock=clock) for a in _SIDES for r in _ROLES}
+    async with AsyncExitStack() as owned:  # providers closed first, then the servers
         for server in servers.values():
+            owned.push_async_callback(server.stop)
             await server.start()
         bare = _provider(servers["bare", "primary"], "primary", BARE_TIMEOUT)
-        providers.append(bare)
+        owned.push_async_callback(bare.aclose)
         lab = _stack(servers["resilient", "primary"], servers["resilient", "secondary"], clock)
-        providers.append(lab)
-        started_at = clock()
-        for (_, role), server in servers.items():
-            if role == "primary":
-                _install(server, windows, started_at - (clock() - server.elapsed))
-        _watch_circuits(lab, run, lambda: clock() - started_at)
-        if on_start is not None:
-            on_start(run, lambda: _states(lab), lambda: clock() - started_at)
+        owned.push_async_callback(lab.aclose)
+        started_at = _begin(run, servers, windows, lab, on_start, clock)
         try:
             await _traffic(
                 run,
@@ -253,15 +115,33 @@ async def run_chaos(
                 clock=clock,
             )
         finally:
-            run.calls.sort(key=_by_start)
-            run.upstream.extend(_hits(servers, started_at, clock))
-            run.upstream.sort(key=lambda hit: hit.at)
-    finally:
-        for owned in providers:
-            await owned.aclose()
-        for server in servers.values():
-            await server.stop()
+            _close_books(run, servers, started_at, clock)
     return run
+
+
+def _check(duration: float, concurrency: int) -> None:
+    if not duration > 0 or concurrency < 1:
+        msg = f"duration must be > 0 and concurrency >= 1, got {duration} and {concurrency}"
+        raise ValueError(msg)
+
+
+def _begin(
+    run: ChaosRun,
+    servers: dict[tuple[str, str], FakeLLMServer],
+    windows: tuple[FaultWindow, ...],
+    lab: ResilienceStack,
+    on_start: OnStart | None,
+    clock: Clock,
+) -> float:
+    """Start the run's clock: faults on the primaries, circuits watched; returns its start."""
+    started_at = clock()
+    for (_, role), server in servers.items():
+        if role == "primary":
+            _install(server, windows, started_at - (clock() - server.elapsed))
+    _watch_circuits(lab, run, lambda: clock() - started_at)
+    if on_start is not None:
+        on_start(run, lambda: _states(lab), lambda: clock() - started_at)
+    return started_at
 
 
 async def _traffic(
@@ -348,5 +228,10 @@ def _hits(
     return hits
 
 
-def _by_start(record: CallRecord) -> float:
-    return record.started
+def _close_books(
+    run: ChaosRun, servers: dict[tuple[str, str], FakeLLMServer], started_at: float, clock: Clock
+) -> None:
+    """Put the run's calls and the upstreams' journals in time order."""
+    run.calls.sort(key=lambda record: record.started)
+    run.upstream.extend(_hits(servers, started_at, clock))
+    run.upstream.sort(key=lambda hit: hit.at)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from ..circuit import CircuitConfig, CircuitState, Outcome, classify_error
-from .breaker import CircuitBreaker, CircuitStats, Permit, StateChange
+from ._events import CircuitStats, StateChange
+from ._permit import Permit
+from .breaker import CircuitBreaker
 
 __all__ = [
     "CircuitBreaker",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import logging
 import math
 import secrets
@@ -27,16 +26,14 @@ from typing import TYPE_CHECKING, Final, Literal, Self
 from ..circuit import (
     Admission,
     CircuitConfig,
-    CircuitRecord,
     CircuitState,
     CircuitStore,
+    LocalCircuit,
     Outcome,
     Snapshot,
     Ticket,
     Transition,
-    lock_for,
 )
-from ..circuit import machine as _machine
 from . import _redis_scripts as scripts
 from ._redis_link import Link
 from ._redis_outbox import Outbox, Parcel
@@ -384,7 +381,7 @@ class RedisStore(CircuitStore):
         # back. The pure machine rather than a CircuitBreaker: that one logs every
         # transition, which would repeat a warning at every failed reconnect; this store
         # logs the outage once (circuit_store_fallback) and the return once.
-        self._guard = CircuitRecord()
+        self._guard = LocalCircuit()
         self._guard_config = CircuitConfig(
             failure_threshold=self._max_errors,
             success_threshold=1,
@@ -562,9 +559,7 @@ class RedisStore(CircuitStore):
             self._learn(name, reply, now)
 
     def _guard_permit(self) -> Admission:
-        guard = self._guard
-        with lock_for(guard):
-            permit = _machine.acquire(guard, self._guard_config, self._clock())
+        permit = self._guard.acquire(self._guard_config, self._clock())
         if not permit.admitted:
             self._fall_back(None)
         return permit
@@ -576,15 +571,8 @@ class RedisStore(CircuitStore):
         # A success in the closed state with no error streak changes nothing: skip the lock.
         if outcome is Outcome.SUCCESS and guard.state is _CLOSED and not guard.failures:
             return
-        with lock_for(guard):
-            _machine.record_outcome(
-                guard,
-                self._guard_config,
-                permit.generation,
-                permit.lease,
-                outcome,
-                self._clock(),
-            )
+        ticket = Ticket(permit.generation, permit.lease)
+        guard.record(self._guard_config, ticket, outcome, self._clock())
 
     def _learn(self, name: str, reply: Reply, now: float) -> None:
         known = self._known.get(name)
@@ -632,23 +620,12 @@ class RedisStore(CircuitStore):
         if known is None:
             return
         reply = known.reply
-        admitted, failures, opens, rejected, ignored, stale, slow, _ = reply.counts
-        record = self._shadow.local_record(name)
-        with lock_for(record):
-            record.state = reply.state
-            record.generation = reply.generation
-            record.failures = reply.failures
-            record.calls = itertools.count(admitted + known.pending)
-            cold = record.ensure_cold()
-            cold.isolated = reply.isolated
-            cold.open_count = reply.open_count
-            cold.open_until = known.open_until if known.open_until is not None else 0.0
-            cold.failures_total = failures
-            cold.opens = opens
-            cold.rejected = itertools.count(rejected)
-            cold.ignored = ignored
-            cold.stale = stale
-            cold.slow_total = slow
+        self._shadow.local_circuit(name).restore(
+            reply.snapshot(known.stamp),
+            admitted=reply.counts[0] + known.pending,
+            open_count=reply.open_count,
+            open_until=known.open_until,
+        )
 
     # -- the CircuitStore operations ----------------------------------------------------
 
@@ -888,9 +865,7 @@ class RedisStore(CircuitStore):
 
     def _guard_permit_quiet(self) -> Admission:
         """The guard's leave for a batch; a batch goes even without it (it waits for no one)."""
-        guard = self._guard
-        with lock_for(guard):
-            return _machine.acquire(guard, self._guard_config, self._clock())
+        return self._guard.acquire(self._guard_config, self._clock())
 
     async def _settle_locally(self, parcel: Parcel, exc: BaseException) -> None:
         # A probe lease this operation would have freed in Redis is given back once Redis

@@ -29,10 +29,7 @@ _count = [0]
 
 
 def _same(a: CircuitConfig, b: CircuitConfig) -> bool:
-    for name in _COMPARED:
-        if getattr(a, name) != getattr(b, name):
-            return False
-    return True
+    return all(getattr(a, name) == getattr(b, name) for name in _COMPARED)
 
 
 def interned(config: CircuitConfig) -> CircuitConfig:

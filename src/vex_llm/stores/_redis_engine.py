@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
-from ..circuit import Outcome, Transition
+from ..circuit import Admission, CircuitState, Outcome, Transition
 from . import _redis_scripts as scripts
 from ._redis_args import Arguments
 from ._redis_health import Health
@@ -21,9 +21,12 @@ from .memory import MemoryStore
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from ..circuit import CircuitConfig, Ticket
     from ._redis_settings import Settings
 
 logger: Final = logging.getLogger("vex_llm")
+
+_CLOSED: Final = CircuitState.CLOSED
 
 ACQUIRE, RECORD, RELEASE, FORCE, SNAPSHOT = range(5)
 """Script ids, in the order of ``_SOURCES``."""
@@ -167,6 +170,74 @@ class Engine:
                     open_until=known.open_until,
                 )
         return self.shadow
+
+    def cached_admission(self, name: str, now: float) -> Admission | None:
+        """A closed state learned less than ``closed_cache_ttl`` ago admits by itself."""
+        known = self.known.get(name)
+        ttl = self.settings.closed_cache_ttl
+        if (
+            not ttl
+            or known is None
+            or self.health.degraded
+            or known.reply.state is not _CLOSED
+            or not known.reply.incarnation
+            or not 0 <= now - known.stamp < ttl
+        ):
+            return None
+        known.pending += 1
+        self.cache_hits += 1
+        reply = known.reply
+        return Admission(True, _CLOSED, reply.generation, incarnation=reply.incarnation)
+
+    def last_generation(self, name: str) -> int:
+        """The generation Redis last reported for the circuit (1 if none)."""
+        known = self.known.get(name)
+        return 1 if known is None else known.reply.generation
+
+    def changes_nothing(self, name: str, config: CircuitConfig, ticket: Ticket) -> bool:
+        """Whether a plain success (fast, no probe) would leave Redis as it is.
+
+        A closed-state success with no failure streak to reset changes nothing in Redis,
+        so it costs no round trip. A streak another process starts while this call runs
+        is not reset by it: the shared breaker errs towards tripping. One of our own
+        outcomes still on its way (a failure, maybe) is waited for.
+        """
+        known = self.known.get(name)
+        return (
+            not ticket.lease
+            and config.mode == "consecutive"
+            and not self.health.degraded
+            and known is not None
+            and known.reply.state is _CLOSED
+            and known.reply.failures == 0
+            and known.reply.generation == ticket.generation
+            and known.reply.incarnation == ticket.incarnation != ""
+            and name not in self.unsent
+        )
+
+    async def record_locally(
+        self,
+        name: str,
+        config: CircuitConfig,
+        ticket: Ticket,
+        outcome: Outcome,
+        now: float,
+        *,
+        duration: float | None,
+        retry_after: float | None,
+        u: float,
+    ) -> Transition | None:
+        """Record an outcome on the local copy (only with ``on_error="local"``)."""
+        if self.settings.on_error != "local":
+            return None
+        return await self.seed(name).record(
+            name, config, ticket, outcome, now, duration=duration, retry_after=retry_after, u=u
+        )
+
+    async def release_locally(self, name: str, ticket: Ticket) -> None:
+        """Give a lease back on the local copy (only with ``on_error="local"``)."""
+        if self.settings.on_error == "local":
+            await self.seed(name).release(name, ticket)
 
     # -- outcomes, off the caller's path ------------------------------------------------
 

@@ -254,7 +254,7 @@ class RedisStore(CircuitStore):
 
     async def acquire(self, name: str, config: CircuitConfig, now: float) -> Admission:
         engine = self._engine
-        cached = self._cached_admission(name, now)
+        cached = engine.cached_admission(name, now)
         if cached is not None:
             return cached
         # The admission's token is ours, so that one we give up on can be given back.
@@ -266,39 +266,16 @@ class RedisStore(CircuitStore):
             return reply.admission(now)
         on_error = self._settings.on_error
         if on_error == "fail_open":
-            return Admission(True, _CLOSED, self._last_generation(name))
+            return Admission(True, _CLOSED, engine.last_generation(name))
         if on_error == "fail_closed":
             return Admission(
                 False,
                 _OPEN,
-                self._last_generation(name),
+                engine.last_generation(name),
                 retry_after=self._settings.reconnect_after,
                 reason="open",
             )
         return await engine.seed(name).acquire(name, config, now)
-
-    def _cached_admission(self, name: str, now: float) -> Admission | None:
-        """A closed state learned less than ``closed_cache_ttl`` ago admits by itself."""
-        engine = self._engine
-        known = engine.known.get(name)
-        ttl = self._settings.closed_cache_ttl
-        if (
-            not ttl
-            or known is None
-            or engine.health.degraded
-            or known.reply.state is not _CLOSED
-            or not known.reply.incarnation
-            or not 0 <= now - known.stamp < ttl
-        ):
-            return None
-        known.pending += 1
-        engine.cache_hits += 1
-        reply = known.reply
-        return Admission(True, _CLOSED, reply.generation, incarnation=reply.incarnation)
-
-    def _last_generation(self, name: str) -> int:
-        known = self._engine.known.get(name)
-        return 1 if known is None else known.reply.generation
 
     async def record(
         self,
@@ -316,7 +293,7 @@ class RedisStore(CircuitStore):
             await self.release(name, ticket)
             return None
         locally = functools.partial(
-            self._record_locally,
+            self._engine.record_locally,
             name,
             config,
             ticket,
@@ -336,7 +313,7 @@ class RedisStore(CircuitStore):
             and duration is not None
             and duration > config.slow_call_duration
         )
-        if not failed and not slow and self._changes_nothing(name, config, ticket):
+        if not failed and not slow and self._engine.changes_nothing(name, config, ticket):
             return None
         args = [
             ticket.incarnation,
@@ -350,58 +327,14 @@ class RedisStore(CircuitStore):
         ]
         return await self._engine.post(name, RECORD, args, now, locally)
 
-    def _changes_nothing(self, name: str, config: CircuitConfig, ticket: Ticket) -> bool:
-        """Whether a plain success (fast, no probe) would leave Redis as it is.
-
-        A closed-state success with no failure streak to reset changes nothing in Redis,
-        so it costs no round trip. A streak another process starts while this call runs
-        is not reset by it: the shared breaker errs towards tripping. One of our own
-        outcomes still on its way (a failure, maybe) is waited for.
-        """
-        engine = self._engine
-        known = engine.known.get(name)
-        return (
-            not ticket.lease
-            and config.mode == "consecutive"
-            and not engine.health.degraded
-            and known is not None
-            and known.reply.state is _CLOSED
-            and known.reply.failures == 0
-            and known.reply.generation == ticket.generation
-            and known.reply.incarnation == ticket.incarnation != ""
-            and name not in engine.unsent
-        )
-
-    async def _record_locally(
-        self,
-        name: str,
-        config: CircuitConfig,
-        ticket: Ticket,
-        outcome: Outcome,
-        now: float,
-        *,
-        duration: float | None,
-        retry_after: float | None,
-        u: float,
-    ) -> Transition | None:
-        if self._settings.on_error != "local":
-            return None
-        return await self._engine.seed(name).record(
-            name, config, ticket, outcome, now, duration=duration, retry_after=retry_after, u=u
-        )
-
     async def release(self, name: str, ticket: Ticket) -> None:
         if ticket.incarnation or not self._engine.health.degraded:
             args = [ticket.incarnation, str(ticket.generation), str(ticket.lease)]
             await self._engine.post(
-                name, RELEASE, args, None, lambda: self._release_locally(name, ticket)
+                name, RELEASE, args, None, lambda: self._engine.release_locally(name, ticket)
             )
         else:
-            await self._release_locally(name, ticket)
-
-    async def _release_locally(self, name: str, ticket: Ticket) -> None:
-        if self._settings.on_error == "local":
-            await self._engine.seed(name).release(name, ticket)
+            await self._engine.release_locally(name, ticket)
 
     async def force(
         self,

@@ -8,6 +8,7 @@ one awaited, atomic step and keeps the breaker's circuit as the last state it sa
 
 from __future__ import annotations
 
+import logging
 import random
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Final
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from ..circuit import Admission, ManualAction
     from ._events import CircuitStats
     from .breaker import CircuitBreaker
+
+logger: Final = logging.getLogger("vex_llm")
 
 _OPEN: Final = CircuitState.OPEN
 
@@ -64,6 +67,12 @@ class Backend(ABC):
         self, breaker: CircuitBreaker, action: ManualAction, duration: float | None
     ) -> None:
         """Apply a manual action."""
+
+    @abstractmethod
+    def force_now(
+        self, breaker: CircuitBreaker, action: ManualAction, duration: float | None
+    ) -> None:
+        """Apply a manual action without awaiting (``TypeError`` if the store needs it)."""
 
     @abstractmethod
     def refuse_sync(self, breaker: CircuitBreaker, why: str) -> None:
@@ -115,12 +124,53 @@ class LocalBackend(Backend):
         started: float,
         error: BaseException | None,
     ) -> None:
-        breaker._settle_local(admission.generation, admission.lease, outcome, started, error)
+        self.record(breaker, admission.generation, admission.lease, outcome, started, error)
+
+    def record(
+        self,
+        breaker: CircuitBreaker,
+        generation: int,
+        lease: int,
+        outcome: Outcome,
+        started: float | None,
+        error: BaseException | None,
+    ) -> None:
+        """Count an outcome on the breaker's circuit (no await: the sync and hot paths)."""
+        config = breaker._config
+        # A success of a closed, count-based call is the one outcome that needs no time.
+        timeless = started is None and outcome is Outcome.SUCCESS and not config.needs_clock
+        now = 0.0 if timeless else breaker._clock()
+        transition = breaker._circuit.record(
+            config,
+            Ticket(generation, lease),
+            outcome,
+            now,
+            duration=None if started is None else now - started,
+            retry_after=retry_after_of(error) if outcome is Outcome.FAILURE else None,
+            u=random.random() if config.jitter else 0.0,
+        )
+        if transition is not None:
+            breaker._transitioned(transition, now, error)
 
     async def apply(
         self, breaker: CircuitBreaker, action: ManualAction, duration: float | None
     ) -> None:
-        breaker._force_local(action, duration)
+        self.force_now(breaker, action, duration)
+
+    def force_now(
+        self, breaker: CircuitBreaker, action: ManualAction, duration: float | None
+    ) -> None:
+        now = breaker._clock()
+        transition = breaker._circuit.force(breaker._config, action, now, duration=duration)
+        if action == "reset":
+            name = breaker._name
+            logger.info(
+                "circuit_reset circuit=%s reason=manual",
+                name,
+                extra={"circuit": name, "breaker": name, "reason": "manual"},
+            )
+        if transition is not None:
+            breaker._transitioned(transition, now, None)
 
     def refuse_sync(self, breaker: CircuitBreaker, why: str) -> None:
         return  # a local circuit serves sync calls too
@@ -230,6 +280,12 @@ class SharedBackend(Backend):
     def leaked(self, breaker: CircuitBreaker, admission: Admission) -> None:
         return  # the store's lease runs out on its own (probe_lease_ttl)
 
+    def force_now(
+        self, breaker: CircuitBreaker, action: ManualAction, duration: float | None
+    ) -> None:
+        why = f"keeps its state in a shared store; use 'await breaker.apply({action!r})'"
+        self.refuse_sync(breaker, why)
+
     def refuse_sync(self, breaker: CircuitBreaker, why: str) -> None:
         msg = f"breaker {breaker._name!r} {why}"
         raise TypeError(msg)
@@ -241,3 +297,16 @@ def retry_after_of(error: BaseException | None) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
         return float(value)
     return None
+
+
+def outcome_of(breaker: CircuitBreaker, exc: BaseException) -> Outcome:
+    """How an exception counts for the breaker (its classifier; never raises)."""
+    if not isinstance(exc, Exception):
+        return Outcome.IGNORED  # cancellation and interpreter exits are never evidence
+    try:
+        return breaker._config.classify(exc)
+    except Exception:
+        logger.exception(
+            "circuit_classify_failed", extra={"circuit": breaker._name, "breaker": breaker._name}
+        )
+        return Outcome.IGNORED

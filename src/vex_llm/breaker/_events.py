@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NoReturn
 
-from ..circuit import CircuitState, Snapshot, Transition, TransitionReason
+from .._errors import rejection
+from ..circuit import Admission, CircuitState, Snapshot, Transition, TransitionReason
 
 if TYPE_CHECKING:
     from .._errors import RejectReason
@@ -179,3 +180,26 @@ def stats_from(
         generation=snapshot.generation,
         isolated=snapshot.isolated,
     )
+
+
+def reject(name: str, hooks: Hooks, admission: Admission, probe_budget: int) -> NoReturn:
+    """Raise the ``CircuitOpenError`` for a refused admission (caused by what tripped it).
+
+    Args:
+        name: The breaker's name.
+        hooks: Its hooks (their message and cause).
+        admission: The refusal.
+        probe_budget: Probe slots in half-open, for the message.
+    """
+    reason = admission.reason or "open"
+    if reason == "isolated":
+        text = f"circuit {name!r} is held open by hand; close it with force_closed()"
+    elif reason == "half_open_full":
+        text = f"circuit {name!r} is half-open and all {probe_budget} probe slots are taken"
+    else:
+        text = hooks.open_message or hooks.set_open_message(name)
+    retry_after = admission.retry_after
+    if retry_after is not None:
+        retry_after = max(0.0, retry_after)
+    where = (name, admission.state.value, reason)
+    raise rejection(text, where, retry_after) from hooks.cause

@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Final
 
 from ..circuit import Outcome
+from ._backends import outcome_of
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -57,7 +58,7 @@ class Permit:
 
     async def record_error(self, error: BaseException) -> None:
         """Report an exception; the breaker's classifier decides how it counts."""
-        await self._resolve(self._breaker._outcome_of(error), error)
+        await self._resolve(outcome_of(self._breaker, error), error)
 
     async def release(self) -> None:
         """Give the permit back without a verdict (counts neither way)."""

@@ -14,9 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import random
 import time
-import types
 from collections.abc import Awaitable, Callable
 from typing import Final, ParamSpec, TypeVar, overload
 
@@ -30,12 +28,12 @@ from ..circuit import (
     LocalCircuit,
     ManualAction,
     Outcome,
-    Ticket,
     Transition,
 )
-from ._backends import LOCAL, Backend, SharedBackend, retry_after_of
+from ._backends import LOCAL, Backend, SharedBackend, outcome_of
 from ._configs import interned
-from ._events import CircuitStats, Hooks, StateListener, emit
+from ._events import CircuitStats, Hooks, StateListener, emit, reject
+from ._guarded import Guarded
 from ._permit import Permit
 
 P = ParamSpec("P")
@@ -202,7 +200,7 @@ class CircuitBreaker:
             ValueError: On a non-positive duration.
             TypeError: With a shared store (use ``await apply(...)``).
         """
-        self._force_local("isolate" if duration is None else "open", duration)
+        self._backend.force_now(self, "isolate" if duration is None else "open", duration)
 
     def force_closed(self) -> None:
         """Close the circuit by hand (counts cleared; in-flight outcomes become stale).
@@ -210,7 +208,7 @@ class CircuitBreaker:
         Raises:
             TypeError: With a shared store (use ``await apply("close")``).
         """
-        self._force_local("close", None)
+        self._backend.force_now(self, "close", None)
 
     def reset(self) -> None:
         """Back to a fresh closed circuit: state, counters and backoff cleared.
@@ -218,7 +216,7 @@ class CircuitBreaker:
         Raises:
             TypeError: With a shared store (use ``await apply("reset")``).
         """
-        self._force_local("reset", None)
+        self._backend.force_now(self, "reset", None)
 
     async def apply(self, action: ManualAction, *, duration: float | None = None) -> None:
         """Apply a manual action on any store (shared ones included).
@@ -235,21 +233,6 @@ class CircuitBreaker:
             msg = f"unknown manual action {action!r}: use 'isolate', 'open', 'close' or 'reset'"
             raise ValueError(msg)
         await self._backend.apply(self, action, duration)
-
-    def _force_local(self, action: ManualAction, duration: float | None) -> None:
-        self._backend.refuse_sync(
-            self, f"keeps its state in a shared store; use 'await breaker.apply({action!r})'"
-        )
-        now = self._clock()
-        transition = self._circuit.force(self._config, action, now, duration=duration)
-        if action == "reset":
-            logger.info(
-                "circuit_reset circuit=%s reason=manual",
-                self._name,
-                extra={"circuit": self._name, "breaker": self._name, "reason": "manual"},
-            )
-        if transition is not None:
-            self._transitioned(transition, now, None)
 
     # -- admission and recording ----------------------------------------------------
 
@@ -277,62 +260,7 @@ class CircuitBreaker:
         if admission.transition is not None:
             self._emit(admission.transition, now)
         if not admission.admitted:
-            self._reject(admission)
-
-    def _reject(self, admission: Admission) -> None:
-        reason = admission.reason or "open"
-        if reason == "isolated":
-            text = f"circuit {self._name!r} is held open by hand; close it with force_closed()"
-        elif reason == "half_open_full":
-            text = (
-                f"circuit {self._name!r} is half-open and all {self._config.probe_budget} "
-                "probe slots are taken"
-            )
-        else:
-            hooks = self._ensure_hooks()
-            text = hooks.open_message or hooks.set_open_message(self._name)
-        retry_after = admission.retry_after
-        if retry_after is not None:
-            retry_after = max(0.0, retry_after)
-        known = self._hooks
-        raise rejection(text, (self._name, admission.state.value, reason), retry_after) from (
-            None if known is None else known.cause
-        )
-
-    def _outcome_of(self, exc: BaseException) -> Outcome:
-        if not isinstance(exc, Exception):
-            return Outcome.IGNORED  # cancellation and interpreter exits are never evidence
-        try:
-            return self._config.classify(exc)
-        except Exception:
-            logger.exception(
-                "circuit_classify_failed", extra={"circuit": self._name, "breaker": self._name}
-            )
-            return Outcome.IGNORED
-
-    def _settle_local(
-        self,
-        generation: int,
-        lease: int,
-        outcome: Outcome,
-        started: float | None,
-        error: BaseException | None,
-    ) -> None:
-        config = self._config
-        # A success of a closed, count-based call is the one outcome that needs no time.
-        timeless = started is None and outcome is Outcome.SUCCESS and not config.needs_clock
-        now = 0.0 if timeless else self._clock()
-        transition = self._circuit.record(
-            config,
-            Ticket(generation, lease),
-            outcome,
-            now,
-            duration=None if started is None else now - started,
-            retry_after=retry_after_of(error) if outcome is Outcome.FAILURE else None,
-            u=random.random() if config.jitter else 0.0,
-        )
-        if transition is not None:
-            self._transitioned(transition, now, error)
+            reject(self._name, self._ensure_hooks(), admission, self._config.probe_budget)
 
     # -- calling --------------------------------------------------------------------
 
@@ -365,10 +293,10 @@ class CircuitBreaker:
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
-                self._settle_local(generation, 0, self._outcome_of(exc), None, exc)
+                LOCAL.record(self, generation, 0, outcome_of(self, exc), None, exc)
                 raise
             if circuit.failures or circuit.generation != generation:
-                self._settle_local(generation, 0, Outcome.SUCCESS, None, None)
+                LOCAL.record(self, generation, 0, Outcome.SUCCESS, None, None)
             return result
         if state is _OPEN and self._backend is LOCAL:
             # Reject without the lock while the open period clearly still runs. Only
@@ -389,7 +317,7 @@ class CircuitBreaker:
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            await self._backend.settle(self, admission, self._outcome_of(exc), started, exc)
+            await self._backend.settle(self, admission, outcome_of(self, exc), started, exc)
             raise
         await self._backend.settle(self, admission, Outcome.SUCCESS, started, None)
         return result
@@ -421,10 +349,10 @@ class CircuitBreaker:
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
-                self._settle_local(generation, 0, self._outcome_of(exc), None, exc)
+                LOCAL.record(self, generation, 0, outcome_of(self, exc), None, exc)
                 raise
             if circuit.failures or circuit.generation != generation:
-                self._settle_local(generation, 0, Outcome.SUCCESS, None, None)
+                LOCAL.record(self, generation, 0, Outcome.SUCCESS, None, None)
             return result
         self._backend.refuse_sync(self, "uses a shared store: only async calls can use it")
         started = self._clock()
@@ -434,9 +362,9 @@ class CircuitBreaker:
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            self._settle_local(admission.generation, lease, self._outcome_of(exc), started, exc)
+            LOCAL.record(self, admission.generation, lease, outcome_of(self, exc), started, exc)
             raise
-        self._settle_local(admission.generation, lease, Outcome.SUCCESS, started, None)
+        LOCAL.record(self, admission.generation, lease, Outcome.SUCCESS, started, None)
         return result
 
     @overload
@@ -469,14 +397,3 @@ class CircuitBreaker:
             guarded = Guarded(CircuitBreaker.call_sync, self, fn)
         functools.update_wrapper(guarded, fn)
         return guarded
-
-
-class Guarded(functools.partial):  # type: ignore[type-arg]  # bound per use
-    """A function guarded by a breaker: ``call`` with the breaker and the function bound.
-
-    A partial, so a guarded call costs no Python frame beyond ``call`` itself; unlike a
-    plain partial it binds like a function, so decorated methods get their ``self``.
-    """
-
-    def __get__(self, instance: object, owner: type | None = None) -> object:
-        return self if instance is None else types.MethodType(self, instance)

@@ -150,6 +150,13 @@ def _at_least_one(name: str, value: object) -> None:
         raise ValueError(msg) from None
 
 
+def _one_of(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        *rest, last = (repr(choice) for choice in choices)
+        msg = f"CircuitConfig.{name} must be {', '.join(rest)} or {last}, got {value!r}"
+        raise ValueError(msg)
+
+
 def _rate(name: str, value: float) -> None:
     if not (0 < value <= 1):
         msg = f"CircuitConfig.{name} must be in (0, 1], got {value!r}"
@@ -240,12 +247,8 @@ class CircuitConfig:
         if self.half_open_max_calls is not None:
             _at_least_one("half_open_max_calls", self.half_open_max_calls)
         _positive("probe_lease_ttl", self.probe_lease_ttl)
-        if self.mode not in ("consecutive", "ratio"):
-            msg = f"CircuitConfig.mode must be 'consecutive' or 'ratio', got {self.mode!r}"
-            raise ValueError(msg)
-        if self.window not in ("count", "time"):
-            msg = f"CircuitConfig.window must be 'count' or 'time', got {self.window!r}"
-            raise ValueError(msg)
+        _one_of("mode", self.mode, ("consecutive", "ratio"))
+        _one_of("window", self.window, ("count", "time"))
         _at_least_one("window_size", self.window_size)
         _positive("window_seconds", self.window_seconds)
         _at_least_one("window_buckets", self.window_buckets)
@@ -271,12 +274,7 @@ class CircuitConfig:
         if not (0 <= self.jitter < 1):
             msg = f"CircuitConfig.jitter must be in [0, 1), got {self.jitter!r}"
             raise ValueError(msg)
-        if self.retry_after not in ("extend", "trip", "ignore"):
-            msg = (
-                "CircuitConfig.retry_after must be 'extend', 'trip' or 'ignore', "
-                f"got {self.retry_after!r}"
-            )
-            raise ValueError(msg)
+        _one_of("retry_after", self.retry_after, ("extend", "trip", "ignore"))
         _positive("retry_after_trip_min", self.retry_after_trip_min)
         classify: object = self.classify
         if not callable(classify):

@@ -212,6 +212,19 @@ def record_outcome(
         cold.slow_total += slow
     if state is HALF_OPEN:
         return _judge_probe(record, config, lease, failed, slow, now, retry_after, u)
+    return _judge_closed(record, config, failed, slow, now, retry_after, u)
+
+
+def _judge_closed(
+    record: CircuitRecord,
+    config: CircuitConfig,
+    failed: bool,
+    slow: bool,
+    now: float,
+    retry_after: float | None,
+    u: float,
+) -> Transition | None:
+    """A closed-state verdict: a long Retry-After may trip at once, else the mode's rule."""
     if (
         failed
         and retry_after is not None

@@ -102,12 +102,8 @@ class Hooks:
     def __init__(self, name: str) -> None:
         self.listeners: list[StateListener] = []
         self.cause: BaseException | None = None
-        self.open_message = ""
-        self.open_where: tuple[str, str, RejectReason] = (name, "open", "open")
-
-    def set_open_message(self, name: str) -> str:
         self.open_message = f"circuit {name!r} is open"
-        return self.open_message
+        self.open_where: tuple[str, str, RejectReason] = (name, "open", "open")
 
 
 def emit(name: str, hooks: Hooks | None, transition: Transition, now: float) -> None:
@@ -197,7 +193,7 @@ def reject(name: str, hooks: Hooks, admission: Admission, probe_budget: int) -> 
     elif reason == "half_open_full":
         text = f"circuit {name!r} is half-open and all {probe_budget} probe slots are taken"
     else:
-        text = hooks.open_message or hooks.set_open_message(name)
+        text = hooks.open_message
     retry_after = admission.retry_after
     if retry_after is not None:
         retry_after = max(0.0, retry_after)

@@ -98,11 +98,12 @@ class CircuitBreaker:
         self._circuit: LocalCircuit = LocalCircuit() if local is None else local
         # Chosen once: a store that hands out no local circuit keeps the state elsewhere,
         # and every operation goes through its async, atomic interface.
-        self._backend: Backend = (
-            LOCAL if store is None or local is not None else SharedBackend(store)
-        )
-        # Closed-state calls of a local, count-based circuit need no lock and no clock.
-        self._fast = self._backend is LOCAL and not config.needs_clock
+        self._backend: Backend = LOCAL if store is None or local else SharedBackend(store)
+        shared = self._backend is not LOCAL
+        # Closed-state calls of a local, count-based circuit need no lock and no clock
+        # (True); a local one with windows or slow calls needs the clock (False); a shared
+        # one goes to the store (None). The open-state fast path serves both local kinds.
+        self._fast: bool | None = None if shared else not config.needs_clock
 
     def __repr__(self) -> str:
         return f"CircuitBreaker(name={self._name!r}, state={self._circuit.state.value})"
@@ -298,7 +299,7 @@ class CircuitBreaker:
             if circuit.failures or circuit.generation != generation:
                 LOCAL.record(self, generation, 0, Outcome.SUCCESS, None, None)
             return result
-        if state is _OPEN and self._backend is LOCAL:
+        if state is _OPEN and self._fast is not None:
             # Reject without the lock while the open period clearly still runs. Only
             # reads and atomic counters: the worst a race can do is reject a call that a
             # transition a moment later would have admitted as a probe.
@@ -309,7 +310,7 @@ class CircuitBreaker:
                 next(cold.rejected)
                 hooks = self._hooks or self._ensure_hooks()
                 raise rejection(
-                    hooks.open_message or hooks.set_open_message(self._name),
+                    hooks.open_message,
                     hooks.open_where,
                     wait,
                 ) from hooks.cause

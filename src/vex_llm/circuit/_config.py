@@ -133,21 +133,22 @@ def classify_error(exc: BaseException) -> Outcome:
     return _http_client_outcome(exc) or Outcome.IGNORED
 
 
-def _positive(name: str, value: float) -> None:
-    # Bounded by MAX_SECONDS: open periods and leases become integer microseconds in Redis.
+def _checked(name: str, check: Callable[[object], object], value: object) -> None:
+    """Run a shared check (``check_seconds`` or ``check_count``), naming the field."""
     try:
-        check_seconds(value)
+        check(value)
     except ValueError as exc:
         msg = f"CircuitConfig.{name} {exc}"
         raise ValueError(msg) from None
+
+
+def _positive(name: str, value: float) -> None:
+    # Bounded by MAX_SECONDS: open periods and leases become integer microseconds in Redis.
+    _checked(name, check_seconds, value)
 
 
 def _at_least_one(name: str, value: object) -> None:
-    try:
-        check_count(value)
-    except ValueError as exc:
-        msg = f"CircuitConfig.{name} {exc}"
-        raise ValueError(msg) from None
+    _checked(name, check_count, value)
 
 
 def _one_of(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -48,8 +48,12 @@ class Backend(ABC):
         """The authoritative counters."""
 
     @abstractmethod
-    async def admit(self, breaker: CircuitBreaker, now: float) -> Admission:
-        """Admit or reject one call."""
+    async def admit(self, breaker: CircuitBreaker) -> tuple[Admission, float]:
+        """Admit one call, or raise its ``CircuitOpenError``.
+
+        Returns:
+            The admission and the clock time it was made at.
+        """
 
     @abstractmethod
     async def settle(
@@ -113,8 +117,12 @@ class LocalBackend(Backend):
     async def fetch_stats(self, breaker: CircuitBreaker) -> CircuitStats:
         return self.stats(breaker)
 
-    async def admit(self, breaker: CircuitBreaker, now: float) -> Admission:
-        return breaker._circuit.acquire(breaker._config, now)
+    async def admit(self, breaker: CircuitBreaker) -> tuple[Admission, float]:
+        now = breaker._clock()
+        admission = breaker._circuit.acquire(breaker._config, now)
+        if admission.transition is not None or not admission.admitted:
+            breaker._admitted(admission, now)
+        return admission, now
 
     async def settle(
         self,
@@ -234,10 +242,13 @@ class SharedBackend(Backend):
             breaker._emit(snapshot.transition, breaker._clock())
         return stats_from(breaker._name, snapshot)
 
-    async def admit(self, breaker: CircuitBreaker, now: float) -> Admission:
+    async def admit(self, breaker: CircuitBreaker) -> tuple[Admission, float]:
+        now = breaker._clock()
         admission = await self.store.acquire(breaker._name, breaker._config, now)
         self.adopt(breaker, admission.state, admission.generation, admission.incarnation)
-        return admission
+        if admission.transition is not None or not admission.admitted:
+            breaker._admitted(admission, now)
+        return admission, now
 
     async def settle(
         self,

@@ -247,14 +247,8 @@ class CircuitBreaker:
         Raises:
             CircuitOpenError: When the circuit rejects the call.
         """
-        admission, now = await self._admit()
+        admission, now = await self._backend.admit(self)
         return Permit(self, admission, now)
-
-    async def _admit(self) -> tuple[Admission, float]:
-        now = self._clock()
-        admission = await self._backend.admit(self, now)
-        self._admitted(admission, now)
-        return admission, now
 
     def _admitted(self, admission: Admission, now: float) -> None:
         """Emit the lazy step an admission made; raise its rejection."""
@@ -314,7 +308,7 @@ class CircuitBreaker:
                     hooks.open_where,
                     wait,
                 ) from hooks.cause
-        admission, started = await self._admit()
+        admission, started = await self._backend.admit(self)
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:

@@ -292,8 +292,18 @@ class RedisStore(CircuitStore):
         if outcome is Outcome.IGNORED:
             await self.release(name, ticket)
             return None
+        engine = self._engine
+        failed = outcome is Outcome.FAILURE
+        slow = (
+            config.slow_call_duration is not None
+            and duration is not None
+            and duration > config.slow_call_duration
+        )
+        # Never true while degraded, so the fallback below still sees every outcome.
+        if not failed and not slow and engine.changes_nothing(name, config, ticket):
+            return None
         locally = functools.partial(
-            self._engine.record_locally,
+            engine.record_locally,
             name,
             config,
             ticket,
@@ -303,18 +313,10 @@ class RedisStore(CircuitStore):
             retry_after=retry_after,
             u=u,
         )
-        if self._engine.health.degraded and not ticket.incarnation:
+        if engine.health.degraded and not ticket.incarnation:
             # Admitted by the fallback while Redis was failing: recorded there too, so
             # one call never waits for Redis twice.
             return await locally()
-        failed = outcome is Outcome.FAILURE
-        slow = (
-            config.slow_call_duration is not None
-            and duration is not None
-            and duration > config.slow_call_duration
-        )
-        if not failed and not slow and self._engine.changes_nothing(name, config, ticket):
-            return None
         args = [
             ticket.incarnation,
             str(ticket.generation),
@@ -323,9 +325,9 @@ class RedisStore(CircuitStore):
             "1" if slow else "0",
             "" if retry_after is None else seconds(retry_after),
             repr(u),
-            *self._engine.args.record(config),
+            *engine.args.record(config),
         ]
-        return await self._engine.post(name, RECORD, args, now, locally)
+        return await engine.post(name, RECORD, args, now, locally)
 
     async def release(self, name: str, ticket: Ticket) -> None:
         if ticket.incarnation or not self._engine.health.degraded:

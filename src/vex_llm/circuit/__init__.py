@@ -4,23 +4,25 @@ the store protocol.
 No I/O and no clock reads: every operation takes ``now`` as an argument. ``stores/`` keeps
 records of this machine (in-process, or as Lua scripts in Redis) and ``breaker/`` drives it
 around a guarded call. ``machine`` is the state machine itself (pure functions over a
-``CircuitRecord``); the rest is re-exported here.
+``CircuitRecord``); ``LocalCircuit`` is a record with those functions applied under its
+lock, the unit in-process stores hand to breakers; the rest is re-exported here.
 """
 
 from __future__ import annotations
 
 from . import machine
 from ._config import CircuitConfig, CircuitState, Outcome, classify_error
-from ._store import CircuitStore, count_call, lock_for
-from .machine import (
+from ._local import LocalCircuit
+from ._record import CircuitRecord
+from ._results import (
     Admission,
-    CircuitRecord,
     ManualAction,
     Snapshot,
     Ticket,
     Transition,
     TransitionReason,
 )
+from ._store import CircuitStore
 
 __all__ = [
     "Admission",
@@ -28,6 +30,7 @@ __all__ = [
     "CircuitRecord",
     "CircuitState",
     "CircuitStore",
+    "LocalCircuit",
     "ManualAction",
     "Outcome",
     "Snapshot",
@@ -35,7 +38,5 @@ __all__ = [
     "Transition",
     "TransitionReason",
     "classify_error",
-    "count_call",
-    "lock_for",
     "machine",
 ]

@@ -133,21 +133,29 @@ def classify_error(exc: BaseException) -> Outcome:
     return _http_client_outcome(exc) or Outcome.IGNORED
 
 
-def _positive(name: str, value: float) -> None:
-    # Bounded by MAX_SECONDS: open periods and leases become integer microseconds in Redis.
+def _checked(name: str, check: Callable[[object], object], value: object) -> None:
+    """Run a shared check (``check_seconds`` or ``check_count``), naming the field."""
     try:
-        check_seconds(value)
+        check(value)
     except ValueError as exc:
         msg = f"CircuitConfig.{name} {exc}"
         raise ValueError(msg) from None
+
+
+def _positive(name: str, value: float) -> None:
+    # Bounded by MAX_SECONDS: open periods and leases become integer microseconds in Redis.
+    _checked(name, check_seconds, value)
 
 
 def _at_least_one(name: str, value: object) -> None:
-    try:
-        check_count(value)
-    except ValueError as exc:
-        msg = f"CircuitConfig.{name} {exc}"
-        raise ValueError(msg) from None
+    _checked(name, check_count, value)
+
+
+def _one_of(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        *rest, last = (repr(choice) for choice in choices)
+        msg = f"CircuitConfig.{name} must be {', '.join(rest)} or {last}, got {value!r}"
+        raise ValueError(msg)
 
 
 def _rate(name: str, value: float) -> None:
@@ -240,12 +248,8 @@ class CircuitConfig:
         if self.half_open_max_calls is not None:
             _at_least_one("half_open_max_calls", self.half_open_max_calls)
         _positive("probe_lease_ttl", self.probe_lease_ttl)
-        if self.mode not in ("consecutive", "ratio"):
-            msg = f"CircuitConfig.mode must be 'consecutive' or 'ratio', got {self.mode!r}"
-            raise ValueError(msg)
-        if self.window not in ("count", "time"):
-            msg = f"CircuitConfig.window must be 'count' or 'time', got {self.window!r}"
-            raise ValueError(msg)
+        _one_of("mode", self.mode, ("consecutive", "ratio"))
+        _one_of("window", self.window, ("count", "time"))
         _at_least_one("window_size", self.window_size)
         _positive("window_seconds", self.window_seconds)
         _at_least_one("window_buckets", self.window_buckets)
@@ -271,12 +275,7 @@ class CircuitConfig:
         if not (0 <= self.jitter < 1):
             msg = f"CircuitConfig.jitter must be in [0, 1), got {self.jitter!r}"
             raise ValueError(msg)
-        if self.retry_after not in ("extend", "trip", "ignore"):
-            msg = (
-                "CircuitConfig.retry_after must be 'extend', 'trip' or 'ignore', "
-                f"got {self.retry_after!r}"
-            )
-            raise ValueError(msg)
+        _one_of("retry_after", self.retry_after, ("extend", "trip", "ignore"))
         _positive("retry_after_trip_min", self.retry_after_trip_min)
         classify: object = self.classify
         if not callable(classify):

@@ -1,10 +1,10 @@
 """The ``CircuitStore`` interface: where a breaker keeps its state.
 
-A store either keeps records in this process (``local_record`` hands one out and the
-breaker applies the pure machine to it under a short lock: no await, no allocation on
-the hot path), or keeps them elsewhere and implements every operation as one atomic step
-on its side (the Redis store runs each as one Lua script). A breaker never holds a lock
-across the guarded call; each operation below is short and bounded.
+A store either keeps circuits in this process (``local_circuit`` hands out a
+``LocalCircuit``, whose operations are machine steps under a short lock: no await, no
+allocation on the hot path), or keeps them elsewhere and implements every operation as
+one atomic step on its side (the Redis store runs each as one Lua script). A breaker
+never holds a lock across the guarded call; each operation below is short and bounded.
 
 Operations and their atomic contract (all take the breaker ``name`` and its config):
 
@@ -22,43 +22,13 @@ Operations and their atomic contract (all take the breaker ``name`` and its conf
 
 from __future__ import annotations
 
-import itertools
-import threading
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._config import CircuitConfig, Outcome
-    from .machine import (
-        Admission,
-        CircuitRecord,
-        ManualAction,
-        Snapshot,
-        Ticket,
-        Transition,
-    )
-
-# A fixed set of locks shared by all in-process records, picked by the record's id.
-# A lock is held only for one O(1) machine step (never across an await or user code,
-# never two at once), so sharing a lock between unrelated breakers costs nothing
-# measurable, while an idle breaker carries no lock object of its own.
-_LOCKS: Final = tuple(threading.Lock() for _ in range(64))
-
-
-def lock_for(record: object) -> threading.Lock:
-    """The lock that guards an in-process record."""
-    return _LOCKS[(id(record) >> 4) & 63]
-
-
-def count_call(record: CircuitRecord) -> None:
-    """Count one call on an in-process record; its counter is made on first use."""
-    calls = record.calls
-    if calls is None:
-        with lock_for(record):
-            calls = record.calls
-            if calls is None:
-                calls = record.calls = itertools.count()
-    next(calls)
+    from ._local import LocalCircuit
+    from ._results import Admission, ManualAction, Snapshot, Ticket, Transition
 
 
 class CircuitStore(ABC):
@@ -67,8 +37,8 @@ class CircuitStore(ABC):
     Breakers with the same name over the same store are one circuit.
     """
 
-    def local_record(self, name: str) -> CircuitRecord | None:
-        """The in-process record for ``name`` (created on first use), or ``None`` when
+    def local_circuit(self, name: str) -> LocalCircuit | None:
+        """The in-process circuit for ``name`` (created on first use), or ``None`` when
         the state lives elsewhere and the async operations must be used."""
         return None
 

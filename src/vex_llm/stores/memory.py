@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..circuit import CircuitRecord, CircuitStore, Snapshot, Ticket, count_call, lock_for
-from ..circuit import machine as _machine
+from ..circuit import CircuitStore, LocalCircuit, Snapshot, Ticket
 
 if TYPE_CHECKING:
     from ..circuit import Admission, CircuitConfig, ManualAction, Outcome, Transition
@@ -20,29 +19,24 @@ class MemoryStore(CircuitStore):
     """
 
     def __init__(self) -> None:
-        self._records: dict[str, CircuitRecord] = {}
+        self._circuits: dict[str, LocalCircuit] = {}
 
     def __repr__(self) -> str:
-        return f"MemoryStore(circuits={sorted(self._records)!r})"
+        return f"MemoryStore(circuits={sorted(self._circuits)!r})"
 
-    def local_record(self, name: str) -> CircuitRecord:
-        record = self._records.get(name)
-        if record is None:
-            # setdefault is atomic: two threads racing here end up with one record.
-            record = self._records.setdefault(name, CircuitRecord())
-        return record
+    def local_circuit(self, name: str) -> LocalCircuit:
+        circuit = self._circuits.get(name)
+        if circuit is None:
+            # setdefault is atomic: two threads racing here end up with one circuit.
+            circuit = self._circuits.setdefault(name, LocalCircuit())
+        return circuit
 
     def names(self) -> list[str]:
         """The names of the circuits this store holds, sorted."""
-        return sorted(self._records)
+        return sorted(self._circuits)
 
     async def acquire(self, name: str, config: CircuitConfig, now: float) -> Admission:
-        record = self.local_record(name)
-        with lock_for(record):
-            admission = _machine.acquire(record, config, now)
-        if admission.admitted:
-            count_call(record)
-        return admission
+        return self.local_circuit(name).acquire(config, now)
 
     async def record(
         self,
@@ -56,24 +50,12 @@ class MemoryStore(CircuitStore):
         retry_after: float | None = None,
         u: float = 0.0,
     ) -> Transition | None:
-        record = self.local_record(name)
-        with lock_for(record):
-            return _machine.record_outcome(
-                record,
-                config,
-                ticket.generation,
-                ticket.lease,
-                outcome,
-                now,
-                duration=duration,
-                retry_after=retry_after,
-                u=u,
-            )
+        return self.local_circuit(name).record(
+            config, ticket, outcome, now, duration=duration, retry_after=retry_after, u=u
+        )
 
     async def release(self, name: str, ticket: Ticket) -> None:
-        record = self.local_record(name)
-        with lock_for(record):
-            _machine.release(record, ticket.generation, ticket.lease)
+        self.local_circuit(name).release(ticket)
 
     async def force(
         self,
@@ -84,12 +66,7 @@ class MemoryStore(CircuitStore):
         *,
         duration: float | None = None,
     ) -> Transition | None:
-        record = self.local_record(name)
-        with lock_for(record):
-            return _machine.force(record, config, action, now, duration=duration)
+        return self.local_circuit(name).force(config, action, now, duration=duration)
 
     async def snapshot(self, name: str, config: CircuitConfig, now: float) -> Snapshot:
-        record = self.local_record(name)
-        with lock_for(record):
-            transition = _machine.advance(record, now)
-            return _machine.snapshot(record, now, transition)
+        return self.local_circuit(name).snapshot(now)

@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from .._clock import Clock, Sleep
-from .._errors import DEADLINE_EXCEEDED, Timeout
+from .._errors import DeadlineExceeded
 from .._provider import LlmProvider, ProviderWrapper, close_stream, open_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._scope import Deadline, deadline_scope, time_left
@@ -23,8 +23,9 @@ class DeadlineProvider(ProviderWrapper):
     ``deadline()``) that the layers below read: every attempt gets ``min(its own
     timeout, time left)``, retries wait only when the wait fits, fallbacks stop when the
     time is spent. The deadline is also enforced here: when it passes, the call is
-    cancelled and ``Timeout`` raised. For a stream it bounds the whole stream, last
-    chunk included (an answer that cannot finish in time is not an answer in time).
+    cancelled and ``DeadlineExceeded`` (a ``Timeout``) raised. For a stream it bounds the
+    whole stream, last chunk included (an answer that cannot finish in time is not an
+    answer in time).
 
     Args:
         provider: The provider (usually a fallback chain) to bound.
@@ -61,13 +62,13 @@ class DeadlineProvider(ProviderWrapper):
         allowed = min(self._seconds, time_left())
         return Deadline(self._clock() + allowed, self._clock)
 
-    def _expired(self) -> Callable[[], Timeout]:
-        def expired() -> Timeout:
+    def _expired(self) -> Callable[[], DeadlineExceeded]:
+        def expired() -> DeadlineExceeded:
             emit("timeout", self._inner.name, wait=self._seconds, detail="deadline")
             msg = (
                 f"{self._inner.name}: no answer within the call's deadline of {self._seconds:.3g}s"
             )
-            return Timeout(msg, provider=self._inner.name, code=DEADLINE_EXCEEDED)
+            return DeadlineExceeded(msg, provider=self._inner.name)
 
         return expired
 

@@ -13,13 +13,13 @@ from .._clock import Clock, Sleep
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ..breaker import CircuitConfig
-from ..resilient import ResilientProvider
 from ..stores import CircuitStore
 from ._backoff import Random
 from ._deadline import DeadlineProvider
 from ._scope import StreamBreak
 from .fallback import FallbackProvider
 from .hedge import HedgeConfig, HedgeProvider
+from .resilient import ResilientProvider
 from .retry import RetryConfig, RetryProvider
 from .timeout import TimeoutConfig, TimeoutProvider
 

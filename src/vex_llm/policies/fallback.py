@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Self
 
 from .._errors import (
+    AllProvidersFailed,
     AuthenticationFailed,
     CircuitOpenError,
     ContextLengthExceeded,
@@ -18,31 +18,6 @@ from .._provider import LlmProvider, close_stream, open_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk, StreamReset
 from ._scope import STREAM_BREAK_POLICIES, StreamBreak, stream_break_policy, time_left
 from ._trace import base_name, emit
-
-
-class AllProvidersFailed(ExceptionGroup[LlmError], LlmError):
-    """Every provider of a fallback chain (or hedge) failed or was skipped.
-
-    It is an ``ExceptionGroup`` of one error per provider, in the order they were tried
-    (a skipped provider shows as the ``CircuitOpenError`` or ``Timeout`` that kept it
-    out), so ``except* RateLimited:`` works, and an ``LlmError``, so ``except LlmError:``
-    does too. ``retryable`` is true when any of the errors is.
-
-    Args:
-        message: What happened.
-        exceptions: The errors, one per provider.
-    """
-
-    def __new__(cls, message: str, exceptions: Sequence[LlmError]) -> Self:
-        return super().__new__(cls, message, exceptions)
-
-    def __init__(self, message: str, exceptions: Sequence[LlmError]) -> None:
-        super().__init__(message, exceptions)
-        self.retryable = any(error.retryable for error in exceptions)
-
-    def derive(self, excs: Sequence[LlmError]) -> AllProvidersFailed:  # type: ignore[override]  # ExceptionGroup.derive is generic over any exception type; ours holds LlmErrors only
-        """Build a group like this one around ``excs`` (used by ``split``/``subgroup``)."""
-        return AllProvidersFailed(self.message, excs)
 
 
 def _stops_fallback(exc: LlmError) -> bool:

@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from .._clock import Clock, Sleep
 from .._errors import (
+    AllProvidersFailed,
     AuthenticationFailed,
     CircuitOpenError,
     InvalidRequest,
@@ -21,7 +22,6 @@ from .._errors import (
 from .._provider import LlmProvider, close_stream, open_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._trace import EventKind, base_name, emit
-from .fallback import AllProvidersFailed
 
 T = TypeVar("T")
 

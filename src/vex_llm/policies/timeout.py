@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from .._clock import Sleep
-from .._errors import DEADLINE_EXCEEDED, Timeout
+from .._errors import DeadlineExceeded, Timeout
 from .._provider import LlmProvider, ProviderWrapper, close_stream, open_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._scope import time_left
@@ -128,8 +128,9 @@ class TimeoutProvider(ProviderWrapper):
             else:
                 msg = f"{self._base}: no {which.replace('_', ' ')} within {limit:.3g}s"
             # A spent deadline is the caller's budget running out, not evidence about the
-            # provider: the code tells the breaker not to count it (see classify_error).
-            code = DEADLINE_EXCEEDED if by_deadline else None
-            return Timeout(msg, provider=self._base, code=code)
+            # provider: its own class tells the breaker not to count it (classify_error).
+            if by_deadline:
+                return DeadlineExceeded(msg, provider=self._base)
+            return Timeout(msg, provider=self._base)
 
         return limit, expired

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator, Callable
 
 from .._clock import Clock, Sleep
 from .._errors import DeadlineExceeded
-from .._provider import LlmProvider, ProviderWrapper, close_stream, open_stream
+from .._provider import LlmProvider, ProviderWrapper
+from .._stream import ChunkStream, Limit, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._scope import Deadline, deadline_scope, time_left
 from ._trace import emit
@@ -78,20 +79,50 @@ class DeadlineProvider(ProviderWrapper):
             async with within(scope.time_left(), self._sleep, self._expired()):
                 return await self._inner.complete(request)
 
-    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
-        scope = self._open()
-        chunks = open_stream(self._inner, request)
-        try:
-            while True:
-                # The scope is set around each step only: between chunks the consumer's
-                # own code runs in its own context, untouched by this call's deadline.
-                with deadline_scope(scope):
-                    async with within(scope.time_left(), self._sleep, self._expired()):
-                        try:
-                            chunk = await anext(chunks)
-                        except StopAsyncIteration:
-                            return
-                yield chunk
-        finally:
-            with deadline_scope(scope):
-                await close_stream(chunks)
+    def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        return _BoundedStream(self, request)
+
+
+class _DeadlineLimit(Limit):
+    """The call's deadline, on each wait for a chunk."""
+
+    __slots__ = ("_expired", "_scope")
+
+    def __init__(self, sleep: Sleep, scope: Deadline, expired: Callable[[], DeadlineExceeded]):
+        super().__init__(sleep)
+        self._scope = scope
+        self._expired = expired
+
+    def remaining(self) -> float:
+        return self._scope.time_left()
+
+    def expired(self) -> DeadlineExceeded:
+        return self._expired()
+
+
+class _BoundedStream(ChunkStream):
+    """A stream that must finish, last chunk included, before the call's deadline.
+
+    The deadline is the context of the first step only (when the layers below open their
+    streams and decide); between chunks the consumer's own code runs untouched by it.
+    """
+
+    __slots__ = ("_owner", "_request", "_scope")
+
+    def __init__(self, owner: DeadlineProvider, request: LlmRequest) -> None:
+        super().__init__(owner.inner.name)
+        self._owner = owner
+        self._request = request
+        self._scope: Deadline | None = None
+
+    async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
+        owner = self._owner
+        scope = self._scope = owner._open()
+        with deadline_scope(scope):
+            async with within(scope.time_left(), owner._sleep, owner._expired()):
+                chunks = owner.inner.stream(self._request)
+                return await first_chunk(chunks, owner.inner.name), chunks
+
+    def _limits(self) -> tuple[Limit, ...]:
+        assert self._scope is not None
+        return (_DeadlineLimit(self._owner._sleep, self._scope, self._owner._expired()),)

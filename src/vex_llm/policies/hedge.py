@@ -12,16 +12,14 @@ from typing import Any, Generic, TypeVar
 
 from .._clock import Clock, Sleep
 from .._errors import (
-    AllProvidersFailed,
-    AuthenticationFailed,
     CircuitOpenError,
-    InvalidRequest,
     LlmError,
-    StreamInterrupted,
 )
-from .._provider import LlmProvider, close_stream, open_stream
+from .._provider import LlmProvider
+from .._stream import ChunkStream, close_source, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
-from ._trace import EventKind, base_name, emit
+from ._chain import Chain, stops_chain
+from ._trace import EventKind, emit
 
 T = TypeVar("T")
 
@@ -69,7 +67,7 @@ class _Entrant(Generic[T]):
     task: asyncio.Task[T]
 
 
-class HedgeProvider(LlmProvider):
+class HedgeProvider(Chain):
     """Starts the same request on the next provider when the first is slow.
 
     The first provider is asked at once. If it has not answered after the hedge delay
@@ -100,30 +98,15 @@ class HedgeProvider(LlmProvider):
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        chain = tuple(providers)
-        if len(chain) < 2:
-            msg = f"HedgeProvider.providers must hold at least two providers, got {len(chain)}"
-            raise ValueError(msg)
-        for provider in chain:
-            value: object = provider
-            if not isinstance(value, LlmProvider):
-                msg = f"HedgeProvider.providers must hold LlmProviders, got {type(value).__name__}"
-                raise TypeError(msg)
-        self._providers = chain
+        super().__init__(providers, owner="HedgeProvider", minimum=2)
         self._config = config or HedgeConfig()
         self._clock = clock
         self._sleep = sleep
-        self._names = tuple(base_name(p) for p in chain)
         self._latencies: deque[float] = deque(maxlen=self._config.window)
 
     @property
     def name(self) -> str:
         return f"hedge({', '.join(self._names)})"
-
-    @property
-    def providers(self) -> tuple[LlmProvider, ...]:
-        """Primary first."""
-        return self._providers
 
     @property
     def delay(self) -> float:
@@ -135,12 +118,6 @@ class HedgeProvider(LlmProvider):
         rank = min(len(ordered) - 1, math.ceil(config.quantile * len(ordered)) - 1)
         return ordered[max(0, rank)]
 
-    async def is_available(self) -> bool:
-        for provider in self._providers:
-            if await provider.is_available():
-                return True
-        return False
-
     async def complete(self, request: LlmRequest) -> LlmResponse:
         def start(index: int) -> Awaitable[LlmResponse]:
             return self._providers[index].complete(request)
@@ -148,31 +125,8 @@ class HedgeProvider(LlmProvider):
         _, response = await self._race(start, None)
         return response
 
-    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
-        streams: dict[int, AsyncIterator[StreamChunk]] = {}
-
-        async def first_chunk(index: int) -> StreamChunk:
-            chunks = open_stream(self._providers[index], request)
-            streams[index] = chunks
-            try:
-                return await anext(chunks)
-            except StopAsyncIteration:
-                msg = f"stream from {self._names[index]!r} ended before its first chunk"
-                raise StreamInterrupted(msg, provider=self._names[index]) from None
-
-        async def drop(index: int) -> None:
-            chunks = streams.pop(index, None)
-            if chunks is not None:
-                await close_stream(chunks)
-
-        winner, first = await self._race(first_chunk, drop)
-        chunks = streams.pop(winner)
-        try:
-            yield first
-            async for chunk in chunks:
-                yield chunk
-        finally:
-            await close_stream(chunks)
+    def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        return _HedgedStream(self, request)
 
     async def _race(
         self,
@@ -236,9 +190,7 @@ class HedgeProvider(LlmProvider):
                         entrants.remove(entrant)
                         return entrant.index, entrant.task.result()
                     emit("failure", name, error=exc)
-                    if not isinstance(exc, LlmError) or isinstance(
-                        exc, InvalidRequest | AuthenticationFailed
-                    ):
+                    if not isinstance(exc, LlmError) or stops_chain(exc):
                         raise exc
                     errors.append(exc)
                 if timer is not None and timer in done:
@@ -264,13 +216,36 @@ class HedgeProvider(LlmProvider):
                 await drop(loser.index)
 
     def _all_failed(self, errors: list[LlmError]) -> LlmError:
-        emit("give_up", self.name, detail="all_failed")
         if not errors:
+            emit("give_up", self.name, detail="all_failed")
             msg = f"{self.name}: every provider's circuit is open; none was asked"
             return CircuitOpenError(msg, breaker=self.name)
-        tried = ", ".join(f"{e.provider or '?'}: {type(e).__name__}" for e in errors)
-        return AllProvidersFailed(f"all providers failed ({tried})", errors)
+        return self._group(errors)
 
-    async def aclose(self) -> None:
-        for provider in self._providers:
-            await provider.aclose()
+
+class _HedgedStream(ChunkStream):
+    """A stream hedged on its first chunk: the first provider to give one serves it all."""
+
+    __slots__ = ("_owner", "_request")
+
+    def __init__(self, owner: HedgeProvider, request: LlmRequest) -> None:
+        super().__init__(owner.name)
+        self._owner = owner
+        self._request = request
+
+    async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
+        owner = self._owner
+        streams: dict[int, AsyncIterator[StreamChunk]] = {}
+
+        async def first(index: int) -> StreamChunk:
+            chunks = owner.providers[index].stream(self._request)
+            streams[index] = chunks
+            return await first_chunk(chunks, owner._names[index])
+
+        async def drop(index: int) -> None:
+            chunks = streams.pop(index, None)
+            if chunks is not None:
+                await close_source(chunks)
+
+        winner, chunk = await owner._race(first, drop)
+        return chunk, streams.pop(winner)

@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from typing import Final, Self
 
 from .._clock import Clock
-from .._errors import CircuitOpenError, StreamInterrupted
-from .._provider import LlmProvider, close_stream, open_stream
+from .._errors import CircuitOpenError
+from .._provider import LlmProvider
+from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
-from ..breaker import CircuitBreaker, CircuitConfig, CircuitState, CircuitStats
+from ..breaker import CircuitBreaker, CircuitConfig, CircuitState, CircuitStats, Permit
 from ..stores import CircuitStore
 
 _DEFAULT_CONFIG: Final = CircuitConfig()
@@ -103,38 +104,52 @@ class ResilientProvider(LlmProvider):
                 exc.provider = self._inner.name
             raise
 
-    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
-        try:
-            permit = await self._breaker.acquire()
-        except CircuitOpenError as exc:
-            if exc.provider is None:
-                exc.provider = self._inner.name
-            raise
-        parts: list[str] = []
-        try:
-            chunks = open_stream(self._inner, request)
-            try:
-                async for chunk in chunks:
-                    if chunk.finish_reason is not None:
-                        # The verdict goes in before the last chunk leaves: once it is out,
-                        # a wrapper, the consumer's break or the garbage collector may close
-                        # this generator, and none of that unmakes a complete answer.
-                        await permit.success()
-                        yield chunk
-                        return  # complete: whatever the provider sends after it is not read
-                    parts.append(chunk.delta)
-                    yield chunk
-            finally:
-                await close_stream(chunks)
-            # Never pass a truncated stream off as complete, whatever the provider did.
-            msg = f"stream from {self._inner.name!r} ended without a finish reason"
-            raise StreamInterrupted(msg, partial="".join(parts), provider=self._inner.name)
-        except GeneratorExit:
-            await permit.release()  # abandoned before its finish reason: no evidence
-            raise
-        except BaseException as exc:
-            await permit.record_error(exc)  # a no-op once the success is recorded
-            raise
+    def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        return _BreakerStream(self, request)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class _BreakerStream(ChunkStream):
+    """A stream under the breaker: it holds its permit until its finish reason or its end."""
+
+    __slots__ = ("_owner", "_permit", "_request")
+
+    def __init__(self, owner: ResilientProvider, request: LlmRequest) -> None:
+        super().__init__(owner.inner.name)
+        self._owner = owner
+        self._request = request
+        self._permit: Permit | None = None
+
+    async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
+        inner = self._owner.inner
+        try:
+            permit = await self._owner.breaker.acquire()
+        except CircuitOpenError as exc:
+            if exc.provider is None:
+                exc.provider = inner.name
+            raise
+        self._permit = permit
+        try:
+            chunks = inner.stream(self._request)
+            return await first_chunk(chunks, inner.name), chunks
+        except BaseException as exc:
+            await permit.record_error(exc)
+            raise
+
+    async def _finished(self) -> None:
+        # The verdict goes in before the last chunk leaves: once it is out, the consumer's
+        # break, a wrapper or the garbage collector may close the stream, and none of that
+        # unmakes a complete answer.
+        assert self._permit is not None
+        await self._permit.success()
+
+    async def _failed(self, error: BaseException, stream: ChunkStream) -> BaseException:
+        assert self._permit is not None
+        await self._permit.record_error(error)  # a no-op once the success is recorded
+        return error
+
+    async def _abandoned(self) -> None:
+        assert self._permit is not None
+        await self._permit.release()  # abandoned before its finish reason: no evidence

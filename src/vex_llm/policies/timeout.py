@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 from .._clock import Sleep
 from .._errors import DeadlineExceeded, Timeout
-from .._provider import LlmProvider, ProviderWrapper, close_stream, open_stream
+from .._provider import LlmProvider, ProviderWrapper
+from .._stream import ChunkStream, Limit, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
-from ._scope import time_left
+from ._scope import Deadline, current_deadline, time_left
 from ._trace import base_name, emit
 from ._watchdog import within
 
@@ -98,39 +99,71 @@ class TimeoutProvider(ProviderWrapper):
         async with within(limit, self._sleep, expired):
             return await self._inner.complete(request)
 
-    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
-        chunks = open_stream(self._inner, request)
-        try:
-            own, which = self._config.first_token, "first_token"
-            while True:
-                limit, expired = self._bound(own, which)
-                async with within(limit, self._sleep, expired):
-                    try:
-                        chunk = await anext(chunks)
-                    except StopAsyncIteration:
-                        return
-                yield chunk
-                own, which = self._config.idle, "idle"
-        finally:
-            await close_stream(chunks)
+    def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        return _TimedStream(self, request)
 
     def _bound(self, own: float, which: str) -> tuple[float, Callable[[], Timeout]]:
         """The limit for the next wait and the error raised when it expires."""
         left = time_left()
         by_deadline = left < own
         limit = max(0.0, left) if by_deadline else own
-        detail = "deadline" if by_deadline else which
+        return limit, lambda: self._expired(which, limit, by_deadline=by_deadline)
 
-        def expired() -> Timeout:
-            emit("timeout", self._base, wait=limit, detail=detail)
-            if by_deadline:
-                msg = f"{self._base}: the call's deadline was spent waiting for {which}"
-            else:
-                msg = f"{self._base}: no {which.replace('_', ' ')} within {limit:.3g}s"
+    def _expired(self, which: str, limit: float, *, by_deadline: bool) -> Timeout:
+        """The error for a limit that ran out (traced as a ``timeout`` event)."""
+        emit("timeout", self._base, wait=limit, detail="deadline" if by_deadline else which)
+        if by_deadline:
             # A spent deadline is the caller's budget running out, not evidence about the
             # provider: its own class tells the breaker not to count it (classify_error).
-            if by_deadline:
-                return DeadlineExceeded(msg, provider=self._base)
-            return Timeout(msg, provider=self._base)
+            msg = f"{self._base}: the call's deadline was spent waiting for {which}"
+            return DeadlineExceeded(msg, provider=self._base)
+        msg = f"{self._base}: no {which.replace('_', ' ')} within {limit:.3g}s"
+        return Timeout(msg, provider=self._base)
 
-        return limit, expired
+
+class _IdleLimit(Limit):
+    """The idle limit between two chunks, cut to the time left on the call's deadline."""
+
+    __slots__ = ("_by_deadline", "_deadline", "_limit", "_owner")
+
+    def __init__(self, owner: TimeoutProvider, scope: Deadline | None) -> None:
+        super().__init__(owner._sleep)
+        self._owner = owner
+        self._deadline = scope
+        self._limit = owner.config.idle
+        self._by_deadline = False
+
+    def remaining(self) -> float:
+        own = self._owner.config.idle
+        if self._deadline is None:
+            return own
+        left = self._deadline.time_left()
+        self._by_deadline = left < own
+        self._limit = max(0.0, left) if self._by_deadline else own
+        return self._limit
+
+    def expired(self) -> Timeout:
+        return self._owner._expired("idle", self._limit, by_deadline=self._by_deadline)
+
+
+class _TimedStream(ChunkStream):
+    """A stream under the first-token limit, then (through the one guard) the idle limit."""
+
+    __slots__ = ("_deadline", "_owner", "_request")
+
+    def __init__(self, owner: TimeoutProvider, request: LlmRequest) -> None:
+        super().__init__(owner.inner.name)
+        self._owner = owner
+        self._request = request
+        self._deadline: Deadline | None = None
+
+    async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
+        owner = self._owner
+        self._deadline = current_deadline()
+        limit, expired = owner._bound(owner.config.first_token, "first_token")
+        async with within(limit, owner._sleep, expired):
+            chunks = owner.inner.stream(self._request)
+            return await first_chunk(chunks, owner.inner.name), chunks
+
+    def _limits(self) -> tuple[Limit, ...]:
+        return (_IdleLimit(self._owner, self._deadline),)

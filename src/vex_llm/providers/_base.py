@@ -17,13 +17,14 @@ from typing import Final
 
 import httpx
 
-from .._errors import LlmError
+from .._errors import LlmError, Timeout
 from .._provider import LlmProvider
+from .._stream import Guard, Limit
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from .._urls import mask_url, url_secrets
 from ._body import ACCEPT_ENCODING, HttpLimits, WireViolation, pieces, read_body, read_start
 from ._http import Boundary
-from ._sse import SseDecoder, StreamReader
+from ._sse import SseDecoder, SseEvent, StreamReader
 from ._urls import endpoint, header_secrets, mask_httpx_logs
 
 _log = logging.getLogger("vex_llm")
@@ -333,43 +334,29 @@ class HttpProvider(LlmProvider):
         started = loop.time()
         response = await self._open(body, model, started)
         raw = pieces(response)
+        reader = self._reader(model)
+        decoder = SseDecoder(max_line=self._max_line, max_event=self._max_event)
+        limit = _ReadLimit(self, reader, loop, started + self._first_token_timeout)
+        guard = Guard((limit,), loop)  # one timer, moved only when a wait must end earlier
         try:
-            boundary = self._boundary
-            reader = self._reader(model)
-            decoder = SseDecoder(max_line=self._max_line, max_event=self._max_event)
-            deadline = started + self._first_token_timeout
-            first = True
             while True:
                 try:
-                    async with asyncio.timeout_at(deadline):
-                        data = await anext(raw, None)
-                        events = decoder.feed(data) if data is not None else []
-                except TimeoutError as exc:
-                    if reader.finish_reason is not None:
-                        break  # finished: a usage event or terminator that never came is optional
-                    if first:
-                        limit, code = self._first_token_timeout, "ttft_timeout"
-                    else:
-                        limit, code = self._idle_timeout, "idle_timeout"
-                    error: LlmError = boundary.deadline_error(code, limit, model=reader.model)
-                    raise self._fail(error) from boundary.cause(exc)
-                except (httpx.HTTPError, WireViolation) as exc:
-                    if reader.finish_reason is not None:
-                        break
-                    raise self._fail(self._broken(exc, reader)) from boundary.cause(exc)
-                if data is None:
-                    break
-                if not events:
-                    continue
-                for event in events:
+                    guard.arm()
                     try:
-                        text = reader.feed(event)
-                    except LlmError as error:
-                        self._fail(error)
-                        raise
+                        data = await raw.__anext__()
+                    finally:
+                        guard.disarm()
+                    events = decoder.feed(data)
+                except StopAsyncIteration:
+                    break
+                except BaseException as exc:
+                    self._read_failed(guard.convert(exc), reader)
+                    break  # finished: a usage event or terminator that never came is optional
+                for event in events:
+                    text = self._take(reader, event)
                     if text:
-                        if first:
-                            first = False
+                        if limit.first:
+                            limit.first = False
                             yield StreamChunk(text, model=reader.model, provider=self._name)
                         else:
                             yield StreamChunk(text)
@@ -377,11 +364,11 @@ class HttpProvider(LlmProvider):
                         break
                 if reader.done:
                     break
-                if not first or reader.finish_reason is not None:
+                if events and (not limit.first or reader.finish_reason is not None):
                     # Once text flows (or the answer finished) the idle limit takes over.
-                    deadline = loop.time() + self._idle_timeout
+                    limit.due = loop.time() + self._idle_timeout
             if reader.finish_reason is None:
-                raise self._fail(boundary.interrupted(reader.partial, model=reader.model))
+                raise self._fail(self._boundary.interrupted(reader.partial, model=reader.model))
             yield StreamChunk(
                 "",
                 finish_reason=reader.finish_reason,
@@ -390,5 +377,58 @@ class HttpProvider(LlmProvider):
                 provider=self._name,
             )
         finally:
+            guard.close()
             await raw.aclose()
             await response.aclose()
+
+    def _take(self, reader: StreamReader, event: SseEvent) -> str:
+        """The text one event adds (an event that says the stream failed raises)."""
+        try:
+            return reader.feed(event)
+        except LlmError as error:
+            self._fail(error)
+            raise
+
+    def _read_failed(self, exc: BaseException, reader: StreamReader) -> None:
+        """Return if a failed read merely ends a finished stream; otherwise raise its error."""
+        boundary = self._boundary
+        ended = isinstance(exc, Timeout | httpx.HTTPError | WireViolation)
+        if ended and reader.finish_reason is not None:
+            return
+        if isinstance(exc, Timeout):
+            cause = exc.__cause__
+            raise self._fail(exc) from (None if cause is None else boundary.cause(cause))
+        if isinstance(exc, httpx.HTTPError | WireViolation):
+            raise self._fail(self._broken(exc, reader)) from boundary.cause(exc)
+        raise exc
+
+
+class _ReadLimit(Limit):
+    """A stream's time to first token from the request's start, then the idle limit."""
+
+    __slots__ = ("_loop", "_provider", "_reader", "due", "first")
+
+    def __init__(
+        self,
+        provider: HttpProvider,
+        reader: StreamReader,
+        loop: asyncio.AbstractEventLoop,
+        due: float,
+    ) -> None:
+        super().__init__(asyncio.sleep)
+        self._provider = provider
+        self._reader = reader
+        self._loop = loop
+        self.due = due
+        self.first = True
+
+    def remaining(self) -> float:
+        return self.due - self._loop.time()
+
+    def expired(self) -> Timeout:
+        provider = self._provider
+        if self.first:
+            seconds, code = provider._first_token_timeout, "ttft_timeout"
+        else:
+            seconds, code = provider._idle_timeout, "idle_timeout"
+        return provider._boundary.deadline_error(code, seconds, model=self._reader.model)

@@ -23,35 +23,17 @@ number of layers, and one helper owns the bookkeeping every layer used to repeat
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncIterator
 from typing import Final, NamedTuple
 
-from ._clock import Sleep
-from ._errors import LlmError, StreamInterrupted
+from ._errors import StreamInterrupted
+from ._guard import Guard, Limit
 from ._types import StreamChunk
 
 _NEW: Final = 0
 _RUNNING: Final = 1
 _DONE: Final = 2
 _ABSORBED: Final = 3
-
-
-class Limit:
-    """A limit on each wait for the next chunk, declared by a stage (see ``ChunkStream``)."""
-
-    __slots__ = ("sleep",)
-
-    def __init__(self, sleep: Sleep) -> None:
-        self.sleep = sleep
-
-    def remaining(self) -> float:
-        """Seconds the next wait may take (``math.inf``: no limit)."""
-        return math.inf
-
-    def expired(self) -> LlmError:
-        """The error raised when the limit chosen for a wait ran out."""
-        raise NotImplementedError
 
 
 class Restart(NamedTuple):
@@ -84,129 +66,6 @@ async def close_source(chunks: AsyncIterator[object]) -> None:
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
         await aclose()
-
-
-class Guard:
-    """Enforces the tightest of several per-wait limits with one lazily moved timer.
-
-    With the real ``asyncio.sleep`` the timer is a loop ``call_at`` that is moved only
-    when a wait must end earlier than it is set for; when it fires early (the wait it was
-    set for ended), it re-arms for the current wait. With an injected sleep (tests: a
-    ``ManualClock``) a small watchdog task sleeps on it instead, one per wait.
-    """
-
-    __slots__ = (
-        "_at",
-        "_cancelling",
-        "_chosen",
-        "_dog",
-        "_due",
-        "_fast",
-        "_fired",
-        "_handle",
-        "_limits",
-        "_loop",
-        "_task",
-        "_waiting",
-    )
-
-    def __init__(self, limits: tuple[Limit, ...], loop: asyncio.AbstractEventLoop) -> None:
-        self._limits = limits
-        self._loop = loop
-        self._fast = all(limit.sleep is asyncio.sleep for limit in limits)
-        self._handle: asyncio.TimerHandle | None = None
-        self._dog: asyncio.Future[None] | None = None
-        self._at = math.inf
-        self._due = math.inf
-        self._chosen = limits[0]
-        self._task: asyncio.Task[object] | None = None
-        self._cancelling = 0
-        self._waiting = False
-        self._fired = False
-
-    def arm(self) -> None:
-        """A wait starts: choose the tightest limit and make sure a timer covers it.
-
-        Raises:
-            LlmError: The chosen limit is already spent.
-        """
-        best = math.inf
-        for limit in self._limits:
-            left = limit.remaining()
-            if left < best:
-                best = left
-                self._chosen = limit
-        if best == math.inf:
-            return
-        if best <= 0:
-            raise self._chosen.expired()
-        task = asyncio.current_task()
-        assert task is not None, "vex_llm streams run inside an asyncio task"
-        self._task = task
-        self._cancelling = task.cancelling()
-        self._waiting = True
-        if not self._fast:
-            self._dog = asyncio.ensure_future(self._bark(self._chosen.sleep, best))
-            return
-        due = self._loop.time() + best
-        self._due = due
-        if self._at > due:
-            if self._handle is not None:
-                self._handle.cancel()
-            self._handle = self._loop.call_at(due, self._fire)
-            self._at = due
-
-    def disarm(self) -> None:
-        """The wait ended (a chunk or an error came): the timer stays for the next one."""
-        self._waiting = False
-        if self._dog is not None:
-            self._dog.cancel()
-            self._dog = None
-
-    def _fire(self) -> None:
-        self._handle = None
-        self._at = math.inf
-        if not self._waiting:
-            return
-        if self._loop.time() < self._due:
-            self._handle = self._loop.call_at(self._due, self._fire)
-            self._at = self._due
-            return
-        self._expire()
-
-    async def _bark(self, sleep: Sleep, seconds: float) -> None:
-        await sleep(seconds)
-        if self._waiting:
-            self._dog = None
-            self._expire()
-
-    def _expire(self) -> None:
-        self._fired = True
-        assert self._task is not None
-        self._task.cancel()
-
-    def convert(self, exc: BaseException) -> BaseException:
-        """The error a wait ended with: our own cancellation becomes the limit's error."""
-        if not self._fired:
-            return exc
-        self._fired = False
-        assert self._task is not None
-        # Like asyncio.timeout: our cancellation is the limit; anyone else's still propagates.
-        if self._task.uncancel() <= self._cancelling and isinstance(exc, asyncio.CancelledError):
-            error = self._chosen.expired()
-            error.__cause__ = exc
-            return error
-        return exc
-
-    def close(self) -> None:
-        """Cancel the timer: the stream ended."""
-        self._waiting = False
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        if self._dog is not None:
-            self._dog.cancel()
-            self._dog = None
 
 
 class ChunkStream:

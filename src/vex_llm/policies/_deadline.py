@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator, Callable
 
 from .._clock import Clock, Sleep
 from .._errors import DeadlineExceeded
+from .._guard import Limit, within
 from .._provider import LlmProvider, ProviderWrapper
-from .._stream import ChunkStream, Limit, first_chunk
+from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._scope import Deadline, deadline_scope, time_left
 from ._trace import emit
-from ._watchdog import within
 
 
 class DeadlineProvider(ProviderWrapper):

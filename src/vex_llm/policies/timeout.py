@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 from .._clock import Sleep
 from .._errors import DeadlineExceeded, Timeout
+from .._guard import Limit, within
 from .._provider import LlmProvider, ProviderWrapper
-from .._stream import ChunkStream, Limit, first_chunk
+from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._scope import Deadline, current_deadline, time_left
 from ._trace import base_name, emit
-from ._watchdog import within
 
 
 def _limit(name: str, value: float | None) -> None:

@@ -18,8 +18,8 @@ from typing import Final
 import httpx
 
 from .._errors import LlmError, Timeout
+from .._guard import Guard, Limit
 from .._provider import LlmProvider
-from .._stream import Guard, Limit
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from .._urls import mask_url, url_secrets
 from ._body import ACCEPT_ENCODING, HttpLimits, WireViolation, pieces, read_body, read_start

@@ -138,68 +138,13 @@ class HedgeProvider(Chain):
         Returns:
             The winner's index and result.
         """
-        delay = self.delay
-        entrants: list[_Entrant[T]] = []
-        errors: list[LlmError] = []
-        position = 0  # the next provider to ask
-        timer: asyncio.Task[None] | None = None
-
-        async def launch(why: EventKind | None) -> None:
-            nonlocal position
-            while position < len(self._providers):
-                index = position
-                position += 1
-                name = self._names[index]
-                if not await self._providers[index].is_available():
-                    emit("skip", name, detail="circuit_open")
-                    continue
-                if why is not None:
-                    emit(why, name, wait=delay if why == "hedge" else None)
-                emit("attempt", name)
-                task = asyncio.ensure_future(start(index))
-                entrants.append(_Entrant(index, self._clock(), task))
-                return
-
+        race = _Race(self, start)
         try:
-            await launch(None)
-            while True:
-                running = [e for e in entrants if not e.task.done()]
-                if not running:
-                    if position >= len(self._providers):
-                        raise self._all_failed(errors)
-                    # Everyone asked so far failed early: ask the next one now.
-                    if timer is not None:
-                        timer.cancel()
-                        timer = None
-                    await launch("fallback")
-                    continue
-                waiting: set[asyncio.Future[Any]] = {e.task for e in running}
-                if timer is None and position < len(self._providers):
-                    timer = asyncio.ensure_future(self._sleep(delay))
-                if timer is not None:
-                    waiting.add(timer)
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                for entrant in running:
-                    if entrant.task not in done:
-                        continue
-                    name = self._names[entrant.index]
-                    exc = entrant.task.exception()
-                    if exc is None:
-                        emit("success", name)
-                        self._latencies.append(self._clock() - entrant.started)
-                        entrants.remove(entrant)
-                        return entrant.index, entrant.task.result()
-                    emit("failure", name, error=exc)
-                    if not isinstance(exc, LlmError) or stops_chain(exc):
-                        raise exc
-                    errors.append(exc)
-                if timer is not None and timer in done:
-                    timer = None
-                    await launch("hedge")
+            return await race.run()
         finally:
-            if timer is not None:
-                timer.cancel()
-            await self._cancel(entrants, drop)
+            if race.timer is not None:
+                race.timer.cancel()
+            await self._cancel(race.entrants, drop)
 
     async def _cancel(
         self, losers: list[_Entrant[T]], drop: Callable[[int], Awaitable[None]] | None
@@ -249,3 +194,80 @@ class _HedgedStream(ChunkStream):
 
         winner, chunk = await owner._race(first, drop)
         return chunk, streams.pop(winner)
+
+
+class _Race(Generic[T]):
+    """One hedged call: who was asked, who failed, and the hedge timer."""
+
+    def __init__(self, owner: HedgeProvider, start: Callable[[int], Awaitable[T]]) -> None:
+        self._owner = owner
+        self._start = start
+        self._delay = owner.delay
+        self.entrants: list[_Entrant[T]] = []
+        self._errors: list[LlmError] = []
+        self._position = 0  # the next provider to ask
+        self.timer: asyncio.Task[None] | None = None
+
+    def _more(self) -> bool:
+        return self._position < len(self._owner.providers)
+
+    async def _launch(self, why: EventKind | None) -> None:
+        """Ask the next available provider (``why``: the event that explains it)."""
+        owner = self._owner
+        while self._more():
+            index = self._position
+            self._position += 1
+            name = owner._names[index]
+            if not await owner.providers[index].is_available():
+                emit("skip", name, detail="circuit_open")
+                continue
+            if why is not None:
+                emit(why, name, wait=self._delay if why == "hedge" else None)
+            emit("attempt", name)
+            task = asyncio.ensure_future(self._start(index))
+            self.entrants.append(_Entrant(index, owner._clock(), task))
+            return
+
+    async def run(self) -> tuple[int, T]:
+        """Race until a winner; raise when everyone failed or a caller error came."""
+        await self._launch(None)
+        while True:
+            running = [e for e in self.entrants if not e.task.done()]
+            if not running:
+                if not self._more():
+                    raise self._owner._all_failed(self._errors)
+                # Everyone asked so far failed early: ask the next one now.
+                if self.timer is not None:
+                    self.timer.cancel()
+                    self.timer = None
+                await self._launch("fallback")
+                continue
+            waiting: set[asyncio.Future[Any]] = {e.task for e in running}
+            if self.timer is None and self._more():
+                self.timer = asyncio.ensure_future(self._owner._sleep(self._delay))
+            if self.timer is not None:
+                waiting.add(self.timer)
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            winner = self._settle([e for e in running if e.task in done])
+            if winner is not None:
+                return winner.index, winner.task.result()
+            if self.timer is not None and self.timer in done:
+                self.timer = None
+                await self._launch("hedge")
+
+    def _settle(self, finished: list[_Entrant[T]]) -> _Entrant[T] | None:
+        """The first finished entrant that succeeded; failures are kept (or raised)."""
+        owner = self._owner
+        for entrant in finished:
+            name = owner._names[entrant.index]
+            exc = entrant.task.exception()
+            if exc is None:
+                emit("success", name)
+                owner._latencies.append(owner._clock() - entrant.started)
+                self.entrants.remove(entrant)
+                return entrant
+            emit("failure", name, error=exc)
+            if not isinstance(exc, LlmError) or stops_chain(exc):
+                raise exc
+            self._errors.append(exc)
+        return None

@@ -17,14 +17,15 @@ from typing import Final
 
 import httpx
 
-from .._errors import LlmError, Timeout
-from .._guard import Guard, Limit
+from .._errors import LlmError
+from .._guard import Guard
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from .._urls import mask_url, url_secrets
 from ._body import ACCEPT_ENCODING, HttpLimits, WireViolation, pieces, read_body, read_start
 from ._http import Boundary
-from ._sse import SseDecoder, SseEvent, StreamReader
+from ._reading import StreamRead
+from ._sse import SseDecoder, StreamReader
 from ._urls import endpoint, header_secrets, mask_httpx_logs
 
 _log = logging.getLogger("vex_llm")
@@ -300,13 +301,6 @@ class HttpProvider(LlmProvider):
         except (httpx.HTTPError, WireViolation):
             return b""
 
-    def _broken(self, exc: httpx.HTTPError | WireViolation, reader: StreamReader) -> LlmError:
-        """The error for a stream body that broke or broke the wire format mid-way."""
-        partial = reader.partial
-        if isinstance(exc, WireViolation):
-            return self._boundary.invalid(str(exc), model=reader.model, partial=partial)
-        return self._boundary.transport_error(exc, model=reader.model, partial=partial)
-
     async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
         """Stream one completion over Server-Sent Events.
 
@@ -334,12 +328,11 @@ class HttpProvider(LlmProvider):
         started = loop.time()
         response = await self._open(body, model, started)
         raw = pieces(response)
-        reader = self._reader(model)
+        read = StreamRead(self, self._reader(model), loop, started + self._first_token_timeout)
         decoder = SseDecoder(max_line=self._max_line, max_event=self._max_event)
-        limit = _ReadLimit(self, reader, loop, started + self._first_token_timeout)
-        guard = Guard((limit,), loop)  # one timer, moved only when a wait must end earlier
+        guard = Guard((read,), loop)  # one timer, moved only when a wait must end earlier
         try:
-            while True:
+            while not read.done():
                 try:
                     guard.arm()
                     try:
@@ -350,85 +343,18 @@ class HttpProvider(LlmProvider):
                 except StopAsyncIteration:
                     break
                 except BaseException as exc:
-                    self._read_failed(guard.convert(exc), reader)
+                    read.failed(guard.convert(exc))
                     break  # finished: a usage event or terminator that never came is optional
                 for event in events:
-                    text = self._take(reader, event)
+                    text = read.take(event)
                     if text:
-                        if limit.first:
-                            limit.first = False
-                            yield StreamChunk(text, model=reader.model, provider=self._name)
-                        else:
-                            yield StreamChunk(text)
-                    if reader.done:
+                        yield read.chunk(text)
+                    if read.done():
                         break
-                if reader.done:
-                    break
-                if events and (not limit.first or reader.finish_reason is not None):
-                    # Once text flows (or the answer finished) the idle limit takes over.
-                    limit.due = loop.time() + self._idle_timeout
-            if reader.finish_reason is None:
-                raise self._fail(self._boundary.interrupted(reader.partial, model=reader.model))
-            yield StreamChunk(
-                "",
-                finish_reason=reader.finish_reason,
-                usage=reader.usage,
-                model=reader.model,
-                provider=self._name,
-            )
+                if events:
+                    read.waited()
+            yield read.last()
         finally:
             guard.close()
             await raw.aclose()
             await response.aclose()
-
-    def _take(self, reader: StreamReader, event: SseEvent) -> str:
-        """The text one event adds (an event that says the stream failed raises)."""
-        try:
-            return reader.feed(event)
-        except LlmError as error:
-            self._fail(error)
-            raise
-
-    def _read_failed(self, exc: BaseException, reader: StreamReader) -> None:
-        """Return if a failed read merely ends a finished stream; otherwise raise its error."""
-        boundary = self._boundary
-        ended = isinstance(exc, Timeout | httpx.HTTPError | WireViolation)
-        if ended and reader.finish_reason is not None:
-            return
-        if isinstance(exc, Timeout):
-            cause = exc.__cause__
-            raise self._fail(exc) from (None if cause is None else boundary.cause(cause))
-        if isinstance(exc, httpx.HTTPError | WireViolation):
-            raise self._fail(self._broken(exc, reader)) from boundary.cause(exc)
-        raise exc
-
-
-class _ReadLimit(Limit):
-    """A stream's time to first token from the request's start, then the idle limit."""
-
-    __slots__ = ("_loop", "_provider", "_reader", "due", "first")
-
-    def __init__(
-        self,
-        provider: HttpProvider,
-        reader: StreamReader,
-        loop: asyncio.AbstractEventLoop,
-        due: float,
-    ) -> None:
-        super().__init__(asyncio.sleep)
-        self._provider = provider
-        self._reader = reader
-        self._loop = loop
-        self.due = due
-        self.first = True
-
-    def remaining(self) -> float:
-        return self.due - self._loop.time()
-
-    def expired(self) -> Timeout:
-        provider = self._provider
-        if self.first:
-            seconds, code = provider._first_token_timeout, "ttft_timeout"
-        else:
-            seconds, code = provider._idle_timeout, "idle_timeout"
-        return provider._boundary.deadline_error(code, seconds, model=self._reader.model)

@@ -118,6 +118,45 @@ def stack(
     Raises:
         ValueError: On an empty provider list, duplicate provider names or bad settings.
     """
+    circuits = {
+        p.name: ResilientProvider(
+            TimeoutProvider(p, timeouts, sleep=sleep), circuit, clock=clock, store=store
+        )
+        for p in _checked(providers, context_windows or {})
+    }
+    retried: dict[str, LlmProvider] = {
+        n: RetryProvider(c, retry, clock=clock, sleep=sleep, rng=rng) for n, c in circuits.items()
+    }
+    windows = {retried[p.name]: size for p, size in (context_windows or {}).items()}
+    outer = _outer(list(retried.values()), hedge, deadline, on_stream_break, clock, sleep, windows)
+    return ResilienceStack(outer, circuits)
+
+
+def _outer(
+    guarded: list[LlmProvider],
+    hedge: HedgeConfig | None,
+    deadline: float | None,
+    on_stream_break: StreamBreak,
+    clock: Clock,
+    sleep: Sleep,
+    windows: Mapping[LlmProvider, int],
+) -> LlmProvider:
+    """The layers around the per-provider ones: fallback (or hedge), then the deadline."""
+    middle: LlmProvider = (
+        HedgeProvider(guarded, hedge, clock=clock, sleep=sleep)
+        if hedge is not None and len(guarded) > 1
+        else FallbackProvider(guarded, on_stream_break=on_stream_break, context_windows=windows)
+    )
+    if deadline is not None:
+        middle = DeadlineProvider(middle, deadline, clock=clock, sleep=sleep)
+    return middle
+
+
+def _checked(
+    providers: Sequence[LlmProvider], context_windows: Mapping[LlmProvider, int]
+) -> tuple[LlmProvider, ...]:
+    """The providers of a stack: at least one, with distinct names (they name circuits),
+    and context windows only for providers in the list."""
     chain = tuple(providers)
     if not chain:
         msg = "stack() providers must hold at least one provider"
@@ -126,27 +165,8 @@ def stack(
     if len(set(names)) != len(names):
         msg = f"stack() providers must have distinct names (they name circuits), got {names}"
         raise ValueError(msg)
-    circuits: dict[str, ResilientProvider] = {}
-    guarded: list[LlmProvider] = []
-    windows: dict[LlmProvider, int] = {}
-    for provider in chain:
-        bounded = TimeoutProvider(provider, timeouts, sleep=sleep)
-        breaker = ResilientProvider(bounded, circuit, clock=clock, store=store)
-        retried = RetryProvider(breaker, retry, clock=clock, sleep=sleep, rng=rng)
-        circuits[provider.name] = breaker
-        guarded.append(retried)
-        if context_windows and provider in context_windows:
-            windows[retried] = context_windows[provider]
-    unknown = [p for p in (context_windows or {}) if p not in chain]
+    unknown = [p for p in context_windows if p not in chain]
     if unknown:
         msg = f"stack() context_windows names providers not in the list: {unknown}"
         raise ValueError(msg)
-    middle: LlmProvider
-    if hedge is not None and len(guarded) > 1:
-        middle = HedgeProvider(guarded, hedge, clock=clock, sleep=sleep)
-    else:
-        middle = FallbackProvider(guarded, on_stream_break=on_stream_break, context_windows=windows)
-    outer = (
-        middle if deadline is None else DeadlineProvider(middle, deadline, clock=clock, sleep=sleep)
-    )
-    return ResilienceStack(outer, circuits)
+    return chain

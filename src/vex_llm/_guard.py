@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import TracebackType
 
 from ._clock import Sleep
@@ -19,12 +21,19 @@ from ._errors import LlmError
 
 
 class Limit:
-    """A limit on each wait for the next chunk, declared by a stage (see ``ChunkStream``)."""
+    """A limit on each wait for the next chunk, declared by a stage (see ``ChunkStream``).
 
-    __slots__ = ("sleep",)
+    A layer declares its limits in the call's scope (``limit_scope``) while it opens the
+    stream below it; the innermost reader that can enforce them (an ``HttpProvider``)
+    claims them (``claim_limits``) and enforces them with its own, under one timer. A
+    limit nobody claimed is enforced by the outer ``ChunkStream``: each is enforced once.
+    """
+
+    __slots__ = ("claimed", "sleep")
 
     def __init__(self, sleep: Sleep) -> None:
         self.sleep = sleep
+        self.claimed = False
 
     def remaining(self) -> float:
         """Seconds the next wait may take (``math.inf``: no limit)."""
@@ -33,6 +42,33 @@ class Limit:
     def expired(self) -> LlmError:
         """The error raised when the limit chosen for a wait ran out."""
         raise NotImplementedError
+
+
+_DECLARED: ContextVar[tuple[Limit, ...]] = ContextVar("vex_llm_limits", default=())
+
+
+def declared_limits() -> tuple[Limit, ...]:
+    """The per-wait limits the layers above declared for the stream being opened."""
+    return _DECLARED.get()
+
+
+@contextmanager
+def limit_scope(limits: tuple[Limit, ...]) -> Iterator[None]:
+    """Declare ``limits`` (all of them: add to ``declared_limits()`` to extend) for the
+    streams opened inside the block."""
+    token = _DECLARED.set(limits)
+    try:
+        yield
+    finally:
+        _DECLARED.reset(token)
+
+
+def claim_limits() -> tuple[Limit, ...]:
+    """Take over the limits declared for this stream: the caller enforces them now."""
+    limits = _DECLARED.get()
+    for limit in limits:
+        limit.claimed = True
+    return limits
 
 
 class Guard:

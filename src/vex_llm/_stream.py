@@ -198,7 +198,12 @@ class ChunkStream:
             self._source_name = self._name
             self._parts = [first.delta]
         self._state = _RUNNING
-        limits = tuple(limit for stage in reversed(self._stages) for limit in stage._limits())
+        limits = tuple(
+            limit
+            for stage in reversed(self._stages)
+            for limit in stage._limits()
+            if not limit.claimed  # enforced by the source itself
+        )
         if self._guard is not None:
             self._guard.close()
         self._guard = None
@@ -226,6 +231,9 @@ class ChunkStream:
         self._state = _DONE
         await self._close_source()
         stages = self._stages
+        for stage in stages:
+            for limit in stage._limits():
+                limit.claimed = False  # its enforcer is gone; a restarted source may claim it
         for index, stage in enumerate(stages):
             try:
                 result = await stage._failed(exc, self)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 from .._clock import Clock, Sleep
 from .._errors import DeadlineExceeded
-from .._guard import Limit, within
+from .._guard import Limit, declared_limits, limit_scope, within
 from .._provider import LlmProvider, ProviderWrapper
 from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
@@ -107,22 +107,22 @@ class _BoundedStream(ChunkStream):
     streams and decide); between chunks the consumer's own code runs untouched by it.
     """
 
-    __slots__ = ("_owner", "_request", "_scope")
+    __slots__ = ("_limit", "_owner", "_request")
 
     def __init__(self, owner: DeadlineProvider, request: LlmRequest) -> None:
         super().__init__(owner.inner.name)
         self._owner = owner
         self._request = request
-        self._scope: Deadline | None = None
+        self._limit: tuple[Limit, ...] = ()
 
     async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
         owner = self._owner
-        scope = self._scope = owner._open()
-        with deadline_scope(scope):
+        scope = owner._open()
+        self._limit = (_DeadlineLimit(owner._sleep, scope, owner._expired()),)
+        with deadline_scope(scope), limit_scope(declared_limits() + self._limit):
             async with within(scope.time_left(), owner._sleep, owner._expired()):
                 chunks = owner.inner.stream(self._request)
                 return await first_chunk(chunks, owner.inner.name), chunks
 
     def _limits(self) -> tuple[Limit, ...]:
-        assert self._scope is not None
-        return (_DeadlineLimit(self._owner._sleep, self._scope, self._owner._expired()),)
+        return self._limit

@@ -11,6 +11,7 @@ from .._errors import (
     StreamInterrupted,
     Timeout,
 )
+from .._guard import Limit, declared_limits, limit_scope
 from .._provider import LlmProvider
 from .._stream import ChunkStream, Restart, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk, StreamReset
@@ -183,7 +184,16 @@ class FallbackProvider(Chain):
 class _FallbackStream(ChunkStream):
     """A stream that falls back before its first chunk, and after it as the policy says."""
 
-    __slots__ = ("_errors", "_index", "_need", "_owner", "_policy", "_request", "_scope")
+    __slots__ = (
+        "_declared",
+        "_errors",
+        "_index",
+        "_need",
+        "_owner",
+        "_policy",
+        "_request",
+        "_scope",
+    )
 
     def __init__(self, owner: FallbackProvider, request: LlmRequest) -> None:
         super().__init__(owner.name)
@@ -194,10 +204,12 @@ class _FallbackStream(ChunkStream):
         self._need: int | None = None  # after a context-length error: the window to beat
         self._index = 0
         self._scope: Deadline | None = None
+        self._declared: tuple[Limit, ...] = ()
 
     async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
         self._policy = stream_break_policy(self._owner._on_stream_break)
         self._scope = current_deadline()
+        self._declared = declared_limits()
         return await self._open_from(0)
 
     async def _open_from(self, start: int) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
@@ -238,7 +250,8 @@ class _FallbackStream(ChunkStream):
         self._errors.append(interrupted)
         marker = StreamReset("", provider=name, discarded=partial, reason=type(error).__name__)
         try:
-            with deadline_scope(self._scope):
+            # A restart opens the next stream in the context its first one was opened in.
+            with deadline_scope(self._scope), limit_scope(self._declared):
                 first, chunks = await self._open_from(self._index + 1)
         except LlmError as exc:
             return exc

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .._clock import Sleep
 from .._errors import DeadlineExceeded, Timeout
-from .._guard import Limit, within
+from .._guard import Limit, declared_limits, limit_scope, within
 from .._provider import LlmProvider, ProviderWrapper
 from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
@@ -149,21 +149,22 @@ class _IdleLimit(Limit):
 class _TimedStream(ChunkStream):
     """A stream under the first-token limit, then (through the one guard) the idle limit."""
 
-    __slots__ = ("_deadline", "_owner", "_request")
+    __slots__ = ("_idle", "_owner", "_request")
 
     def __init__(self, owner: TimeoutProvider, request: LlmRequest) -> None:
         super().__init__(owner.inner.name)
         self._owner = owner
         self._request = request
-        self._deadline: Deadline | None = None
+        self._idle: tuple[Limit, ...] = ()
 
     async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
         owner = self._owner
-        self._deadline = current_deadline()
+        self._idle = (_IdleLimit(owner, current_deadline()),)
         limit, expired = owner._bound(owner.config.first_token, "first_token")
-        async with within(limit, owner._sleep, expired):
-            chunks = owner.inner.stream(self._request)
-            return await first_chunk(chunks, owner.inner.name), chunks
+        with limit_scope(declared_limits() + self._idle):
+            async with within(limit, owner._sleep, expired):
+                chunks = owner.inner.stream(self._request)
+                return await first_chunk(chunks, owner.inner.name), chunks
 
     def _limits(self) -> tuple[Limit, ...]:
-        return (_IdleLimit(self._owner, self._deadline),)
+        return self._idle

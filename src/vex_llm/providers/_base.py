@@ -18,7 +18,7 @@ from typing import Final
 import httpx
 
 from .._errors import LlmError
-from .._guard import Guard
+from .._guard import Guard, claim_limits
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from .._urls import mask_url, url_secrets
@@ -330,7 +330,9 @@ class HttpProvider(LlmProvider):
         raw = pieces(response)
         read = StreamRead(self, self._reader(model), loop, started + self._first_token_timeout)
         decoder = SseDecoder(max_line=self._max_line, max_event=self._max_event)
-        guard = Guard((read,), loop)  # one timer, moved only when a wait must end earlier
+        # The limits the layers above declared (a TimeoutProvider's idle limit, the call's
+        # deadline) are enforced here with ours, under one timer moved only when needed.
+        guard = Guard((read, *claim_limits()), loop)
         try:
             while not read.done():
                 try:

@@ -1,0 +1,99 @@
+"""The one stream path: a stream through every layer costs no timer operation per chunk and
+hands the consumer one object that closes the whole chain."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from _policies import request
+
+import vex_llm
+from vex_llm import OpenAIProvider, StreamInterrupted, Timeout, TimeoutConfig
+
+CHUNKS = 200
+
+
+def _events(chunks: int) -> list[bytes]:
+    events = []
+    for i in range(chunks):
+        body = {"choices": [{"index": 0, "delta": {"content": f"w{i} "}}]}
+        events.append(f"data: {json.dumps(body)}\n\n".encode())
+    finish = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    events += [f"data: {json.dumps(finish)}\n\n".encode(), b"data: [DONE]\n\n"]
+    return events
+
+
+def _provider(events: list[bytes], stall: asyncio.Event | None = None) -> OpenAIProvider:
+    async def body() -> AsyncIterator[bytes]:
+        for index, event in enumerate(events):
+            if stall is not None and index == 2:
+                await stall.wait()
+            yield event
+
+    def handle(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    return OpenAIProvider("m", base_url="http://test.invalid/v1", api_key="sk-test", client=client)
+
+
+async def test_a_stack_stream_arms_no_timer_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """200 chunks through stack(): a handful of timer operations in all, not one per layer."""
+    llm = vex_llm.stack([_provider(_events(CHUNKS))])
+    loop = asyncio.get_running_loop()
+    call_at = loop.call_at
+    calls = 0
+
+    def counting(*args: object, **kwargs: object) -> asyncio.TimerHandle:
+        nonlocal calls
+        calls += 1
+        return call_at(*args, **kwargs)  # type: ignore[arg-type]  # forwarded as received
+
+    monkeypatch.setattr(loop, "call_at", counting)
+    deltas = [chunk.delta async for chunk in llm.stream(request())]
+    monkeypatch.undo()
+    await llm.aclose()
+    assert len(deltas) == CHUNKS + 1
+    assert calls < 10
+
+
+async def test_a_stream_is_an_object_not_an_async_generator() -> None:
+    """Every wrapper's stream is a plain async iterator with aclose()."""
+    llm = vex_llm.stack([vex_llm.MockProvider.smart()])
+    chunks = llm.stream(request())
+    assert not hasattr(chunks, "ag_frame")
+    first = await anext(chunks)
+    assert first.delta
+    await chunks.aclose()  # type: ignore[attr-defined]  # a ChunkStream
+    with pytest.raises(StopAsyncIteration):
+        await anext(chunks)
+
+
+async def test_a_manual_clock_drives_the_idle_limit_of_an_http_stream() -> None:
+    """A stalled HTTP stream under stack(clock=ManualClock) times out on the clock's time."""
+    clock = vex_llm.testing.ManualClock()
+    stall = asyncio.Event()
+    llm = vex_llm.stack(
+        [_provider(_events(5), stall)],
+        timeouts=TimeoutConfig(idle_timeout=5.0),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    chunks = llm.stream(request())
+    assert (await anext(chunks)).delta == "w0 "
+    assert (await anext(chunks)).delta == "w1 "
+    waiting = asyncio.ensure_future(anext(chunks))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    clock.advance(5.0)
+    with pytest.raises(StreamInterrupted) as caught:
+        await waiting
+    assert isinstance(caught.value.__cause__, Timeout)
+    assert "idle" in str(caught.value.__cause__)
+    assert caught.value.partial == "w0 w1 "
+    stall.set()
+    await llm.aclose()

@@ -159,6 +159,9 @@ async def pieces(response: httpx.Response) -> AsyncGenerator[bytes]:
     encoding = response.headers.get("content-encoding", "").strip().lower()
     if encoding in ("", "identity"):
         async for raw in response.aiter_raw():
+            if len(raw) <= PIECE:  # the common case: one network read, one SSE event or a few
+                yield raw
+                continue
             for start in range(0, len(raw), PIECE):
                 yield raw[start : start + PIECE]
         return

@@ -13,7 +13,7 @@ import zlib
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 import httpx
 
@@ -157,22 +157,31 @@ async def pieces(response: httpx.Response) -> AsyncGenerator[bytes]:
             yield read[start : start + PIECE]
         return
     encoding = response.headers.get("content-encoding", "").strip().lower()
+    # httpx's own iterator is closed here, when we are: left to the garbage collector, it
+    # would cost the loop a finalizer task per response.
     if encoding in ("", "identity"):
-        async for raw in response.aiter_raw():
-            if len(raw) <= PIECE:  # the common case: one network read, one SSE event or a few
-                yield raw
-                continue
-            for start in range(0, len(raw), PIECE):
-                yield raw[start : start + PIECE]
+        async with aclosing(_raw(response)) as reads:
+            async for raw in reads:
+                if len(raw) <= PIECE:  # the common case: one network read, one event or a few
+                    yield raw
+                    continue
+                for start in range(0, len(raw), PIECE):
+                    yield raw[start : start + PIECE]
         return
     if encoding in ("x-gzip", "gzip", "deflate"):
         inflater = _Inflater("deflate" if encoding == "deflate" else "gzip")
-        async for raw in response.aiter_raw():
-            for out in inflater.feed(raw):
-                yield out
+        async with aclosing(_raw(response)) as reads:
+            async for raw in reads:
+                for out in inflater.feed(raw):
+                    yield out
         return
     msg = f"a body in content-encoding {encoding[:40]!r} (we ask for {ACCEPT_ENCODING})"
     raise WireViolation(msg)
+
+
+def _raw(response: httpx.Response) -> AsyncGenerator[bytes]:
+    # httpx types aiter_raw() as an AsyncIterator; it is an async generator (it has aclose).
+    return cast("AsyncGenerator[bytes]", response.aiter_raw())
 
 
 async def read_body(response: httpx.Response, limit: int) -> bytes:

@@ -62,7 +62,7 @@ class ResilienceStack(LlmProvider):
         return await self._outer.complete(request)
 
     def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
-        # The outer layer's own stream, not a generator around it: closing what the caller
+        # The outer layer's own stream, not a stream around it: closing what the caller
         # holds closes the whole chain at once.
         return self._outer.stream(request)
 

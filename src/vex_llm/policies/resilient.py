@@ -23,7 +23,7 @@ class ResilientProvider(LlmProvider):
     While the circuit is open, calls raise ``CircuitOpenError`` (a ``NotAvailable``)
     without touching the provider; after ``reset_timeout`` a few probes test recovery.
     A stream holds its permit until its finish reason arrives, and counts as a success
-    from that moment (before the last chunk is handed on), however the generator is closed
+    from that moment (before the last chunk is handed on), however the stream is closed
     afterwards; one that breaks counts as a failure, one abandoned before its finish
     reason counts neither way.
 

@@ -124,17 +124,17 @@ class TimeoutProvider(ProviderWrapper):
 class _IdleLimit(Limit):
     """The idle limit between two chunks, cut to the time left on the call's deadline."""
 
-    __slots__ = ("_by_deadline", "_deadline", "_limit", "_owner")
+    __slots__ = ("_by_deadline", "_deadline", "_limit", "_own", "_owner")
 
     def __init__(self, owner: TimeoutProvider, scope: Deadline | None) -> None:
         super().__init__(owner._sleep)
         self._owner = owner
         self._deadline = scope
-        self._limit = owner.config.idle
+        self._own = self._limit = owner.config.idle
         self._by_deadline = False
 
     def remaining(self) -> float:
-        own = self._owner.config.idle
+        own = self._own
         if self._deadline is None:
             return own
         left = self._deadline.time_left()

@@ -141,42 +141,60 @@ class _Inflater:
         return "deflate" if self._deflate else "gzip"
 
 
-async def pieces(response: httpx.Response) -> AsyncGenerator[bytes]:
+def pieces(response: httpx.Response) -> AsyncGenerator[bytes]:
     """The response's body, decompressed, in pieces of at most ``PIECE`` bytes.
 
-    Raises:
-        WireViolation: For a content-encoding we did not ask for, or a corrupt body.
-        httpx.HTTPError: When the connection fails.
+    Returns:
+        An async generator of the pieces. Iterating it raises ``WireViolation`` for a
+        content-encoding we did not ask for or a corrupt body, and ``httpx.HTTPError``
+        when the connection fails.
     """
     try:
         read = response.content  # already in memory (a mock transport): decoded by httpx
     except httpx.ResponseNotRead:
         pass
     else:
-        for start in range(0, len(read), PIECE):
-            yield read[start : start + PIECE]
-        return
+        return _in_memory(read)
     encoding = response.headers.get("content-encoding", "").strip().lower()
-    # httpx's own iterator is closed here, when we are: left to the garbage collector, it
-    # would cost the loop a finalizer task per response.
     if encoding in ("", "identity"):
-        async with aclosing(_raw(response)) as reads:
-            async for raw in reads:
-                if len(raw) <= PIECE:  # the common case: one network read, one event or a few
-                    yield raw
-                    continue
-                for start in range(0, len(raw), PIECE):
-                    yield raw[start : start + PIECE]
-        return
+        return _plain(response)
     if encoding in ("x-gzip", "gzip", "deflate"):
-        inflater = _Inflater("deflate" if encoding == "deflate" else "gzip")
-        async with aclosing(_raw(response)) as reads:
-            async for raw in reads:
-                for out in inflater.feed(raw):
-                    yield out
-        return
+        return _inflated(response, _Inflater("deflate" if encoding == "deflate" else "gzip"))
     msg = f"a body in content-encoding {encoding[:40]!r} (we ask for {ACCEPT_ENCODING})"
-    raise WireViolation(msg)
+    return _refused(msg)
+
+
+async def _in_memory(read: bytes) -> AsyncGenerator[bytes]:
+    for start in range(0, len(read), PIECE):
+        yield read[start : start + PIECE]
+
+
+# httpx's own iterator is closed here, when we are: left to the garbage collector, it would
+# cost the loop a finalizer task per response.
+
+
+async def _plain(response: httpx.Response) -> AsyncGenerator[bytes]:
+    async with aclosing(_raw(response)) as reads:
+        async for raw in reads:
+            if len(raw) <= PIECE:  # the common case: one network read, one event or a few
+                yield raw
+                continue
+            for start in range(0, len(raw), PIECE):
+                yield raw[start : start + PIECE]
+
+
+async def _inflated(response: httpx.Response, inflater: _Inflater) -> AsyncGenerator[bytes]:
+    async with aclosing(_raw(response)) as reads:
+        async for raw in reads:
+            for out in inflater.feed(raw):
+                yield out
+
+
+async def _refused(msg: str) -> AsyncGenerator[bytes]:
+    # An async generator that raises when first iterated, as the others fail when reading.
+    if msg:
+        raise WireViolation(msg)
+    yield b""  # pragma: no cover - never reached: msg is never empty
 
 
 def _raw(response: httpx.Response) -> AsyncGenerator[bytes]:

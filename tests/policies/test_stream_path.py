@@ -97,3 +97,43 @@ async def test_a_manual_clock_drives_the_idle_limit_of_an_http_stream() -> None:
     assert caught.value.partial == "w0 w1 "
     stall.set()
     await llm.aclose()
+
+
+class _StallsAfterOne(vex_llm.LlmProvider):
+    """Streams one chunk, then waits on the clock for a day."""
+
+    def __init__(self, clock: vex_llm.testing.ManualClock) -> None:
+        self._clock = clock
+
+    @property
+    def name(self) -> str:
+        return "stalls"
+
+    async def complete(self, request: vex_llm.LlmRequest) -> vex_llm.LlmResponse:
+        raise NotImplementedError
+
+    async def stream(self, request: vex_llm.LlmRequest) -> AsyncIterator[vex_llm.StreamChunk]:
+        yield vex_llm.StreamChunk("one ", provider=self.name)
+        await self._clock.sleep(86400.0)
+        yield vex_llm.StreamChunk("two", finish_reason="stop")
+
+
+async def test_the_deadline_still_binds_after_falling_back_from_an_http_stream() -> None:
+    """An HTTP stream that failed before its first chunk leaves the deadline to the next one."""
+    clock = vex_llm.testing.ManualClock()
+    empty = _provider([])  # a body without a single event: StreamInterrupted, no chunk
+    chain = vex_llm.FallbackProvider([empty, _StallsAfterOne(clock)])
+    bounded = vex_llm.DeadlineProvider(chain, 10.0, clock=clock, sleep=clock.sleep)
+    chunks = bounded.stream(request())
+    assert (await anext(chunks)).delta == "one "
+    waiting = asyncio.ensure_future(anext(chunks))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    clock.advance(10.0)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert waiting.done()
+    with pytest.raises(StreamInterrupted) as caught:
+        await waiting
+    assert isinstance(caught.value.__cause__, vex_llm.DeadlineExceeded)
+    await bounded.aclose()

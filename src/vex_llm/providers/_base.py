@@ -332,7 +332,8 @@ class HttpProvider(LlmProvider):
         decoder = SseDecoder(max_line=self._max_line, max_event=self._max_event)
         # The limits the layers above declared (a TimeoutProvider's idle limit, the call's
         # deadline) are enforced here with ours, under one timer moved only when needed.
-        guard = Guard((read, *claim_limits()), loop)
+        claimed = claim_limits()
+        guard = Guard((read, *claimed), loop)
         try:
             while not read.done():
                 try:
@@ -358,5 +359,7 @@ class HttpProvider(LlmProvider):
             yield read.last()
         finally:
             guard.close()
+            for limit in claimed:
+                limit.claimed = False  # whoever reads next (a fallback) enforces them again
             await raw.aclose()
             await response.aclose()

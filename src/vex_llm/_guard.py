@@ -63,6 +63,12 @@ def limit_scope(limits: tuple[Limit, ...]) -> Iterator[None]:
         _DECLARED.reset(token)
 
 
+def enforces_limits(provider: object) -> bool:
+    """Whether ``provider`` claims the limits declared above it (``HttpProvider`` does), so
+    a layer can declare its limit instead of arming a timer of its own."""
+    return getattr(provider, "enforces_declared_limits", False) is True
+
+
 def claim_limits() -> tuple[Limit, ...]:
     """Take over the limits declared for this stream: the caller enforces them now."""
     limits = _DECLARED.get()
@@ -194,7 +200,7 @@ class Guard:
             self._dog = None
 
 
-class _Fixed(Limit):
+class Fixed(Limit):
     """A limit of so many seconds from the moment it is armed."""
 
     __slots__ = ("_expired", "_seconds")
@@ -218,18 +224,29 @@ class within:  # named like asyncio.timeout, and used like it
         limit: Seconds allowed (``math.inf``: no limit; <= 0: expire at once).
         sleep: The sleep the limit is measured with (``asyncio.sleep``: the loop's timer).
         expired: Builds the error raised on expiry.
+        also: More limits on the same block (claimed from the layers above); the
+            tightest one applies, under one timer, and raises its own error.
     """
 
-    __slots__ = ("_guard", "_limit")
+    __slots__ = ("_also", "_guard", "_limit")
 
-    def __init__(self, limit: float, sleep: Sleep, expired: Callable[[], LlmError]) -> None:
-        self._limit = _Fixed(limit, sleep, expired)
+    def __init__(
+        self,
+        limit: float,
+        sleep: Sleep,
+        expired: Callable[[], LlmError],
+        *,
+        also: tuple[Limit, ...] = (),
+    ) -> None:
+        self._limit = Fixed(limit, sleep, expired)
+        self._also = also
         self._guard: Guard | None = None
 
     async def __aenter__(self) -> None:
-        if math.isinf(self._limit.remaining()):
+        limits = (self._limit, *self._also)
+        if all(math.isinf(limit.remaining()) for limit in limits):
             return
-        self._guard = Guard((self._limit,), asyncio.get_running_loop())
+        self._guard = Guard(limits, asyncio.get_running_loop())
         self._guard.arm()
 
     async def __aexit__(

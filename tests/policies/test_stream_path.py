@@ -137,3 +137,30 @@ async def test_the_deadline_still_binds_after_falling_back_from_an_http_stream()
         await waiting
     assert isinstance(caught.value.__cause__, vex_llm.DeadlineExceeded)
     await bounded.aclose()
+
+
+async def test_an_attempt_over_http_is_timed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TimeoutProvider over an HTTP provider: one timer for the attempt, not one per layer."""
+
+    def handle(_: httpx.Request) -> httpx.Response:
+        body = {"choices": [{"index": 0, "message": {"content": "hi"}, "finish_reason": "stop"}]}
+        return httpx.Response(200, json=body)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    http = OpenAIProvider("m", base_url="http://test.invalid/v1", api_key="sk-test", client=client)
+    bounded = vex_llm.TimeoutProvider(http, TimeoutConfig(attempt_timeout=5.0))
+    loop = asyncio.get_running_loop()
+    call_at = loop.call_at
+    calls = 0
+
+    def counting(*args: object, **kwargs: object) -> asyncio.TimerHandle:
+        nonlocal calls
+        calls += 1
+        return call_at(*args, **kwargs)  # type: ignore[arg-type]  # forwarded as received
+
+    monkeypatch.setattr(loop, "call_at", counting)
+    answer = await bounded.complete(request())
+    monkeypatch.undo()
+    await client.aclose()
+    assert answer.content == "hi"
+    assert calls == 1

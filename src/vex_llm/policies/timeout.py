@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .._clock import Sleep
 from .._errors import DeadlineExceeded, Timeout
-from .._guard import Limit, declared_limits, limit_scope, within
+from .._guard import Fixed, Limit, declared_limits, enforces_limits, limit_scope, within
 from .._provider import LlmProvider, ProviderWrapper
 from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
@@ -96,6 +96,11 @@ class TimeoutProvider(ProviderWrapper):
 
     async def complete(self, request: LlmRequest) -> LlmResponse:
         limit, expired = self._bound(self._config.attempt_timeout, "attempt")
+        if enforces_limits(self._inner):
+            # The provider times the attempt with its own limit, under one timer.
+            attempt = Fixed(limit, self._sleep, expired)
+            with limit_scope((*declared_limits(), attempt)):
+                return await self._inner.complete(request)
         async with within(limit, self._sleep, expired):
             return await self._inner.complete(request)
 

@@ -17,8 +17,8 @@ from typing import Final
 
 import httpx
 
-from .._errors import LlmError
-from .._guard import Guard, claim_limits
+from .._errors import LlmError, Timeout
+from .._guard import Guard, claim_limits, within
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from .._urls import mask_url, url_secrets
@@ -58,8 +58,11 @@ class HttpProvider(LlmProvider):
 
     Subclasses give the API root, the key and headers, and implement the wire format.
     Credentials in ``base_url`` are masked in the repr, in ``url``, in every error and in
-    httpx's request log.
+    httpx's request log. The limits a ``TimeoutProvider`` or ``DeadlineProvider`` above
+    declares are enforced here, with the provider's own, under one timer.
     """
+
+    enforces_declared_limits: Final = True
 
     def __init__(
         self,
@@ -215,8 +218,13 @@ class HttpProvider(LlmProvider):
         outgoing = self._client.build_request(
             "POST", self._url, content=body, headers=self._headers, timeout=self._call_limits
         )
+
+        def total() -> LlmError:
+            return boundary.deadline_error("total_timeout", self._timeout, model=model)
+
         try:
-            async with asyncio.timeout(self._timeout):
+            # Our own limit and any claimed from the layers above, under one timer.
+            async with within(self._timeout, asyncio.sleep, total, also=claim_limits()):
                 response = await self._client.send(outgoing, stream=True)
                 try:
                     status = response.status_code
@@ -226,9 +234,8 @@ class HttpProvider(LlmProvider):
                         content = await self._error_body(response)
                 finally:
                     await response.aclose()
-        except TimeoutError as exc:
-            error: LlmError = boundary.deadline_error("total_timeout", self._timeout, model=model)
-            raise self._fail(error) from boundary.cause(exc)
+        except Timeout as timeout:
+            raise self._fail(timeout) from timeout.__cause__
         except httpx.HTTPError as exc:
             raise self._fail(boundary.transport_error(exc, model=model)) from boundary.cause(exc)
         except WireViolation as exc:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from _policies import request
+from _policies import collect, request
 
 import vex_llm
 from vex_llm import OpenAIProvider, StreamInterrupted, Timeout, TimeoutConfig
@@ -164,3 +164,32 @@ async def test_an_attempt_over_http_is_timed_once(monkeypatch: pytest.MonkeyPatc
     await client.aclose()
     assert answer.content == "hi"
     assert calls == 1
+
+
+async def test_the_idle_limit_waits_for_the_first_chunk_of_an_http_stream() -> None:
+    """A first token after 20 s passes a 60 s first-token limit, whatever the 10 s idle limit."""
+    clock = vex_llm.testing.ManualClock()
+    late = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        await late.wait()
+        for event in _events(2):
+            yield event
+
+    def handle(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    http = OpenAIProvider("m", base_url="http://test.invalid/v1", api_key="sk-test", client=client)
+    config = TimeoutConfig(first_token_timeout=60.0, idle_timeout=10.0)
+    bounded = vex_llm.TimeoutProvider(http, config, sleep=clock.sleep)
+    reading = asyncio.ensure_future(collect(bounded.stream(request())))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    clock.advance(20.0)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    late.set()
+    chunks = await reading
+    await client.aclose()
+    assert "".join(c.delta for c in chunks) == "w0 w1 "

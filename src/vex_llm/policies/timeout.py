@@ -129,7 +129,7 @@ class TimeoutProvider(ProviderWrapper):
 class _IdleLimit(Limit):
     """The idle limit between two chunks, cut to the time left on the call's deadline."""
 
-    __slots__ = ("_by_deadline", "_deadline", "_limit", "_own", "_owner")
+    __slots__ = ("_by_deadline", "_deadline", "_limit", "_own", "_owner", "started")
 
     def __init__(self, owner: TimeoutProvider, scope: Deadline | None) -> None:
         super().__init__(owner._sleep)
@@ -137,8 +137,12 @@ class _IdleLimit(Limit):
         self._deadline = scope
         self._own = self._limit = owner.config.idle
         self._by_deadline = False
+        self.started = False
+        """The first chunk is out: before it, the first-token limit applies instead."""
 
     def remaining(self) -> float:
+        if not self.started:
+            return math.inf
         own = self._own
         if self._deadline is None:
             return own
@@ -164,12 +168,15 @@ class _TimedStream(ChunkStream):
 
     async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
         owner = self._owner
-        self._idle = (_IdleLimit(owner, current_deadline()),)
+        idle = _IdleLimit(owner, current_deadline())
+        self._idle = (idle,)
         limit, expired = owner._bound(owner.config.first_token, "first_token")
         with limit_scope(declared_limits() + self._idle):
             async with within(limit, owner._sleep, expired):
                 chunks = owner.inner.stream(self._request)
-                return await first_chunk(chunks, owner.inner.name), chunks
+                first = await first_chunk(chunks, owner.inner.name)
+        idle.started = True
+        return first, chunks
 
     def _limits(self) -> tuple[Limit, ...]:
         return self._idle

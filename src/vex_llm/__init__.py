@@ -10,10 +10,12 @@ import logging
 from ._capabilities import Capabilities, check_capabilities
 from ._collect import collect
 from ._errors import (
+    AllProvidersFailed,
     AuthenticationFailed,
     CircuitOpenError,
     ConnectionFailed,
     ContextLengthExceeded,
+    DeadlineExceeded,
     InvalidRequest,
     InvalidResponse,
     LlmError,
@@ -54,12 +56,12 @@ from .breaker import (
     classify_error,
 )
 from .policies import (
-    AllProvidersFailed,
     DeadlineProvider,
     FallbackProvider,
     HedgeConfig,
     HedgeProvider,
     ResilienceStack,
+    ResilientProvider,
     RetryBudget,
     RetryConfig,
     RetryProvider,
@@ -74,7 +76,6 @@ from .policies import (
     trace,
 )
 from .providers import AnthropicProvider, HttpLimits, MockProvider, OpenAIProvider
-from .resilient import ResilientProvider
 from .stores import CircuitStore, MemoryStore, RedisStore
 
 # A library never decides where its log records go: without this handler, Python's
@@ -95,6 +96,7 @@ __all__ = [
     "CircuitStore",
     "ConnectionFailed",
     "ContextLengthExceeded",
+    "DeadlineExceeded",
     "DeadlineProvider",
     "DocumentPart",
     "FallbackProvider",

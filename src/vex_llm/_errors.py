@@ -9,6 +9,8 @@
           │    └── CircuitOpenError    breaker rejection; .retry_after .breaker .state .reason
           ├── RateLimited              429; .retry_after (seconds, from Retry-After headers)
           ├── Timeout                  no answer in time (connect, headers, first token, idle)
+          │    └── DeadlineExceeded    the caller's overall deadline ran out (breakers ignore it);
+          │                            .code "deadline_exceeded"
           ├── PoolExhausted            no free connection in our own pool in time: local
           │                            congestion, not the provider's fault (breakers ignore it)
           ├── ServerError              5xx; .status
@@ -17,8 +19,8 @@
           ├── AuthenticationFailed     401/403: key missing, wrong or without access
           ├── InvalidResponse          a body we cannot parse or that breaks the schema
           ├── StreamInterrupted        a stream that broke or ended without its finish; .partial
-          └── AllProvidersFailed       every provider of a fallback failed (policies/fallback.py);
-                                       also an ExceptionGroup holding each provider's error
+          └── AllProvidersFailed       every provider of a fallback or hedge failed; also an
+                                       ExceptionGroup holding each provider's error
 
 Every error takes its message as the one positional argument; everything else is
 keyword-only. ``retryable`` defaults per class (transient failures are retryable; caller
@@ -28,8 +30,8 @@ errors and breaker rejections are not) and can be overridden per instance.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Final, Literal, TypedDict, Unpack
+from collections.abc import Callable, Sequence
+from typing import Final, Literal, Self, TypedDict, Unpack
 
 RejectReason = Literal["open", "half_open_full", "isolated"]
 
@@ -244,6 +246,16 @@ class Timeout(LlmError):
     retryable = True
 
 
+class DeadlineExceeded(Timeout):
+    """The caller's overall deadline ran out (``deadline()``, ``DeadlineProvider``).
+
+    The caller's budget is spent, which says nothing about the provider: circuit breakers
+    ignore it. ``.code`` is ``"deadline_exceeded"``.
+    """
+
+    code = DEADLINE_EXCEEDED
+
+
 class PoolExhausted(LlmError):
     """No connection of the local pool became free in time: this process is congested.
 
@@ -299,6 +311,31 @@ class StreamInterrupted(LlmError):
     ) -> None:
         super().__init__(message, **options)
         self.partial = partial
+
+
+class AllProvidersFailed(ExceptionGroup[LlmError], LlmError):
+    """Every provider of a fallback chain (or hedge) failed or was skipped.
+
+    It is an ``ExceptionGroup`` of one error per provider, in the order they were tried
+    (a skipped provider shows as the ``CircuitOpenError`` or ``Timeout`` that kept it
+    out), so ``except* RateLimited:`` works, and an ``LlmError``, so ``except LlmError:``
+    does too. ``retryable`` is true when any of the errors is.
+
+    Args:
+        message: What happened.
+        exceptions: The errors, one per provider.
+    """
+
+    def __new__(cls, message: str, exceptions: Sequence[LlmError]) -> Self:
+        return super().__new__(cls, message, exceptions)
+
+    def __init__(self, message: str, exceptions: Sequence[LlmError]) -> None:
+        super().__init__(message, exceptions)
+        self.retryable = any(error.retryable for error in exceptions)
+
+    def derive(self, excs: Sequence[LlmError]) -> AllProvidersFailed:  # type: ignore[override]  # ExceptionGroup.derive is generic over any exception type; ours holds LlmErrors only
+        """Build a group like this one around ``excs`` (used by ``split``/``subgroup``)."""
+        return AllProvidersFailed(self.message, excs)
 
 
 def rejection(

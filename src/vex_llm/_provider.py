@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-import sys
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -105,48 +103,11 @@ class LlmProvider(ABC):
         return f"{type(self).__name__}(name={self.name!r})"
 
 
-def open_stream(provider: LlmProvider, request: LlmRequest) -> AsyncIterator[StreamChunk]:
-    """Start ``provider.stream(request)`` for a wrapper that owns it and closes it itself.
-
-    At loop shutdown asyncio closes every async generator it has seen iterated, all at
-    once. For a stack of wrappers that is a race: the loop closes an inner stream while
-    the wrapper around it is closing it too, and one side fails with "aclose():
-    asynchronous generator is already running". An inner stream opened here is left out
-    of that sweep (the loop's ``firstiter`` hook never sees it), so exactly one party
-    closes it: its owner, with ``close_stream`` in ``finally``. The outermost stream, the
-    one the caller iterates, is swept as before and closes the chain below it. The
-    ``finalizer`` hook stays, so a stream dropped unclosed is still closed by the loop.
-
-    The hooks are per thread; they are swapped only around one synchronous call that
-    runs no generator code, and restored before anything else can run.
-
-    Args:
-        provider: The inner provider.
-        request: What to ask.
-
-    Returns:
-        The inner stream; the caller must close it (``close_stream``) on every path.
-    """
-    chunks = provider.stream(request)
-    if inspect.isasyncgen(chunks):
-        hooks = sys.get_asyncgen_hooks()
-        sys.set_asyncgen_hooks(firstiter=None, finalizer=hooks.finalizer)
-        try:
-            # Asking for the first step fixes the generator's hooks; the step itself is
-            # dropped unstarted, so no generator code runs here.
-            step = chunks.__anext__()
-        finally:
-            sys.set_asyncgen_hooks(*hooks)
-        del step
-    return chunks
-
-
 async def close_stream(chunks: AsyncIterator[object]) -> None:
     """Close a stream's iterator if it can be closed (async generators can).
 
-    Wrappers call this in ``finally`` on the inner stream they opened with
-    ``open_stream``, so that abandoning an outer stream closes the inner one at once (its
-    HTTP response and breaker permit included), not at garbage collection.
+    Whoever opens a stream closes it in ``finally``, so that abandoning it closes it at
+    once (its HTTP response and breaker permit included), not at garbage collection.
     """
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:

@@ -297,10 +297,9 @@ def test_time_window_rolls_across_bucket_boundaries() -> None:
 
 
 def test_a_spent_deadline_is_not_evidence_against_the_provider() -> None:
-    """A Timeout coded deadline_exceeded counts neither way; a provider's own Timeout fails."""
-    from vex_llm import Timeout, classify_error
+    """A DeadlineExceeded counts neither way; a provider's own Timeout fails."""
+    from vex_llm import DeadlineExceeded, Timeout, classify_error
 
-    assert classify_error(Timeout("caller out of time", code="deadline_exceeded")) is (
-        Outcome.IGNORED
-    )
+    assert DeadlineExceeded("caller out of time").code == "deadline_exceeded"
+    assert classify_error(DeadlineExceeded("caller out of time")) is (Outcome.IGNORED)
     assert classify_error(Timeout("no first token in 1s")) is Outcome.FAILURE

@@ -127,3 +127,16 @@ def test_deadline_provider_rejects_bad_durations(seconds: float) -> None:
     """DeadlineProvider needs a finite duration > 0."""
     with pytest.raises(ValueError, match=r"DeadlineProvider\.seconds"):
         DeadlineProvider(MockProvider.smart(), seconds)
+
+
+async def test_a_spent_deadline_is_its_own_error_class_that_no_breaker_counts() -> None:
+    """A stack's spent deadline raises DeadlineExceeded (a Timeout); the circuit ignores it."""
+    clock = ManualClock()
+    silent = MockProvider.smart(latency=1e6, sleep=clock.sleep)
+    llm = vex_llm.stack([silent], deadline=3.0, clock=clock, sleep=clock.sleep)
+    with pytest.raises(vex_llm.DeadlineExceeded) as caught:
+        await drive(clock, llm.complete(request()))
+    assert isinstance(caught.value, Timeout)
+    assert caught.value.code == "deadline_exceeded"
+    stats = llm.circuits["mock"].stats()
+    assert (stats.total_failures, stats.ignored) == (0, 1)

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Literal, Self
 
 from .._errors import (
-    DEADLINE_EXCEEDED,
     CircuitOpenError,
     ConnectionFailed,
+    DeadlineExceeded,
     LlmError,
     NotAvailable,
     RateLimited,
@@ -109,8 +109,8 @@ def classify_error(exc: BaseException) -> Outcome:
     ``RateLimited`` does); every other httpx exception (``PoolTimeout``: our own pool is full;
     ``LocalProtocolError``, ``UnsupportedProtocol``, ``InvalidURL``, another 4xx status error,
     ...) is ignored. Ignored: ``CircuitOpenError`` from an inner breaker (it is not evidence
-    about the provider), a ``Timeout`` whose code is ``"deadline_exceeded"`` (the caller's
-    overall deadline ran out, not the provider's time), ``PoolExhausted`` (our own connection
+    about the provider), ``DeadlineExceeded`` (the caller's overall
+    deadline ran out, not the provider's time), ``PoolExhausted`` (our own connection
     pool is full: local congestion), cancellation and interpreter exits, caller errors
     (``InvalidRequest``, ``AuthenticationFailed``), ``InvalidResponse`` and everything else.
 
@@ -122,7 +122,7 @@ def classify_error(exc: BaseException) -> Outcome:
     """
     if isinstance(exc, CircuitOpenError):
         return Outcome.IGNORED
-    if isinstance(exc, Timeout) and exc.code == DEADLINE_EXCEEDED:
+    if isinstance(exc, DeadlineExceeded):
         return Outcome.IGNORED  # the caller's budget ran out: no evidence about the provider
     if isinstance(exc, _COUNTED):
         return Outcome.FAILURE

@@ -1,5 +1,6 @@
-"""Resilience policies, each a provider around providers: retries, timeouts, one overall
-deadline, fallback chains, hedging, and ``stack()`` that assembles them.
+"""Resilience policies, each a provider around providers: the circuit breaker
+(``ResilientProvider``), retries, timeouts, one overall deadline, fallback chains,
+hedging, and ``stack()`` that assembles them.
 
 Recommended order, outermost first: deadline -> fallback -> per provider: retry ->
 circuit breaker (``ResilientProvider``) -> attempt timeout -> provider.
@@ -7,13 +8,15 @@ circuit breaker (``ResilientProvider``) -> attempt timeout -> provider.
 
 from __future__ import annotations
 
+from .._errors import AllProvidersFailed
 from ._backoff import backoff
 from ._deadline import DeadlineProvider
 from ._scope import Deadline, StreamBreak, current_deadline, deadline, on_stream_break, time_left
 from ._stack import ResilienceStack, stack
 from ._trace import EventKind, Trace, TraceEvent, trace
-from .fallback import AllProvidersFailed, FallbackProvider
+from .fallback import FallbackProvider
 from .hedge import HedgeConfig, HedgeProvider
+from .resilient import ResilientProvider
 from .retry import RetryBudget, RetryConfig, RetryProvider
 from .timeout import TimeoutConfig, TimeoutProvider
 
@@ -26,6 +29,7 @@ __all__ = [
     "HedgeConfig",
     "HedgeProvider",
     "ResilienceStack",
+    "ResilientProvider",
     "RetryBudget",
     "RetryConfig",
     "RetryProvider",

@@ -8,12 +8,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from .._clock import Clock, Sleep
-from .._errors import DEADLINE_EXCEEDED, Timeout
-from .._provider import LlmProvider, ProviderWrapper, close_stream, open_stream
+from .._errors import DeadlineExceeded
+from .._guard import Limit, declared_limits, limit_scope, within
+from .._provider import LlmProvider, ProviderWrapper
+from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._scope import Deadline, deadline_scope, time_left
 from ._trace import emit
-from ._watchdog import within
 
 
 class DeadlineProvider(ProviderWrapper):
@@ -23,8 +24,9 @@ class DeadlineProvider(ProviderWrapper):
     ``deadline()``) that the layers below read: every attempt gets ``min(its own
     timeout, time left)``, retries wait only when the wait fits, fallbacks stop when the
     time is spent. The deadline is also enforced here: when it passes, the call is
-    cancelled and ``Timeout`` raised. For a stream it bounds the whole stream, last
-    chunk included (an answer that cannot finish in time is not an answer in time).
+    cancelled and ``DeadlineExceeded`` (a ``Timeout``) raised. For a stream it bounds the
+    whole stream, last chunk included (an answer that cannot finish in time is not an
+    answer in time).
 
     Args:
         provider: The provider (usually a fallback chain) to bound.
@@ -61,13 +63,13 @@ class DeadlineProvider(ProviderWrapper):
         allowed = min(self._seconds, time_left())
         return Deadline(self._clock() + allowed, self._clock)
 
-    def _expired(self) -> Callable[[], Timeout]:
-        def expired() -> Timeout:
+    def _expired(self) -> Callable[[], DeadlineExceeded]:
+        def expired() -> DeadlineExceeded:
             emit("timeout", self._inner.name, wait=self._seconds, detail="deadline")
             msg = (
                 f"{self._inner.name}: no answer within the call's deadline of {self._seconds:.3g}s"
             )
-            return Timeout(msg, provider=self._inner.name, code=DEADLINE_EXCEEDED)
+            return DeadlineExceeded(msg, provider=self._inner.name)
 
         return expired
 
@@ -77,20 +79,50 @@ class DeadlineProvider(ProviderWrapper):
             async with within(scope.time_left(), self._sleep, self._expired()):
                 return await self._inner.complete(request)
 
-    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
-        scope = self._open()
-        chunks = open_stream(self._inner, request)
-        try:
-            while True:
-                # The scope is set around each step only: between chunks the consumer's
-                # own code runs in its own context, untouched by this call's deadline.
-                with deadline_scope(scope):
-                    async with within(scope.time_left(), self._sleep, self._expired()):
-                        try:
-                            chunk = await anext(chunks)
-                        except StopAsyncIteration:
-                            return
-                yield chunk
-        finally:
-            with deadline_scope(scope):
-                await close_stream(chunks)
+    def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        return _BoundedStream(self, request)
+
+
+class _DeadlineLimit(Limit):
+    """The call's deadline, on each wait for a chunk."""
+
+    __slots__ = ("_expired", "_scope")
+
+    def __init__(self, sleep: Sleep, scope: Deadline, expired: Callable[[], DeadlineExceeded]):
+        super().__init__(sleep)
+        self._scope = scope
+        self._expired = expired
+
+    def remaining(self) -> float:
+        return self._scope.time_left()
+
+    def expired(self) -> DeadlineExceeded:
+        return self._expired()
+
+
+class _BoundedStream(ChunkStream):
+    """A stream that must finish, last chunk included, before the call's deadline.
+
+    The deadline is the context of the first step only (when the layers below open their
+    streams and decide); between chunks the consumer's own code runs untouched by it.
+    """
+
+    __slots__ = ("_limit", "_owner", "_request")
+
+    def __init__(self, owner: DeadlineProvider, request: LlmRequest) -> None:
+        super().__init__(owner.inner.name)
+        self._owner = owner
+        self._request = request
+        self._limit: tuple[Limit, ...] = ()
+
+    async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
+        owner = self._owner
+        scope = owner._open()
+        self._limit = (_DeadlineLimit(owner._sleep, scope, owner._expired()),)
+        with deadline_scope(scope), limit_scope(declared_limits() + self._limit):
+            async with within(scope.time_left(), owner._sleep, owner._expired()):
+                chunks = owner.inner.stream(self._request)
+                return await first_chunk(chunks, owner.inner.name), chunks
+
+    def _limits(self) -> tuple[Limit, ...]:
+        return self._limit

@@ -7,25 +7,28 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import MappingProxyType
-from typing import Final
+from typing import Final, TypeVar
 
 from .._clock import Clock, Sleep
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ..breaker import CircuitConfig
-from ..resilient import ResilientProvider
 from ..stores import CircuitStore
 from ._backoff import Random
 from ._deadline import DeadlineProvider
 from ._scope import StreamBreak
 from .fallback import FallbackProvider
 from .hedge import HedgeConfig, HedgeProvider
+from .resilient import ResilientProvider
 from .retry import RetryConfig, RetryProvider
 from .timeout import TimeoutConfig, TimeoutProvider
 
 _RETRY: Final = RetryConfig()
 _CIRCUIT: Final = CircuitConfig()
 _TIMEOUTS: Final = TimeoutConfig()
+
+
+_Setting = TypeVar("_Setting")
 
 
 class ResilienceStack(LlmProvider):
@@ -62,7 +65,7 @@ class ResilienceStack(LlmProvider):
         return await self._outer.complete(request)
 
     def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
-        # The outer layer's own stream, not a generator around it: closing what the caller
+        # The outer layer's own stream, not a stream around it: closing what the caller
         # holds closes the whole chain at once.
         return self._outer.stream(request)
 
@@ -125,6 +128,53 @@ def stack(
     Raises:
         ValueError: On an empty provider list, duplicate provider names or bad settings.
     """
+    chain = _checked(providers, context_windows or {})
+    own_timeouts = _own(provider_timeouts, chain, "provider_timeouts", timeouts)
+    own_circuits = _own(provider_circuits, chain, "provider_circuits", circuit)
+    own_retry = _own(provider_retry, chain, "provider_retry", retry)
+    circuits = {
+        p.name: ResilientProvider(
+            TimeoutProvider(p, own_timeouts[p], sleep=sleep),
+            own_circuits[p],
+            clock=clock,
+            store=store,
+        )
+        for p in chain
+    }
+    retried: dict[str, LlmProvider] = {
+        p.name: RetryProvider(circuits[p.name], own_retry[p], clock=clock, sleep=sleep, rng=rng)
+        for p in chain
+    }
+    windows = {retried[p.name]: size for p, size in (context_windows or {}).items()}
+    outer = _outer(list(retried.values()), hedge, deadline, on_stream_break, clock, sleep, windows)
+    return ResilienceStack(outer, circuits)
+
+
+def _outer(
+    guarded: list[LlmProvider],
+    hedge: HedgeConfig | None,
+    deadline: float | None,
+    on_stream_break: StreamBreak,
+    clock: Clock,
+    sleep: Sleep,
+    windows: Mapping[LlmProvider, int],
+) -> LlmProvider:
+    """The layers around the per-provider ones: fallback (or hedge), then the deadline."""
+    middle: LlmProvider = (
+        HedgeProvider(guarded, hedge, clock=clock, sleep=sleep)
+        if hedge is not None and len(guarded) > 1
+        else FallbackProvider(guarded, on_stream_break=on_stream_break, context_windows=windows)
+    )
+    if deadline is not None:
+        middle = DeadlineProvider(middle, deadline, clock=clock, sleep=sleep)
+    return middle
+
+
+def _checked(
+    providers: Sequence[LlmProvider], context_windows: Mapping[LlmProvider, int]
+) -> tuple[LlmProvider, ...]:
+    """The providers of a stack: at least one, with distinct names (they name circuits),
+    and context windows only for providers in the list."""
     chain = tuple(providers)
     if not chain:
         msg = "stack() providers must hold at least one provider"
@@ -133,36 +183,23 @@ def stack(
     if len(set(names)) != len(names):
         msg = f"stack() providers must have distinct names (they name circuits), got {names}"
         raise ValueError(msg)
-    circuits: dict[str, ResilientProvider] = {}
-    guarded: list[LlmProvider] = []
-    windows: dict[LlmProvider, int] = {}
-    for provider in chain:
-        own_timeouts = (provider_timeouts or {}).get(provider, timeouts)
-        own_circuit = (provider_circuits or {}).get(provider, circuit)
-        own_retry = (provider_retry or {}).get(provider, retry)
-        bounded = TimeoutProvider(provider, own_timeouts, sleep=sleep)
-        breaker = ResilientProvider(bounded, own_circuit, clock=clock, store=store)
-        retried = RetryProvider(breaker, own_retry, clock=clock, sleep=sleep, rng=rng)
-        circuits[provider.name] = breaker
-        guarded.append(retried)
-        if context_windows and provider in context_windows:
-            windows[retried] = context_windows[provider]
-    for keyword, given in (
-        ("context_windows", context_windows),
-        ("provider_timeouts", provider_timeouts),
-        ("provider_retry", provider_retry),
-        ("provider_circuits", provider_circuits),
-    ):
-        unknown = [p for p in (given or {}) if p not in chain]
-        if unknown:
-            msg = f"stack() {keyword} names providers not in the list: {unknown}"
-            raise ValueError(msg)
-    middle: LlmProvider
-    if hedge is not None and len(guarded) > 1:
-        middle = HedgeProvider(guarded, hedge, clock=clock, sleep=sleep)
-    else:
-        middle = FallbackProvider(guarded, on_stream_break=on_stream_break, context_windows=windows)
-    outer = (
-        middle if deadline is None else DeadlineProvider(middle, deadline, clock=clock, sleep=sleep)
-    )
-    return ResilienceStack(outer, circuits)
+    unknown = [p for p in context_windows if p not in chain]
+    if unknown:
+        msg = f"stack() context_windows names providers not in the list: {unknown}"
+        raise ValueError(msg)
+    return chain
+
+
+def _own(
+    settings: Mapping[LlmProvider, _Setting] | None,
+    chain: tuple[LlmProvider, ...],
+    keyword: str,
+    default: _Setting,
+) -> dict[LlmProvider, _Setting]:
+    """Each provider's own settings of one kind: ``default`` unless ``settings`` names it."""
+    given = settings or {}
+    unknown = [p for p in given if p not in chain]
+    if unknown:
+        msg = f"stack() {keyword} names providers not in the list: {unknown}"
+        raise ValueError(msg)
+    return {p: given.get(p, default) for p in chain}

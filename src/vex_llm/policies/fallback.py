@@ -3,54 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Self
 
 from .._errors import (
-    AuthenticationFailed,
     CircuitOpenError,
     ContextLengthExceeded,
-    InvalidRequest,
     LlmError,
     StreamInterrupted,
     Timeout,
 )
-from .._provider import LlmProvider, close_stream, open_stream
+from .._guard import Limit, declared_limits, limit_scope
+from .._provider import LlmProvider
+from .._stream import ChunkStream, Restart, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk, StreamReset
-from ._scope import STREAM_BREAK_POLICIES, StreamBreak, stream_break_policy, time_left
-from ._trace import base_name, emit
+from ._chain import Chain, stops_chain
+from ._scope import (
+    STREAM_BREAK_POLICIES,
+    Deadline,
+    StreamBreak,
+    current_deadline,
+    deadline_scope,
+    stream_break_policy,
+    time_left,
+)
+from ._trace import emit
 
 
-class AllProvidersFailed(ExceptionGroup[LlmError], LlmError):
-    """Every provider of a fallback chain (or hedge) failed or was skipped.
-
-    It is an ``ExceptionGroup`` of one error per provider, in the order they were tried
-    (a skipped provider shows as the ``CircuitOpenError`` or ``Timeout`` that kept it
-    out), so ``except* RateLimited:`` works, and an ``LlmError``, so ``except LlmError:``
-    does too. ``retryable`` is true when any of the errors is.
-
-    Args:
-        message: What happened.
-        exceptions: The errors, one per provider.
-    """
-
-    def __new__(cls, message: str, exceptions: Sequence[LlmError]) -> Self:
-        return super().__new__(cls, message, exceptions)
-
-    def __init__(self, message: str, exceptions: Sequence[LlmError]) -> None:
-        super().__init__(message, exceptions)
-        self.retryable = any(error.retryable for error in exceptions)
-
-    def derive(self, excs: Sequence[LlmError]) -> AllProvidersFailed:  # type: ignore[override]  # ExceptionGroup.derive is generic over any exception type; ours holds LlmErrors only
-        """Build a group like this one around ``excs`` (used by ``split``/``subgroup``)."""
-        return AllProvidersFailed(self.message, excs)
-
-
-def _stops_fallback(exc: LlmError) -> bool:
-    """A caller error: another provider would refuse the same request the same way."""
-    return isinstance(exc, InvalidRequest | AuthenticationFailed)
-
-
-class FallbackProvider(LlmProvider):
+class FallbackProvider(Chain):
     """Tries providers in order until one answers.
 
     A provider whose ``is_available()`` is false (its circuit is open) is skipped without
@@ -91,17 +69,8 @@ class FallbackProvider(LlmProvider):
         context_windows: Mapping[LlmProvider, int] | None = None,
         name: str | None = None,
     ) -> None:
-        chain = tuple(providers)
-        if not chain:
-            msg = "FallbackProvider.providers must hold at least one provider"
-            raise ValueError(msg)
-        for provider in chain:
-            value: object = provider
-            if not isinstance(value, LlmProvider):
-                msg = (
-                    f"FallbackProvider.providers must hold LlmProviders, got {type(value).__name__}"
-                )
-                raise TypeError(msg)
+        super().__init__(providers, owner="FallbackProvider", minimum=1)
+        chain = self._providers
         if on_stream_break not in STREAM_BREAK_POLICIES:
             msg = (
                 f"FallbackProvider.on_stream_break must be one of {STREAM_BREAK_POLICIES}, "
@@ -117,27 +86,13 @@ class FallbackProvider(LlmProvider):
             if isinstance(size, bool) or not isinstance(size, int) or size < 1:
                 msg = f"FallbackProvider.context_windows values must be ints >= 1, got {size!r}"
                 raise ValueError(msg)
-        self._providers = chain
         self._windows = windows
         self._on_stream_break: StreamBreak = on_stream_break
-        self._names = tuple(base_name(p) for p in chain)
         self._name = name or f"fallback({', '.join(self._names)})"
 
     @property
     def name(self) -> str:
         return self._name
-
-    @property
-    def providers(self) -> tuple[LlmProvider, ...]:
-        """The chain, primary first."""
-        return self._providers
-
-    async def is_available(self) -> bool:
-        """True while at least one provider of the chain is available."""
-        for provider in self._providers:
-            if await provider.is_available():
-                return True
-        return False
 
     async def complete(self, request: LlmRequest) -> LlmResponse:
         errors: list[LlmError] = []
@@ -156,67 +111,8 @@ class FallbackProvider(LlmProvider):
             return response
         raise self._exhausted(errors)
 
-    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
-        policy = stream_break_policy(self._on_stream_break)
-        errors: list[LlmError] = []
-        need: int | None = None
-        reset: StreamReset | None = None  # owed to the consumer before the next answer
-        for index, provider in enumerate(self._providers):
-            name = self._names[index]
-            if not await self._admit(index, need, errors):
-                continue
-            chunks = open_stream(provider, request)
-            try:
-                try:
-                    first = await anext(chunks)
-                except StopAsyncIteration:
-                    msg = f"stream from {name!r} ended before its first chunk"
-                    first_error: LlmError = StreamInterrupted(msg, provider=name)
-                    emit("failure", name, error=first_error)
-                    need = self._after_failure(index, first_error, need, errors)
-                    continue
-                except LlmError as exc:
-                    emit("failure", name, error=exc)
-                    need = self._after_failure(index, exc, need, errors)
-                    continue
-                if reset is not None:
-                    emit("stream_reset", name, detail=reset.reason)
-                    yield reset
-                    reset = None
-                parts = [first.delta]
-                finished = self._finished(first, name)
-                yield first
-                broke: LlmError | None = None
-                while not finished:
-                    try:
-                        chunk = await anext(chunks)
-                    except StopAsyncIteration:
-                        msg = f"stream from {name!r} ended without a finish reason"
-                        broke = StreamInterrupted(msg, provider=name)
-                        break
-                    except LlmError as exc:
-                        broke = exc
-                        break
-                    parts.append(chunk.delta)
-                    finished = self._finished(chunk, name)
-                    yield chunk
-                if broke is None:
-                    return  # anything after the finish reason would be a provider bug
-                emit("failure", name, error=broke)
-                emit("stream_break", name, error=broke, detail=policy)
-                partial = "".join(parts)
-                interrupted = self._interrupted(broke, partial, name)
-                if policy == "raise":
-                    if interrupted is broke:
-                        raise interrupted
-                    raise interrupted from broke
-                errors.append(interrupted)
-                reset = StreamReset(
-                    "", provider=name, discarded=partial, reason=type(broke).__name__
-                )
-            finally:
-                await close_stream(chunks)
-        raise self._exhausted(errors)
+    def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        return _FallbackStream(self, request)
 
     async def _admit(self, index: int, need: int | None, errors: list[LlmError]) -> bool:
         """Whether to call provider ``index`` now; a skip is traced (and kept as an error
@@ -260,7 +156,7 @@ class FallbackProvider(LlmProvider):
                 f"vex_llm: no provider after {self._names[index]} has a larger context window"
             )
             raise exc
-        if _stops_fallback(exc):
+        if stops_chain(exc):
             exc.add_note(
                 f"vex_llm: {self._names[index]} refused the request; not falling back "
                 "(another provider would refuse it too)"
@@ -268,15 +164,6 @@ class FallbackProvider(LlmProvider):
             raise exc
         errors.append(exc)
         return need
-
-    @staticmethod
-    def _finished(chunk: StreamChunk, name: str) -> bool:
-        """Whether ``chunk`` ends the stream; if so the success is traced now, before it is
-        handed on (the consumer may stop right at it and never ask for more)."""
-        if chunk.finish_reason is None:
-            return False
-        emit("success", name)
-        return True
 
     @staticmethod
     def _interrupted(broke: LlmError, partial: str, name: str) -> StreamInterrupted:
@@ -291,12 +178,82 @@ class FallbackProvider(LlmProvider):
         if not errors:  # every provider was skipped for its context window
             msg = f"{self._name}: no provider can take this request"
             return ContextLengthExceeded(msg)
-        tried = ", ".join(f"{e.provider or '?'}: {type(e).__name__}" for e in errors)
-        msg = f"all providers failed ({tried})"
-        group = AllProvidersFailed(msg, errors)
-        emit("give_up", self._name, detail="all_failed")
-        return group
+        return self._group(errors)
 
-    async def aclose(self) -> None:
-        for provider in self._providers:
-            await provider.aclose()
+
+class _FallbackStream(ChunkStream):
+    """A stream that falls back before its first chunk, and after it as the policy says."""
+
+    __slots__ = (
+        "_declared",
+        "_errors",
+        "_index",
+        "_need",
+        "_owner",
+        "_policy",
+        "_request",
+        "_scope",
+    )
+
+    def __init__(self, owner: FallbackProvider, request: LlmRequest) -> None:
+        super().__init__(owner.name)
+        self._owner = owner
+        self._request = request
+        self._policy: StreamBreak = "raise"
+        self._errors: list[LlmError] = []
+        self._need: int | None = None  # after a context-length error: the window to beat
+        self._index = 0
+        self._scope: Deadline | None = None
+        self._declared: tuple[Limit, ...] = ()
+
+    async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
+        self._policy = stream_break_policy(self._owner._on_stream_break)
+        self._scope = current_deadline()
+        self._declared = declared_limits()
+        return await self._open_from(0)
+
+    async def _open_from(self, start: int) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
+        """The first chunk of the first provider from ``start`` on that gives one."""
+        owner = self._owner
+        for index in range(start, len(owner.providers)):
+            name = owner._names[index]
+            if not await owner._admit(index, self._need, self._errors):
+                continue
+            chunks = owner.providers[index].stream(self._request)
+            try:
+                first = await first_chunk(chunks, name)
+            except LlmError as exc:
+                emit("failure", name, error=exc)
+                self._need = owner._after_failure(index, exc, self._need, self._errors)
+                continue
+            self._index = index
+            return first, chunks
+        raise owner._exhausted(self._errors)
+
+    async def _finished(self) -> None:
+        # Traced before the last chunk is handed on: the consumer may stop right at it.
+        emit("success", self._owner._names[self._index])
+
+    async def _failed(self, error: BaseException, stream: ChunkStream) -> BaseException | Restart:
+        if not isinstance(error, LlmError):
+            return error
+        name = self._owner._names[self._index]
+        emit("failure", name, error=error)
+        emit("stream_break", name, error=error, detail=self._policy)
+        partial = stream.partial
+        interrupted = self._owner._interrupted(error, partial, name)
+        if interrupted is not error:
+            interrupted.__cause__ = error
+            interrupted.__suppress_context__ = True
+        if self._policy == "raise":
+            return interrupted
+        self._errors.append(interrupted)
+        marker = StreamReset("", provider=name, discarded=partial, reason=type(error).__name__)
+        try:
+            # A restart opens the next stream in the context its first one was opened in.
+            with deadline_scope(self._scope), limit_scope(self._declared):
+                first, chunks = await self._open_from(self._index + 1)
+        except LlmError as exc:
+            return exc
+        emit("stream_reset", self._owner._names[self._index], detail=marker.reason)
+        return Restart(marker, first, chunks)

@@ -12,16 +12,14 @@ from typing import Any, Generic, TypeVar
 
 from .._clock import Clock, Sleep
 from .._errors import (
-    AuthenticationFailed,
     CircuitOpenError,
-    InvalidRequest,
     LlmError,
-    StreamInterrupted,
 )
-from .._provider import LlmProvider, close_stream, open_stream
+from .._provider import LlmProvider
+from .._stream import ChunkStream, close_source, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
-from ._trace import EventKind, base_name, emit
-from .fallback import AllProvidersFailed
+from ._chain import Chain, stops_chain
+from ._trace import EventKind, emit
 
 T = TypeVar("T")
 
@@ -69,7 +67,7 @@ class _Entrant(Generic[T]):
     task: asyncio.Task[T]
 
 
-class HedgeProvider(LlmProvider):
+class HedgeProvider(Chain):
     """Starts the same request on the next provider when the first is slow.
 
     The first provider is asked at once. If it has not answered after the hedge delay
@@ -100,30 +98,15 @@ class HedgeProvider(LlmProvider):
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        chain = tuple(providers)
-        if len(chain) < 2:
-            msg = f"HedgeProvider.providers must hold at least two providers, got {len(chain)}"
-            raise ValueError(msg)
-        for provider in chain:
-            value: object = provider
-            if not isinstance(value, LlmProvider):
-                msg = f"HedgeProvider.providers must hold LlmProviders, got {type(value).__name__}"
-                raise TypeError(msg)
-        self._providers = chain
+        super().__init__(providers, owner="HedgeProvider", minimum=2)
         self._config = config or HedgeConfig()
         self._clock = clock
         self._sleep = sleep
-        self._names = tuple(base_name(p) for p in chain)
         self._latencies: deque[float] = deque(maxlen=self._config.window)
 
     @property
     def name(self) -> str:
         return f"hedge({', '.join(self._names)})"
-
-    @property
-    def providers(self) -> tuple[LlmProvider, ...]:
-        """Primary first."""
-        return self._providers
 
     @property
     def delay(self) -> float:
@@ -135,12 +118,6 @@ class HedgeProvider(LlmProvider):
         rank = min(len(ordered) - 1, math.ceil(config.quantile * len(ordered)) - 1)
         return ordered[max(0, rank)]
 
-    async def is_available(self) -> bool:
-        for provider in self._providers:
-            if await provider.is_available():
-                return True
-        return False
-
     async def complete(self, request: LlmRequest) -> LlmResponse:
         def start(index: int) -> Awaitable[LlmResponse]:
             return self._providers[index].complete(request)
@@ -148,31 +125,8 @@ class HedgeProvider(LlmProvider):
         _, response = await self._race(start, None)
         return response
 
-    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
-        streams: dict[int, AsyncIterator[StreamChunk]] = {}
-
-        async def first_chunk(index: int) -> StreamChunk:
-            chunks = open_stream(self._providers[index], request)
-            streams[index] = chunks
-            try:
-                return await anext(chunks)
-            except StopAsyncIteration:
-                msg = f"stream from {self._names[index]!r} ended before its first chunk"
-                raise StreamInterrupted(msg, provider=self._names[index]) from None
-
-        async def drop(index: int) -> None:
-            chunks = streams.pop(index, None)
-            if chunks is not None:
-                await close_stream(chunks)
-
-        winner, first = await self._race(first_chunk, drop)
-        chunks = streams.pop(winner)
-        try:
-            yield first
-            async for chunk in chunks:
-                yield chunk
-        finally:
-            await close_stream(chunks)
+    def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        return _HedgedStream(self, request)
 
     async def _race(
         self,
@@ -184,70 +138,13 @@ class HedgeProvider(LlmProvider):
         Returns:
             The winner's index and result.
         """
-        delay = self.delay
-        entrants: list[_Entrant[T]] = []
-        errors: list[LlmError] = []
-        position = 0  # the next provider to ask
-        timer: asyncio.Task[None] | None = None
-
-        async def launch(why: EventKind | None) -> None:
-            nonlocal position
-            while position < len(self._providers):
-                index = position
-                position += 1
-                name = self._names[index]
-                if not await self._providers[index].is_available():
-                    emit("skip", name, detail="circuit_open")
-                    continue
-                if why is not None:
-                    emit(why, name, wait=delay if why == "hedge" else None)
-                emit("attempt", name)
-                task = asyncio.ensure_future(start(index))
-                entrants.append(_Entrant(index, self._clock(), task))
-                return
-
+        race = _Race(self, start)
         try:
-            await launch(None)
-            while True:
-                running = [e for e in entrants if not e.task.done()]
-                if not running:
-                    if position >= len(self._providers):
-                        raise self._all_failed(errors)
-                    # Everyone asked so far failed early: ask the next one now.
-                    if timer is not None:
-                        timer.cancel()
-                        timer = None
-                    await launch("fallback")
-                    continue
-                waiting: set[asyncio.Future[Any]] = {e.task for e in running}
-                if timer is None and position < len(self._providers):
-                    timer = asyncio.ensure_future(self._sleep(delay))
-                if timer is not None:
-                    waiting.add(timer)
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                for entrant in running:
-                    if entrant.task not in done:
-                        continue
-                    name = self._names[entrant.index]
-                    exc = entrant.task.exception()
-                    if exc is None:
-                        emit("success", name)
-                        self._latencies.append(self._clock() - entrant.started)
-                        entrants.remove(entrant)
-                        return entrant.index, entrant.task.result()
-                    emit("failure", name, error=exc)
-                    if not isinstance(exc, LlmError) or isinstance(
-                        exc, InvalidRequest | AuthenticationFailed
-                    ):
-                        raise exc
-                    errors.append(exc)
-                if timer is not None and timer in done:
-                    timer = None
-                    await launch("hedge")
+            return await race.run()
         finally:
-            if timer is not None:
-                timer.cancel()
-            await self._cancel(entrants, drop)
+            if race.timer is not None:
+                race.timer.cancel()
+            await self._cancel(race.entrants, drop)
 
     async def _cancel(
         self, losers: list[_Entrant[T]], drop: Callable[[int], Awaitable[None]] | None
@@ -264,13 +161,113 @@ class HedgeProvider(LlmProvider):
                 await drop(loser.index)
 
     def _all_failed(self, errors: list[LlmError]) -> LlmError:
-        emit("give_up", self.name, detail="all_failed")
         if not errors:
+            emit("give_up", self.name, detail="all_failed")
             msg = f"{self.name}: every provider's circuit is open; none was asked"
             return CircuitOpenError(msg, breaker=self.name)
-        tried = ", ".join(f"{e.provider or '?'}: {type(e).__name__}" for e in errors)
-        return AllProvidersFailed(f"all providers failed ({tried})", errors)
+        return self._group(errors)
 
-    async def aclose(self) -> None:
-        for provider in self._providers:
-            await provider.aclose()
+
+class _HedgedStream(ChunkStream):
+    """A stream hedged on its first chunk: the first provider to give one serves it all."""
+
+    __slots__ = ("_owner", "_request")
+
+    def __init__(self, owner: HedgeProvider, request: LlmRequest) -> None:
+        super().__init__(owner.name)
+        self._owner = owner
+        self._request = request
+
+    async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
+        owner = self._owner
+        streams: dict[int, AsyncIterator[StreamChunk]] = {}
+
+        async def first(index: int) -> StreamChunk:
+            chunks = owner.providers[index].stream(self._request)
+            streams[index] = chunks
+            return await first_chunk(chunks, owner._names[index])
+
+        async def drop(index: int) -> None:
+            chunks = streams.pop(index, None)
+            if chunks is not None:
+                await close_source(chunks)
+
+        winner, chunk = await owner._race(first, drop)
+        return chunk, streams.pop(winner)
+
+
+class _Race(Generic[T]):
+    """One hedged call: who was asked, who failed, and the hedge timer."""
+
+    def __init__(self, owner: HedgeProvider, start: Callable[[int], Awaitable[T]]) -> None:
+        self._owner = owner
+        self._start = start
+        self._delay = owner.delay
+        self.entrants: list[_Entrant[T]] = []
+        self._errors: list[LlmError] = []
+        self._position = 0  # the next provider to ask
+        self.timer: asyncio.Task[None] | None = None
+
+    def _more(self) -> bool:
+        return self._position < len(self._owner.providers)
+
+    async def _launch(self, why: EventKind | None) -> None:
+        """Ask the next available provider (``why``: the event that explains it)."""
+        owner = self._owner
+        while self._more():
+            index = self._position
+            self._position += 1
+            name = owner._names[index]
+            if not await owner.providers[index].is_available():
+                emit("skip", name, detail="circuit_open")
+                continue
+            if why is not None:
+                emit(why, name, wait=self._delay if why == "hedge" else None)
+            emit("attempt", name)
+            task = asyncio.ensure_future(self._start(index))
+            self.entrants.append(_Entrant(index, owner._clock(), task))
+            return
+
+    async def run(self) -> tuple[int, T]:
+        """Race until a winner; raise when everyone failed or a caller error came."""
+        await self._launch(None)
+        while True:
+            running = [e for e in self.entrants if not e.task.done()]
+            if not running:
+                if not self._more():
+                    raise self._owner._all_failed(self._errors)
+                # Everyone asked so far failed early: ask the next one now.
+                if self.timer is not None:
+                    self.timer.cancel()
+                    self.timer = None
+                await self._launch("fallback")
+                continue
+            waiting: set[asyncio.Future[Any]] = {e.task for e in running}
+            if self.timer is None and self._more():
+                self.timer = asyncio.ensure_future(self._owner._sleep(self._delay))
+            if self.timer is not None:
+                waiting.add(self.timer)
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            winner = self._settle([e for e in running if e.task in done])
+            if winner is not None:
+                return winner.index, winner.task.result()
+            if self.timer is not None and self.timer in done:
+                self.timer = None
+                await self._launch("hedge")
+
+    def _settle(self, finished: list[_Entrant[T]]) -> _Entrant[T] | None:
+        """The first finished entrant that succeeded; failures are kept (or raised)."""
+        owner = self._owner
+        for entrant in finished:
+            name = owner._names[entrant.index]
+            exc = entrant.task.exception()
+            if exc is None:
+                emit("success", name)
+                owner._latencies.append(owner._clock() - entrant.started)
+                self.entrants.remove(entrant)
+                return entrant
+            emit("failure", name, error=exc)
+            if not isinstance(exc, LlmError) or stops_chain(exc):
+                raise exc
+            self._errors.append(exc)
+        return None

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from .._clock import Clock, Sleep
 from .._errors import CircuitOpenError, LlmError, RateLimited, Timeout
-from .._provider import LlmProvider, ProviderWrapper, close_stream, open_stream
+from .._provider import LlmProvider, ProviderWrapper
+from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ._backoff import Random, backoff
 from ._scope import Deadline, current_deadline, deadline_scope, time_left
@@ -217,47 +218,8 @@ class RetryProvider(ProviderWrapper):
                 emit("success", self._base, attempt=attempt)
                 return response
 
-    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
-        self._budget.record_call()
-        own = self._own_deadline()
-        started = self._clock()
-        attempt = 1
-        while True:
-            emit("attempt", self._base, attempt=attempt)
-            chunks = open_stream(self._inner, request)
-            try:
-                with deadline_scope(own):
-                    first = await anext(chunks)
-            except StopAsyncIteration:
-                await close_stream(chunks)
-                return
-            except LlmError as exc:
-                await close_stream(chunks)
-                emit("failure", self._base, attempt=attempt, error=exc)
-                with deadline_scope(own):
-                    await self._pause_or_raise(exc, attempt, started)
-                attempt += 1
-                continue
-            except BaseException:
-                await close_stream(chunks)
-                raise
-            break
-        # Past the first chunk a retry would repeat text the consumer already has: errors
-        # go up as they are, and a fallback above decides what to do.
-        try:
-            chunk = first
-            while True:
-                if chunk.finish_reason is not None:
-                    # Traced before the last chunk is handed on: the consumer may stop at it.
-                    emit("success", self._base, attempt=attempt)
-                yield chunk
-                with deadline_scope(own):
-                    try:
-                        chunk = await anext(chunks)
-                    except StopAsyncIteration:
-                        break
-        finally:
-            await close_stream(chunks)
+    def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        return _RetriedStream(self, request)
 
     def _own_deadline(self) -> Deadline | None:
         """This layer's own deadline for a call, if it is tighter than the call's."""
@@ -343,3 +305,38 @@ class RetryProvider(ProviderWrapper):
                 f"the next backoff ({wait:.1f}s) does not fit in the time left ({left:.1f}s)",
             )
         return wait, None
+
+
+class _RetriedStream(ChunkStream):
+    """A stream retried until its first chunk; past it a retry would repeat text the
+    consumer already has, so errors go up as they are (a fallback above decides)."""
+
+    __slots__ = ("_attempt", "_owner", "_request")
+
+    def __init__(self, owner: RetryProvider, request: LlmRequest) -> None:
+        super().__init__(owner.inner.name)
+        self._owner = owner
+        self._request = request
+        self._attempt = 1
+
+    async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
+        owner = self._owner
+        owner.budget.record_call()
+        own = owner._own_deadline()
+        started = owner._clock()
+        with deadline_scope(own):
+            while True:
+                emit("attempt", owner._base, attempt=self._attempt)
+                chunks = owner.inner.stream(self._request)
+                try:
+                    first = await first_chunk(chunks, owner.inner.name)
+                except LlmError as exc:
+                    emit("failure", owner._base, attempt=self._attempt, error=exc)
+                    await owner._pause_or_raise(exc, self._attempt, started)
+                    self._attempt += 1
+                    continue
+                return first, chunks
+
+    async def _finished(self) -> None:
+        # Traced before the last chunk is handed on: the consumer may stop at it.
+        emit("success", self._owner._base, attempt=self._attempt)

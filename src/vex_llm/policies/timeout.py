@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from .._clock import Sleep
-from .._errors import DEADLINE_EXCEEDED, Timeout
-from .._provider import LlmProvider, ProviderWrapper, close_stream, open_stream
+from .._errors import DeadlineExceeded, Timeout
+from .._guard import Fixed, Limit, declared_limits, enforces_limits, limit_scope, within
+from .._provider import LlmProvider, ProviderWrapper
+from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
-from ._scope import time_left
+from ._scope import Deadline, current_deadline, time_left
 from ._trace import base_name, emit
-from ._watchdog import within
 
 
 def _limit(name: str, value: float | None) -> None:
@@ -95,41 +96,87 @@ class TimeoutProvider(ProviderWrapper):
 
     async def complete(self, request: LlmRequest) -> LlmResponse:
         limit, expired = self._bound(self._config.attempt_timeout, "attempt")
+        if enforces_limits(self._inner):
+            # The provider times the attempt with its own limit, under one timer.
+            attempt = Fixed(limit, self._sleep, expired)
+            with limit_scope((*declared_limits(), attempt)):
+                return await self._inner.complete(request)
         async with within(limit, self._sleep, expired):
             return await self._inner.complete(request)
 
-    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
-        chunks = open_stream(self._inner, request)
-        try:
-            own, which = self._config.first_token, "first_token"
-            while True:
-                limit, expired = self._bound(own, which)
-                async with within(limit, self._sleep, expired):
-                    try:
-                        chunk = await anext(chunks)
-                    except StopAsyncIteration:
-                        return
-                yield chunk
-                own, which = self._config.idle, "idle"
-        finally:
-            await close_stream(chunks)
+    def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        return _TimedStream(self, request)
 
     def _bound(self, own: float, which: str) -> tuple[float, Callable[[], Timeout]]:
         """The limit for the next wait and the error raised when it expires."""
         left = time_left()
         by_deadline = left < own
         limit = max(0.0, left) if by_deadline else own
-        detail = "deadline" if by_deadline else which
+        return limit, lambda: self._expired(which, limit, by_deadline=by_deadline)
 
-        def expired() -> Timeout:
-            emit("timeout", self._base, wait=limit, detail=detail)
-            if by_deadline:
-                msg = f"{self._base}: the call's deadline was spent waiting for {which}"
-            else:
-                msg = f"{self._base}: no {which.replace('_', ' ')} within {limit:.3g}s"
+    def _expired(self, which: str, limit: float, *, by_deadline: bool) -> Timeout:
+        """The error for a limit that ran out (traced as a ``timeout`` event)."""
+        emit("timeout", self._base, wait=limit, detail="deadline" if by_deadline else which)
+        if by_deadline:
             # A spent deadline is the caller's budget running out, not evidence about the
-            # provider: the code tells the breaker not to count it (see classify_error).
-            code = DEADLINE_EXCEEDED if by_deadline else None
-            return Timeout(msg, provider=self._base, code=code)
+            # provider: its own class tells the breaker not to count it (classify_error).
+            msg = f"{self._base}: the call's deadline was spent waiting for {which}"
+            return DeadlineExceeded(msg, provider=self._base)
+        msg = f"{self._base}: no {which.replace('_', ' ')} within {limit:.3g}s"
+        return Timeout(msg, provider=self._base)
 
-        return limit, expired
+
+class _IdleLimit(Limit):
+    """The idle limit between two chunks, cut to the time left on the call's deadline."""
+
+    __slots__ = ("_by_deadline", "_deadline", "_limit", "_own", "_owner", "started")
+
+    def __init__(self, owner: TimeoutProvider, scope: Deadline | None) -> None:
+        super().__init__(owner._sleep)
+        self._owner = owner
+        self._deadline = scope
+        self._own = self._limit = owner.config.idle
+        self._by_deadline = False
+        self.started = False
+        """The first chunk is out: before it, the first-token limit applies instead."""
+
+    def remaining(self) -> float:
+        if not self.started:
+            return math.inf
+        own = self._own
+        if self._deadline is None:
+            return own
+        left = self._deadline.time_left()
+        self._by_deadline = left < own
+        self._limit = max(0.0, left) if self._by_deadline else own
+        return self._limit
+
+    def expired(self) -> Timeout:
+        return self._owner._expired("idle", self._limit, by_deadline=self._by_deadline)
+
+
+class _TimedStream(ChunkStream):
+    """A stream under the first-token limit, then (through the one guard) the idle limit."""
+
+    __slots__ = ("_idle", "_owner", "_request")
+
+    def __init__(self, owner: TimeoutProvider, request: LlmRequest) -> None:
+        super().__init__(owner.inner.name)
+        self._owner = owner
+        self._request = request
+        self._idle: tuple[Limit, ...] = ()
+
+    async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
+        owner = self._owner
+        idle = _IdleLimit(owner, current_deadline())
+        self._idle = (idle,)
+        limit, expired = owner._bound(owner.config.first_token, "first_token")
+        with limit_scope(declared_limits() + self._idle):
+            async with within(limit, owner._sleep, expired):
+                chunks = owner.inner.stream(self._request)
+                first = await first_chunk(chunks, owner.inner.name)
+        idle.started = True
+        return first, chunks
+
+    def _limits(self) -> tuple[Limit, ...]:
+        return self._idle

@@ -17,12 +17,14 @@ from typing import Final
 
 import httpx
 
-from .._errors import LlmError
+from .._errors import LlmError, Timeout
+from .._guard import Guard, claim_limits, within
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from .._urls import mask_url, url_secrets
 from ._body import ACCEPT_ENCODING, HttpLimits, WireViolation, pieces, read_body, read_start
 from ._http import Boundary
+from ._reading import StreamRead
 from ._sse import SseDecoder, StreamReader
 from ._urls import endpoint, header_secrets, mask_httpx_logs
 
@@ -56,8 +58,11 @@ class HttpProvider(LlmProvider):
 
     Subclasses give the API root, the key and headers, and implement the wire format.
     Credentials in ``base_url`` are masked in the repr, in ``url``, in every error and in
-    httpx's request log.
+    httpx's request log. The limits a ``TimeoutProvider`` or ``DeadlineProvider`` above
+    declares are enforced here, with the provider's own, under one timer.
     """
+
+    enforces_declared_limits: Final = True
 
     def __init__(
         self,
@@ -213,8 +218,13 @@ class HttpProvider(LlmProvider):
         outgoing = self._client.build_request(
             "POST", self._url, content=body, headers=self._headers, timeout=self._call_limits
         )
+
+        def total() -> LlmError:
+            return boundary.deadline_error("total_timeout", self._timeout, model=model)
+
         try:
-            async with asyncio.timeout(self._timeout):
+            # Our own limit and any claimed from the layers above, under one timer.
+            async with within(self._timeout, asyncio.sleep, total, also=claim_limits()):
                 response = await self._client.send(outgoing, stream=True)
                 try:
                     status = response.status_code
@@ -224,9 +234,8 @@ class HttpProvider(LlmProvider):
                         content = await self._error_body(response)
                 finally:
                     await response.aclose()
-        except TimeoutError as exc:
-            error: LlmError = boundary.deadline_error("total_timeout", self._timeout, model=model)
-            raise self._fail(error) from boundary.cause(exc)
+        except Timeout as timeout:
+            raise self._fail(timeout) from timeout.__cause__
         except httpx.HTTPError as exc:
             raise self._fail(boundary.transport_error(exc, model=model)) from boundary.cause(exc)
         except WireViolation as exc:
@@ -299,13 +308,6 @@ class HttpProvider(LlmProvider):
         except (httpx.HTTPError, WireViolation):
             return b""
 
-    def _broken(self, exc: httpx.HTTPError | WireViolation, reader: StreamReader) -> LlmError:
-        """The error for a stream body that broke or broke the wire format mid-way."""
-        partial = reader.partial
-        if isinstance(exc, WireViolation):
-            return self._boundary.invalid(str(exc), model=reader.model, partial=partial)
-        return self._boundary.transport_error(exc, model=reader.model, partial=partial)
-
     async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
         """Stream one completion over Server-Sent Events.
 
@@ -333,62 +335,38 @@ class HttpProvider(LlmProvider):
         started = loop.time()
         response = await self._open(body, model, started)
         raw = pieces(response)
+        read = StreamRead(self, self._reader(model), loop, started + self._first_token_timeout)
+        decoder = SseDecoder(max_line=self._max_line, max_event=self._max_event)
+        # The limits the layers above declared (a TimeoutProvider's idle limit, the call's
+        # deadline) are enforced here with ours, under one timer moved only when needed.
+        claimed = claim_limits()
+        guard = Guard((read, *claimed), loop)
         try:
-            boundary = self._boundary
-            reader = self._reader(model)
-            decoder = SseDecoder(max_line=self._max_line, max_event=self._max_event)
-            deadline = started + self._first_token_timeout
-            first = True
-            while True:
+            while not read.done():
                 try:
-                    async with asyncio.timeout_at(deadline):
-                        data = await anext(raw, None)
-                        events = decoder.feed(data) if data is not None else []
-                except TimeoutError as exc:
-                    if reader.finish_reason is not None:
-                        break  # finished: a usage event or terminator that never came is optional
-                    if first:
-                        limit, code = self._first_token_timeout, "ttft_timeout"
-                    else:
-                        limit, code = self._idle_timeout, "idle_timeout"
-                    error: LlmError = boundary.deadline_error(code, limit, model=reader.model)
-                    raise self._fail(error) from boundary.cause(exc)
-                except (httpx.HTTPError, WireViolation) as exc:
-                    if reader.finish_reason is not None:
-                        break
-                    raise self._fail(self._broken(exc, reader)) from boundary.cause(exc)
-                if data is None:
-                    break
-                if not events:
-                    continue
-                for event in events:
+                    guard.arm()
                     try:
-                        text = reader.feed(event)
-                    except LlmError as error:
-                        self._fail(error)
-                        raise
-                    if text:
-                        if first:
-                            first = False
-                            yield StreamChunk(text, model=reader.model, provider=self._name)
-                        else:
-                            yield StreamChunk(text)
-                    if reader.done:
-                        break
-                if reader.done:
+                        data = await raw.__anext__()
+                    finally:
+                        guard.disarm()
+                    events = decoder.feed(data)
+                except StopAsyncIteration:
                     break
-                if not first or reader.finish_reason is not None:
-                    # Once text flows (or the answer finished) the idle limit takes over.
-                    deadline = loop.time() + self._idle_timeout
-            if reader.finish_reason is None:
-                raise self._fail(boundary.interrupted(reader.partial, model=reader.model))
-            yield StreamChunk(
-                "",
-                finish_reason=reader.finish_reason,
-                usage=reader.usage,
-                model=reader.model,
-                provider=self._name,
-            )
+                except BaseException as exc:
+                    read.failed(guard.convert(exc))
+                    break  # finished: a usage event or terminator that never came is optional
+                for event in events:
+                    text = read.take(event)
+                    if text:
+                        yield read.chunk(text)
+                    if read.done():
+                        break
+                if events:
+                    read.waited()
+            yield read.last()
         finally:
+            guard.close()
+            for limit in claimed:
+                limit.claimed = False  # whoever reads next (a fallback) enforces them again
             await raw.aclose()
             await response.aclose()

@@ -1,0 +1,266 @@
+"""One timer for many limits: the per-wait limits of a stream, and ``within`` for a block.
+
+``asyncio.timeout`` arms and cancels a timer for every block it guards. A stream waits
+for thousands of chunks, under limits declared by several layers (a deadline, an idle
+limit): the ``Guard`` picks the tightest limit per wait and keeps one timer that moves
+only when a wait must end earlier than it is set for. The limits wait through their own
+``sleep``, so a ``ManualClock`` drives them in tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import TracebackType
+
+from ._clock import Sleep
+from ._errors import LlmError
+
+
+class Limit:
+    """A limit on each wait for the next chunk, declared by a stage (see ``ChunkStream``).
+
+    A layer declares its limits in the call's scope (``limit_scope``) while it opens the
+    stream below it; the innermost reader that can enforce them (an ``HttpProvider``)
+    claims them (``claim_limits``) and enforces them with its own, under one timer. A
+    limit nobody claimed is enforced by the outer ``ChunkStream``: each is enforced once.
+    """
+
+    __slots__ = ("claimed", "sleep")
+
+    def __init__(self, sleep: Sleep) -> None:
+        self.sleep = sleep
+        self.claimed = False
+
+    def remaining(self) -> float:
+        """Seconds the next wait may take (``math.inf``: no limit)."""
+        return math.inf
+
+    def expired(self) -> LlmError:
+        """The error raised when the limit chosen for a wait ran out."""
+        raise NotImplementedError
+
+
+_DECLARED: ContextVar[tuple[Limit, ...]] = ContextVar("vex_llm_limits", default=())
+
+
+def declared_limits() -> tuple[Limit, ...]:
+    """The per-wait limits the layers above declared for the stream being opened."""
+    return _DECLARED.get()
+
+
+@contextmanager
+def limit_scope(limits: tuple[Limit, ...]) -> Iterator[None]:
+    """Declare ``limits`` (all of them: add to ``declared_limits()`` to extend) for the
+    streams opened inside the block."""
+    token = _DECLARED.set(limits)
+    try:
+        yield
+    finally:
+        _DECLARED.reset(token)
+
+
+def enforces_limits(provider: object) -> bool:
+    """Whether ``provider`` claims the limits declared above it (``HttpProvider`` does), so
+    a layer can declare its limit instead of arming a timer of its own."""
+    return getattr(provider, "enforces_declared_limits", False) is True
+
+
+def claim_limits() -> tuple[Limit, ...]:
+    """Take over the limits declared for this stream: the caller enforces them now."""
+    limits = _DECLARED.get()
+    for limit in limits:
+        limit.claimed = True
+    return limits
+
+
+class Guard:
+    """Enforces the tightest of several per-wait limits with one lazily moved timer.
+
+    With the real ``asyncio.sleep`` the timer is a loop ``call_at`` that is moved only
+    when a wait must end earlier than it is set for; when it fires early (the wait it was
+    set for ended), it re-arms for the current wait. With an injected sleep (tests: a
+    ``ManualClock``) a small watchdog task sleeps on it instead, one per wait.
+    """
+
+    __slots__ = (
+        "_at",
+        "_cancelling",
+        "_chosen",
+        "_dog",
+        "_due",
+        "_fast",
+        "_fired",
+        "_handle",
+        "_limits",
+        "_loop",
+        "_task",
+        "_waiting",
+    )
+
+    def __init__(self, limits: tuple[Limit, ...], loop: asyncio.AbstractEventLoop) -> None:
+        self._limits = limits
+        self._loop = loop
+        self._fast = all(limit.sleep is asyncio.sleep for limit in limits)
+        self._handle: asyncio.TimerHandle | None = None
+        self._dog: asyncio.Future[None] | None = None
+        self._at = math.inf
+        self._due = math.inf
+        self._chosen = limits[0]
+        self._task: asyncio.Task[object] | None = None
+        self._cancelling = 0
+        self._waiting = False
+        self._fired = False
+
+    def arm(self) -> None:
+        """A wait starts: choose the tightest limit and make sure a timer covers it.
+
+        Raises:
+            LlmError: The chosen limit is already spent.
+        """
+        best = math.inf
+        for limit in self._limits:
+            left = limit.remaining()
+            if left < best:
+                best = left
+                self._chosen = limit
+        if best == math.inf:
+            return
+        if best <= 0:
+            raise self._chosen.expired()
+        task = asyncio.current_task()
+        assert task is not None, "vex_llm streams run inside an asyncio task"
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._waiting = True
+        if not self._fast:
+            self._dog = asyncio.ensure_future(self._bark(self._chosen.sleep, best))
+            return
+        due = self._loop.time() + best
+        self._due = due
+        if self._at > due:
+            if self._handle is not None:
+                self._handle.cancel()
+            self._handle = self._loop.call_at(due, self._fire)
+            self._at = due
+
+    def disarm(self) -> None:
+        """The wait ended (a chunk or an error came): the timer stays for the next one."""
+        self._waiting = False
+        if self._dog is not None:
+            self._dog.cancel()
+            self._dog = None
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._at = math.inf
+        if not self._waiting:
+            return
+        if self._loop.time() < self._due:
+            self._handle = self._loop.call_at(self._due, self._fire)
+            self._at = self._due
+            return
+        self._expire()
+
+    async def _bark(self, sleep: Sleep, seconds: float) -> None:
+        await sleep(seconds)
+        if self._waiting:
+            self._dog = None
+            self._expire()
+
+    def _expire(self) -> None:
+        self._fired = True
+        assert self._task is not None
+        self._task.cancel()
+
+    def convert(self, exc: BaseException) -> BaseException:
+        """The error a wait ended with: our own cancellation becomes the limit's error."""
+        if not self._fired:
+            return exc
+        self._fired = False
+        assert self._task is not None
+        # Like asyncio.timeout: our cancellation is the limit; anyone else's still propagates.
+        if self._task.uncancel() <= self._cancelling and isinstance(exc, asyncio.CancelledError):
+            error = self._chosen.expired()
+            error.__cause__ = exc
+            return error
+        return exc
+
+    def close(self) -> None:
+        """Cancel the timer: the stream ended."""
+        self._waiting = False
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._dog is not None:
+            self._dog.cancel()
+            self._dog = None
+
+
+class Fixed(Limit):
+    """A limit of so many seconds from the moment it is armed."""
+
+    __slots__ = ("_expired", "_seconds")
+
+    def __init__(self, seconds: float, sleep: Sleep, expired: Callable[[], LlmError]) -> None:
+        super().__init__(sleep)
+        self._seconds = seconds
+        self._expired = expired
+
+    def remaining(self) -> float:
+        return self._seconds
+
+    def expired(self) -> LlmError:
+        return self._expired()
+
+
+class within:  # named like asyncio.timeout, and used like it
+    """Run a block for at most ``limit`` seconds; on expiry raise ``expired()`` instead.
+
+    Args:
+        limit: Seconds allowed (``math.inf``: no limit; <= 0: expire at once).
+        sleep: The sleep the limit is measured with (``asyncio.sleep``: the loop's timer).
+        expired: Builds the error raised on expiry.
+        also: More limits on the same block (claimed from the layers above); the
+            tightest one applies, under one timer, and raises its own error.
+    """
+
+    __slots__ = ("_also", "_guard", "_limit")
+
+    def __init__(
+        self,
+        limit: float,
+        sleep: Sleep,
+        expired: Callable[[], LlmError],
+        *,
+        also: tuple[Limit, ...] = (),
+    ) -> None:
+        self._limit = Fixed(limit, sleep, expired)
+        self._also = also
+        self._guard: Guard | None = None
+
+    async def __aenter__(self) -> None:
+        limits = (self._limit, *self._also)
+        if all(math.isinf(limit.remaining()) for limit in limits):
+            return
+        self._guard = Guard(limits, asyncio.get_running_loop())
+        self._guard.arm()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        guard = self._guard
+        if guard is None:
+            return
+        guard.disarm()
+        guard.close()
+        if exc is not None:
+            error = guard.convert(exc)
+            if error is not exc:
+                raise error

@@ -1,0 +1,155 @@
+"""ResilientProvider: the seed's wrapper, any provider behind a circuit breaker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Final, Self
+
+from .._clock import Clock
+from .._errors import CircuitOpenError
+from .._provider import LlmProvider
+from .._stream import ChunkStream, first_chunk
+from .._types import LlmRequest, LlmResponse, StreamChunk
+from ..breaker import CircuitBreaker, CircuitConfig, CircuitState, CircuitStats, Permit
+from ..stores import CircuitStore
+
+_DEFAULT_CONFIG: Final = CircuitConfig()
+
+
+class ResilientProvider(LlmProvider):
+    """Wraps a provider in a circuit breaker: fail fast while the provider is down.
+
+    While the circuit is open, calls raise ``CircuitOpenError`` (a ``NotAvailable``)
+    without touching the provider; after ``reset_timeout`` a few probes test recovery.
+    A stream holds its permit until its finish reason arrives, and counts as a success
+    from that moment (before the last chunk is handed on), however the stream is closed
+    afterwards; one that breaks counts as a failure, one abandoned before its finish
+    reason counts neither way.
+
+    Args:
+        provider: The provider to guard.
+        config: The breaker's rules (default: the seed's 5 / 2 / 30 s).
+        clock: Monotonic seconds (tests pass a ``ManualClock``).
+        store: Where the circuit's state lives (default: this wrapper alone; a
+            ``RedisStore`` shares it across processes).
+        circuit_name: The circuit's name (default: the provider's name, so every process
+            guarding the same provider over a shared store shares one circuit).
+    """
+
+    def __init__(
+        self,
+        provider: LlmProvider,
+        config: CircuitConfig = _DEFAULT_CONFIG,
+        *,
+        clock: Clock = time.monotonic,
+        store: CircuitStore | None = None,
+        circuit_name: str | None = None,
+    ) -> None:
+        provider_value: object = provider
+        if not isinstance(provider_value, LlmProvider):
+            msg = f"provider must be an LlmProvider, got {type(provider_value).__name__}"
+            raise TypeError(msg)
+        self._inner = provider
+        self._breaker = CircuitBreaker(
+            config, name=circuit_name or provider.name, clock=clock, store=store
+        )
+        self._name = f"resilient({provider.name})"
+
+    @classmethod
+    def wrap(cls, provider: LlmProvider) -> Self:
+        """Wrap with the seed's conservative preset (3 failures, 3 probes, 60 s).
+
+        Args:
+            provider: The provider to guard.
+
+        Returns:
+            The wrapper.
+        """
+        return cls(provider, CircuitConfig.conservative())
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def inner(self) -> LlmProvider:
+        """The guarded provider."""
+        return self._inner
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The circuit breaker (for listeners, manual control and stats)."""
+        return self._breaker
+
+    @property
+    def circuit_state(self) -> CircuitState:
+        """The circuit's state (makes the lazy OPEN -> HALF_OPEN step when due)."""
+        return self._breaker.state
+
+    def stats(self) -> CircuitStats:
+        """The circuit's counters: ``total_requests``, ``total_failures``, ``circuit_opens``,
+        ``rejected`` and more."""
+        return self._breaker.stats()
+
+    async def is_available(self) -> bool:
+        """False while the circuit is open (no permit is used up by asking)."""
+        return self._breaker.state is not CircuitState.OPEN and await self._inner.is_available()
+
+    async def complete(self, request: LlmRequest) -> LlmResponse:
+        try:
+            return await self._breaker.call(self._inner.complete, request)
+        except CircuitOpenError as exc:
+            if exc.provider is None:
+                exc.provider = self._inner.name
+            raise
+
+    def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        return _BreakerStream(self, request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _BreakerStream(ChunkStream):
+    """A stream under the breaker: it holds its permit until its finish reason or its end."""
+
+    __slots__ = ("_owner", "_permit", "_request")
+
+    def __init__(self, owner: ResilientProvider, request: LlmRequest) -> None:
+        super().__init__(owner.inner.name)
+        self._owner = owner
+        self._request = request
+        self._permit: Permit | None = None
+
+    async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
+        inner = self._owner.inner
+        try:
+            permit = await self._owner.breaker.acquire()
+        except CircuitOpenError as exc:
+            if exc.provider is None:
+                exc.provider = inner.name
+            raise
+        self._permit = permit
+        try:
+            chunks = inner.stream(self._request)
+            return await first_chunk(chunks, inner.name), chunks
+        except BaseException as exc:
+            await permit.record_error(exc)
+            raise
+
+    async def _finished(self) -> None:
+        # The verdict goes in before the last chunk leaves: once it is out, the consumer's
+        # break, a wrapper or the garbage collector may close the stream, and none of that
+        # unmakes a complete answer.
+        assert self._permit is not None
+        await self._permit.success()
+
+    async def _failed(self, error: BaseException, stream: ChunkStream) -> BaseException:
+        assert self._permit is not None
+        await self._permit.record_error(error)  # a no-op once the success is recorded
+        return error
+
+    async def _abandoned(self) -> None:
+        assert self._permit is not None
+        await self._permit.release()  # abandoned before its finish reason: no evidence

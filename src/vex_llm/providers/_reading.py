@@ -1,0 +1,122 @@
+"""One stream's reading state: its text limits, its chunks and the errors it ends with."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import httpx
+
+from .._errors import LlmError, Timeout
+from .._guard import Limit
+from .._types import StreamChunk
+from ._body import WireViolation
+from ._sse import SseEvent, StreamReader
+
+if TYPE_CHECKING:
+    from ._base import HttpProvider
+
+
+class StreamRead(Limit):
+    """The reading of one stream: the time to first token from the request's start, then
+    the idle limit between events once text flows (a ``Limit`` for the stream's ``Guard``).
+
+    Args:
+        provider: The provider reading.
+        reader: The wire format's reader of this stream's events.
+        loop: The running loop (its time is the limits' clock).
+        due: The loop time by which the first token must come.
+    """
+
+    __slots__ = ("_due", "_first", "_loop", "_provider", "_reader")
+
+    def __init__(
+        self,
+        provider: HttpProvider,
+        reader: StreamReader,
+        loop: asyncio.AbstractEventLoop,
+        due: float,
+    ) -> None:
+        super().__init__(asyncio.sleep)
+        self._provider = provider
+        self._reader = reader
+        self._loop = loop
+        self._due = due
+        self._first = True
+
+    def remaining(self) -> float:
+        return self._due - self._loop.time()
+
+    def expired(self) -> Timeout:
+        provider = self._provider
+        if self._first:
+            seconds, code = provider._first_token_timeout, "ttft_timeout"
+        else:
+            seconds, code = provider._idle_timeout, "idle_timeout"
+        return provider._boundary.deadline_error(code, seconds, model=self._reader.model)
+
+    def done(self) -> bool:
+        """The terminator arrived (``[DONE]``, ``message_stop``): nothing more to read."""
+        return self._reader.done
+
+    def waited(self) -> None:
+        """Events came: once text flows (or the answer finished) the idle limit takes over."""
+        if not self._first or self._reader.finish_reason is not None:
+            self._due = self._loop.time() + self._provider._idle_timeout
+
+    def take(self, event: SseEvent) -> str:
+        """The text one event adds (an event that says the stream failed raises)."""
+        try:
+            return self._reader.feed(event)
+        except LlmError as error:
+            self._provider._fail(error)
+            raise
+
+    def chunk(self, text: str) -> StreamChunk:
+        """A chunk of text; the first one says which model and provider serve the stream."""
+        if self._first:
+            self._first = False
+            return StreamChunk(text, model=self._reader.model, provider=self._provider.name)
+        return StreamChunk(text)
+
+    def last(self) -> StreamChunk:
+        """The closing chunk: finish reason and usage.
+
+        Raises:
+            StreamInterrupted: The body ended before its finish reason.
+        """
+        reader = self._reader
+        provider = self._provider
+        if reader.finish_reason is None:
+            error = provider._boundary.interrupted(reader.partial, model=reader.model)
+            raise provider._fail(error)
+        return StreamChunk(
+            "",
+            finish_reason=reader.finish_reason,
+            usage=reader.usage,
+            model=reader.model,
+            provider=provider.name,
+        )
+
+    def failed(self, exc: BaseException) -> None:
+        """Return if a failed read merely ends a finished stream; otherwise raise its error."""
+        reader = self._reader
+        provider = self._provider
+        boundary = provider._boundary
+        ended = isinstance(exc, Timeout | httpx.HTTPError | WireViolation)
+        if ended and reader.finish_reason is not None:
+            return
+        if isinstance(exc, Timeout):
+            cause = exc.__cause__
+            raise provider._fail(exc) from (None if cause is None else boundary.cause(cause))
+        if isinstance(exc, httpx.HTTPError | WireViolation):
+            raise provider._fail(self._broken(exc)) from boundary.cause(exc)
+        raise exc
+
+    def _broken(self, exc: httpx.HTTPError | WireViolation) -> LlmError:
+        """The error for a stream body that broke or broke the wire format mid-way."""
+        reader = self._reader
+        boundary = self._provider._boundary
+        if isinstance(exc, WireViolation):
+            return boundary.invalid(str(exc), model=reader.model, partial=reader.partial)
+        return boundary.transport_error(exc, model=reader.model, partial=reader.partial)

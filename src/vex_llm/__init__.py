@@ -26,7 +26,7 @@ from ._errors import (
     StreamInterrupted,
     Timeout,
 )
-from ._provider import LlmProvider
+from ._provider import LlmProvider, ProviderWrapper
 from ._types import (
     DocumentPart,
     ImagePart,
@@ -118,6 +118,7 @@ __all__ = [
     "Outcome",
     "Permit",
     "PoolExhausted",
+    "ProviderWrapper",
     "RateLimited",
     "Reasoning",
     "RedisStore",

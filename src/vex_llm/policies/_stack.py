@@ -95,10 +95,8 @@ def stack(
 
     Outermost first: one overall ``deadline`` per call; a fallback chain over the
     providers in order (or, with ``hedge``, hedged requests); then, for each provider,
-    retries with a budget, a circuit breaker, and per-attempt timeouts::
-
-        llm = vex_llm.stack([primary, backup], deadline=20.0)
-        answer = await llm.ask("Why is the sky blue?")
+    retries with a budget, a circuit breaker, and per-attempt timeouts. This is the one
+    place that builds that order (config files turn into a call to it).
 
     Args:
         providers: Primary first (at least one; names must differ, they name circuits).
@@ -110,17 +108,14 @@ def stack(
         hedge: Hedge between the providers instead of trying them one after another.
         on_stream_break: What the fallback does when a stream breaks after its first
             chunk (``"raise"`` or ``"restart"``; see ``FallbackProvider``).
-        context_windows: Context sizes of providers that take long prompts (routes a
-            ``ContextLengthExceeded``; see ``FallbackProvider``).
-        store: Where circuit state lives (default: in this process; a ``RedisStore``
-            shares it).
+        context_windows: Context sizes of providers for long prompts (``FallbackProvider``).
+        store: Where circuit state lives (default: this process; a ``RedisStore`` shares it).
         clock: Monotonic seconds for every layer.
         sleep: The sleep every layer waits with.
         rng: The retries' jitter source.
-        provider_timeouts: Per-attempt limits of some providers, in place of ``timeouts``
-            (a config file gives each provider its own).
-        provider_retry: Retry settings of some providers, in place of ``retry``.
-        provider_circuits: Circuit-breaker rules of some providers, in place of ``circuit``.
+        provider_timeouts: Some providers' own ``timeouts`` (a config file sets them).
+        provider_retry: Some providers' own ``retry`` settings.
+        provider_circuits: Some providers' own ``circuit`` rules.
 
     Returns:
         The stack, itself an ``LlmProvider``.
@@ -129,25 +124,43 @@ def stack(
         ValueError: On an empty provider list, duplicate provider names or bad settings.
     """
     chain = _checked(providers, context_windows or {})
-    own_timeouts = _own(provider_timeouts, chain, "provider_timeouts", timeouts)
-    own_circuits = _own(provider_circuits, chain, "provider_circuits", circuit)
-    own_retry = _own(provider_retry, chain, "provider_retry", retry)
-    circuits = {
+    own = (
+        _own(provider_timeouts, chain, "provider_timeouts", timeouts),
+        _own(provider_circuits, chain, "provider_circuits", circuit),
+        _own(provider_retry, chain, "provider_retry", retry),
+    )
+    circuits, retried = _guarded(chain, *own, store, clock, sleep, rng)
+    windows = {retried[p.name]: size for p, size in (context_windows or {}).items()}
+    outer = _outer(list(retried.values()), hedge, deadline, on_stream_break, clock, sleep, windows)
+    return ResilienceStack(outer, circuits)
+
+
+def _guarded(
+    chain: tuple[LlmProvider, ...],
+    timeouts: Mapping[LlmProvider, TimeoutConfig],
+    circuits: Mapping[LlmProvider, CircuitConfig],
+    retry: Mapping[LlmProvider, RetryConfig],
+    store: CircuitStore | None,
+    clock: Clock,
+    sleep: Sleep,
+    rng: Random | None,
+) -> tuple[dict[str, ResilientProvider], dict[str, LlmProvider]]:
+    """The per-provider layers, inside out: timeouts, circuit breaker, retries.
+
+    Returns:
+        Each provider's circuit-breaker layer and its outermost (retry) layer, by name.
+    """
+    breakers = {
         p.name: ResilientProvider(
-            TimeoutProvider(p, own_timeouts[p], sleep=sleep),
-            own_circuits[p],
-            clock=clock,
-            store=store,
+            TimeoutProvider(p, timeouts[p], sleep=sleep), circuits[p], clock=clock, store=store
         )
         for p in chain
     }
     retried: dict[str, LlmProvider] = {
-        p.name: RetryProvider(circuits[p.name], own_retry[p], clock=clock, sleep=sleep, rng=rng)
+        p.name: RetryProvider(breakers[p.name], retry[p], clock=clock, sleep=sleep, rng=rng)
         for p in chain
     }
-    windows = {retried[p.name]: size for p, size in (context_windows or {}).items()}
-    outer = _outer(list(retried.values()), hedge, deadline, on_stream_break, clock, sleep, windows)
-    return ResilienceStack(outer, circuits)
+    return breakers, retried
 
 
 def _outer(

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from typing import Final
 
 import httpx
 
-from .._errors import LlmError
 from .._types import LlmRequest, LlmResponse, Usage
 from ._base import HttpProvider, to_int
 from ._body import HttpLimits
-from ._http import Boundary
 from ._sse import SseEvent, StreamReader
 from ._urls import check_headers, read_key
 
@@ -211,19 +208,10 @@ class _MessageStream(StreamReader):
     """Messages API events: ``message_start``, ``content_block_delta``, ``message_delta``,
     ``message_stop``, ``ping`` and in-stream ``error``."""
 
-    __slots__ = ("_boundary",)
-
-    def __init__(self, model: str, boundary: Boundary) -> None:
-        super().__init__(model)
-        self._boundary = boundary
+    __slots__ = ()
 
     def feed(self, event: SseEvent) -> str:
-        try:
-            data = json.loads(event.data)
-        except ValueError as exc:
-            raise self._invalid("an event that is not JSON") from exc
-        if not isinstance(data, dict):
-            raise self._invalid("an event that is not a JSON object")
+        data = self._object(event.data)
         kind = data.get("type", event.event)
         text = ""
         if kind == "content_block_delta":
@@ -264,6 +252,3 @@ class _MessageStream(StreamReader):
         if text:
             self.parts.append(text)
         return text
-
-    def _invalid(self, what: str) -> LlmError:
-        return self._boundary.invalid(what, model=self.model, partial=self.partial)

@@ -334,9 +334,10 @@ class HttpProvider(LlmProvider):
         loop = asyncio.get_running_loop()
         started = loop.time()
         response = await self._open(body, model, started)
+        reader = self._reader(model)
+        read = StreamRead(self, reader, loop, started + self._first_token_timeout)
         raw = pieces(response)
-        read = StreamRead(self, self._reader(model), loop, started + self._first_token_timeout)
-        decoder = SseDecoder(max_line=self._max_line, max_event=self._max_event)
+        feed = SseDecoder(max_line=self._max_line, max_event=self._max_event).feed
         # The limits the layers above declared (a TimeoutProvider's idle limit, the call's
         # deadline) are enforced here with ours, under one timer moved only when needed.
         claimed = claim_limits()
@@ -349,20 +350,20 @@ class HttpProvider(LlmProvider):
                         data = await raw.__anext__()
                     finally:
                         guard.disarm()
-                    events = decoder.feed(data)
+                    events = feed(data)
                 except StopAsyncIteration:
                     break
                 except BaseException as exc:
                     read.failed(guard.convert(exc))
                     break  # finished: a usage event or terminator that never came is optional
+                read.fresh = bool(events)
                 for event in events:
                     text = read.take(event)
                     if text:
                         yield read.chunk(text)
                     if read.done():
+                        await read.drain(raw, guard)
                         break
-                if events:
-                    read.waited()
             yield read.last()
         finally:
             guard.close()

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from ._http import Boundary
 
 
+_decode = json.JSONDecoder().raw_decode
+
+
 class SseEvent(NamedTuple):
     """One Server-Sent Event: its type (``"message"`` when unnamed) and its data."""
 
@@ -198,10 +201,17 @@ class StreamReader(ABC):
         Raises:
             InvalidResponse: The data is not JSON, or not an object.
         """
+        # A value and nothing after it is the rule; anything else (whitespace around it,
+        # an error) goes through the whole json.loads, which also says what is wrong.
         try:
-            parsed = json.loads(data)
-        except ValueError as exc:
-            raise self._invalid("an event that is not JSON") from exc
+            parsed, end = _decode(data)
+        except ValueError:
+            parsed, end = None, -1
+        if end != len(data):
+            try:
+                parsed = json.loads(data)
+            except ValueError as exc:
+                raise self._invalid("an event that is not JSON") from exc
         if not isinstance(parsed, dict):
             raise self._invalid("an event that is not a JSON object")
         return parsed

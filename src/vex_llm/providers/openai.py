@@ -280,7 +280,10 @@ class _ChatStream(StreamReader):
             return ""  # the usage chunk, or a keep-alive
         if not isinstance(choices, list):
             raise self._invalid("an event whose choices are not a list")
-        text = "".join([self._choice(choice) for choice in choices])
+        if len(choices) == 1:
+            text = self._choice(choices[0])
+        else:
+            text = "".join([self._choice(choice) for choice in choices])
         if text:
             self.parts.append(text)
         return text

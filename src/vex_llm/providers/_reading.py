@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from .._errors import LlmError, Timeout
-from .._guard import Guard, Limit
+from .._guard import Guard, Limit, claim_limits
 from .._types import StreamChunk
 from ._body import WireViolation
 from ._sse import SseEvent, StreamReader
@@ -22,6 +22,10 @@ class StreamRead(Limit):
     """The reading of one stream: the time to first token from the request's start, then
     the idle limit between events once text flows (a ``Limit`` for the stream's ``Guard``).
 
+    The limits the layers above declared (a TimeoutProvider's idle limit, the call's
+    deadline) are claimed here and enforced with ours, under one timer (``guard``) moved
+    only when needed; ``close()`` hands them back.
+
     Args:
         provider: The provider reading.
         reader: The wire format's reader of this stream's events.
@@ -29,7 +33,17 @@ class StreamRead(Limit):
         due: The loop time by which the first token must come.
     """
 
-    __slots__ = ("_due", "_first", "_idle", "_loop", "_provider", "_reader", "fresh")
+    __slots__ = (
+        "_claimed",
+        "_due",
+        "_first",
+        "_idle",
+        "_loop",
+        "_provider",
+        "_reader",
+        "fresh",
+        "guard",
+    )
 
     def __init__(
         self,
@@ -47,6 +61,14 @@ class StreamRead(Limit):
         self._first = True
         self.fresh = False
         """Events came since the last wait (the loop sets it; the next wait reads it)."""
+        self._claimed = claim_limits()
+        self.guard = Guard((self, *self._claimed), loop)
+
+    def close(self) -> None:
+        """The stream ended: cancel the timer and hand the claimed limits back."""
+        self.guard.close()
+        for limit in self._claimed:
+            limit.claimed = False  # whoever reads next (a fallback) enforces them again
 
     def remaining(self) -> float:
         now = self._loop.time()
@@ -78,7 +100,7 @@ class StreamRead(Limit):
             self._provider._fail(error)
             raise
 
-    async def drain(self, raw: AsyncIterator[bytes], guard: Guard) -> None:
+    async def drain(self, raw: AsyncIterator[bytes]) -> None:
         """Read the body on to its end after the terminator, unparsed.
 
         A response closed before its end closes its connection; read to the end, the
@@ -88,6 +110,7 @@ class StreamRead(Limit):
         answer is whole already: a failure here only costs the connection.
         """
         left = self._provider._max_line
+        guard = self.guard
         try:
             while left > 0:
                 guard.arm()

@@ -25,6 +25,9 @@ class SseEvent(NamedTuple):
     data: str
 
 
+_message = SseEvent._make  # skips the keyword handling of SseEvent(): one event per read
+
+
 class SseDecoder:
     """Decodes a Server-Sent Events byte stream fed in chunks of any size.
 
@@ -77,18 +80,18 @@ class SseDecoder:
         # The common case first: one whole ``data:`` event in one network read, nothing
         # pending. One search, one strict decode, no per-line work.
         if (
-            chunk[-2:] == b"\n\n"
+            chunk.endswith(b"\n\n")
             and chunk.startswith(b"data:")
             and chunk.find(b"\n") == len(chunk) - 2
             and not (self._tail or self._data or self._event or self._after_cr)
             and b"\r" not in chunk
             and len(chunk) - 2 <= self._max_line
         ):
-            start = 6 if chunk[5:6] == b" " else 5
+            start = 6 if chunk[5] == 0x20 else 5
             if len(chunk) - start - 1 > self._max_event:
                 self._too_large()
             try:
-                return [SseEvent("message", chunk[start:-2].decode("utf-8"))]
+                return [_message(("message", chunk[start:-2].decode("utf-8")))]
             except UnicodeDecodeError:
                 pass  # the general path below says where
         text = self._lines(chunk)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -266,3 +269,53 @@ async def test_closing_the_iterator_closes_the_response() -> None:
         assert closed == []
         await chunks.aclose()  # type: ignore[attr-defined]
         assert closed == [True]
+
+
+ANTHROPIC_HI = (
+    b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, '
+    b'"delta": {"type": "text_delta", "text": "Hi"}}\n\n'
+    b'event: message_stop\ndata: {"type": "message_stop"}\n\n'
+)
+
+
+@pytest.mark.parametrize("wire", ["openai", "anthropic"])
+async def test_finished_stream_leaves_its_connection_to_the_next(wire: Wire) -> None:
+    """After the terminator the body is read to its end: the next stream reuses the connection."""
+    if wire == "openai":
+        body = openai_chunk("Hi") + openai_chunk(finish="stop") + b"data: [DONE]\n\n"
+    else:
+        body = ANTHROPIC_HI
+    answer = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+    answer += b"transfer-encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    accepted: list[int] = []
+    hung_up = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:  # keep-alive: one answer per request until the client hangs up
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"(?i)content-length: *(\d+)", head)
+                await reader.readexactly(int(length.group(1)) if length else 0)
+                writer.write(answer)
+                await writer.drain()
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+        hung_up.set()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    root = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with server:
+        async with httpx.AsyncClient() as client:
+            provider: HttpProvider
+            if wire == "openai":
+                provider = OpenAIProvider("m", base_url=root + "/v1", client=client)
+            else:
+                provider = AnthropicProvider("c", base_url=root, client=client)
+            for _ in range(3):
+                chunks = await collect(provider)
+                assert "".join(c.delta for c in chunks) == "Hi"
+                assert chunks[-1].finish_reason == "stop"
+        await hung_up.wait()
+    assert len(accepted) == 1

@@ -18,7 +18,7 @@ from typing import Final
 import httpx
 
 from .._errors import LlmError, Timeout
-from .._guard import Guard, claim_limits, within
+from .._guard import claim_limits, within
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from .._urls import mask_url, url_secrets
@@ -316,8 +316,9 @@ class HttpProvider(LlmProvider):
         start (``ttft_timeout``), and the silence between events once text flows
         (``idle_timeout``). The stream is complete when its finish reason (or its
         terminator) arrives; a body that ends or breaks before that raises
-        ``StreamInterrupted`` with the partial text. Closing the iterator early closes
-        the HTTP response, so its connection never goes back to the pool half-read.
+        ``StreamInterrupted`` with the partial text. After the terminator the body is
+        read on to its end, so its connection goes back to the pool; closing the iterator
+        early closes the HTTP response, so it never goes back half-read.
 
         Args:
             request: What to ask; ``request.model`` overrides the provider's model.
@@ -334,13 +335,10 @@ class HttpProvider(LlmProvider):
         loop = asyncio.get_running_loop()
         started = loop.time()
         response = await self._open(body, model, started)
-        raw = pieces(response)
         read = StreamRead(self, self._reader(model), loop, started + self._first_token_timeout)
-        decoder = SseDecoder(max_line=self._max_line, max_event=self._max_event)
-        # The limits the layers above declared (a TimeoutProvider's idle limit, the call's
-        # deadline) are enforced here with ours, under one timer moved only when needed.
-        claimed = claim_limits()
-        guard = Guard((read, *claimed), loop)
+        raw = pieces(response)
+        feed = SseDecoder(max_line=self._max_line, max_event=self._max_event).feed
+        guard = read.guard
         try:
             while not read.done():
                 try:
@@ -349,24 +347,23 @@ class HttpProvider(LlmProvider):
                         data = await raw.__anext__()
                     finally:
                         guard.disarm()
-                    events = decoder.feed(data)
+                    events = feed(data)
                 except StopAsyncIteration:
                     break
                 except BaseException as exc:
                     read.failed(guard.convert(exc))
                     break  # finished: a usage event or terminator that never came is optional
+                if events:
+                    read.fresh = True
                 for event in events:
                     text = read.take(event)
                     if text:
                         yield read.chunk(text)
                     if read.done():
+                        await read.drain(raw)
                         break
-                if events:
-                    read.waited()
             yield read.last()
         finally:
-            guard.close()
-            for limit in claimed:
-                limit.claimed = False  # whoever reads next (a fallback) enforces them again
+            read.close()
             await raw.aclose()
             await response.aclose()

@@ -1,9 +1,9 @@
 """Bounded bodies: size limits, the connection pool's size, and decompression in small pieces.
 
 An upstream can be broken or hostile: a 503 with a 24 MB HTML page, a 63 KB gzip body
-that inflates to 64 MB, a single 24 MB SSE line. Every body is read through here, in
-pieces of at most ``PIECE`` bytes, so memory stays bounded by the limits below whatever
-arrives, and decompression never inflates more than one piece at a time.
+that inflates to 64 MB, a single 24 MB SSE line. Every body is read through here, read by
+read (a socket read is at most 64 KiB), so memory stays bounded by the limits below
+whatever arrives, and decompression never inflates more than ``PIECE`` bytes at a time.
 """
 
 from __future__ import annotations
@@ -142,7 +142,11 @@ class _Inflater:
 
 
 def pieces(response: httpx.Response) -> AsyncGenerator[bytes]:
-    """The response's body, decompressed, in pieces of at most ``PIECE`` bytes.
+    """The response's body, decompressed (at most ``PIECE`` bytes inflated at a time).
+
+    A body without content-encoding comes as the transport read it (httpx's own iterator,
+    no extra step per read): splitting bytes already in memory would bound nothing, and a
+    socket read is at most 64 KiB anyway. Close the generator when done with it.
 
     Returns:
         An async generator of the pieces. Iterating it raises ``WireViolation`` for a
@@ -157,7 +161,7 @@ def pieces(response: httpx.Response) -> AsyncGenerator[bytes]:
         return _in_memory(read)
     encoding = response.headers.get("content-encoding", "").strip().lower()
     if encoding in ("", "identity"):
-        return _plain(response)
+        return _raw(response)
     if encoding in ("x-gzip", "gzip", "deflate"):
         return _inflated(response, _Inflater("deflate" if encoding == "deflate" else "gzip"))
     msg = f"a body in content-encoding {encoding[:40]!r} (we ask for {ACCEPT_ENCODING})"
@@ -171,16 +175,6 @@ async def _in_memory(read: bytes) -> AsyncGenerator[bytes]:
 
 # httpx's own iterator is closed here, when we are: left to the garbage collector, it would
 # cost the loop a finalizer task per response.
-
-
-async def _plain(response: httpx.Response) -> AsyncGenerator[bytes]:
-    async with aclosing(_raw(response)) as reads:
-        async for raw in reads:
-            if len(raw) <= PIECE:  # the common case: one network read, one event or a few
-                yield raw
-                continue
-            for start in range(0, len(raw), PIECE):
-                yield raw[start : start + PIECE]
 
 
 async def _inflated(response: httpx.Response, inflater: _Inflater) -> AsyncGenerator[bytes]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import httpx
 
 from .._errors import LlmError, Timeout
-from .._guard import Limit
+from .._guard import Guard, Limit, claim_limits
 from .._types import StreamChunk
 from ._body import WireViolation
 from ._sse import SseEvent, StreamReader
@@ -21,6 +22,10 @@ class StreamRead(Limit):
     """The reading of one stream: the time to first token from the request's start, then
     the idle limit between events once text flows (a ``Limit`` for the stream's ``Guard``).
 
+    The limits the layers above declared (a TimeoutProvider's idle limit, the call's
+    deadline) are claimed here and enforced with ours, under one timer (``guard``) moved
+    only when needed; ``close()`` hands them back.
+
     Args:
         provider: The provider reading.
         reader: The wire format's reader of this stream's events.
@@ -28,7 +33,17 @@ class StreamRead(Limit):
         due: The loop time by which the first token must come.
     """
 
-    __slots__ = ("_due", "_first", "_loop", "_provider", "_reader")
+    __slots__ = (
+        "_claimed",
+        "_due",
+        "_first",
+        "_idle",
+        "_loop",
+        "_provider",
+        "_reader",
+        "fresh",
+        "guard",
+    )
 
     def __init__(
         self,
@@ -42,10 +57,28 @@ class StreamRead(Limit):
         self._reader = reader
         self._loop = loop
         self._due = due
+        self._idle = provider._idle_timeout
         self._first = True
+        self.fresh = False
+        """Events came since the last wait (the loop sets it; the next wait reads it)."""
+        self._claimed = claim_limits()
+        self.guard = Guard((self, *self._claimed), loop)
+
+    def close(self) -> None:
+        """The stream ended: cancel the timer and hand the claimed limits back."""
+        self.guard.close()
+        for limit in self._claimed:
+            limit.claimed = False  # whoever reads next (a fallback) enforces them again
 
     def remaining(self) -> float:
-        return self._due - self._loop.time()
+        now = self._loop.time()
+        if self.fresh:
+            # Once text flows (or the answer finished) the idle limit runs from the last
+            # events; a read that completes no event does not restart it.
+            self.fresh = False
+            if not self._first or self._reader.finish_reason is not None:
+                self._due = now + self._idle
+        return self._due - now
 
     def expired(self) -> Timeout:
         provider = self._provider
@@ -59,11 +92,6 @@ class StreamRead(Limit):
         """The terminator arrived (``[DONE]``, ``message_stop``): nothing more to read."""
         return self._reader.done
 
-    def waited(self) -> None:
-        """Events came: once text flows (or the answer finished) the idle limit takes over."""
-        if not self._first or self._reader.finish_reason is not None:
-            self._due = self._loop.time() + self._provider._idle_timeout
-
     def take(self, event: SseEvent) -> str:
         """The text one event adds (an event that says the stream failed raises)."""
         try:
@@ -71,6 +99,30 @@ class StreamRead(Limit):
         except LlmError as error:
             self._provider._fail(error)
             raise
+
+    async def drain(self, raw: AsyncIterator[bytes]) -> None:
+        """Read the body on to its end after the terminator, unparsed.
+
+        A response closed before its end closes its connection; read to the end, the
+        connection goes back to the pool for the next call. Servers end the body right
+        after the terminator; one that does not is given the idle limit (from the
+        terminator) and at most ``max_sse_line_bytes`` more, then closed as before. The
+        answer is whole already: a failure here only costs the connection.
+        """
+        left = self._provider._max_line
+        guard = self.guard
+        try:
+            while left > 0:
+                guard.arm()
+                try:
+                    left -= len(await raw.__anext__())
+                finally:
+                    guard.disarm()
+        except (StopAsyncIteration, LlmError, httpx.HTTPError, WireViolation):
+            return
+        except asyncio.CancelledError as exc:
+            if not isinstance(guard.convert(exc), LlmError):
+                raise  # someone else's cancellation, not our limit
 
     def chunk(self, text: str) -> StreamChunk:
         """A chunk of text; the first one says which model and provider serve the stream."""

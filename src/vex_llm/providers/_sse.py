@@ -3,11 +3,19 @@ reader a wire format implements for its events."""
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .._types import Usage
 from ._body import WireViolation
+
+if TYPE_CHECKING:
+    from .._errors import LlmError
+    from ._http import Boundary
+
+
+_decode = json.JSONDecoder().raw_decode
 
 
 class SseEvent(NamedTuple):
@@ -15,6 +23,9 @@ class SseEvent(NamedTuple):
 
     event: str
     data: str
+
+
+_message = SseEvent._make  # skips the keyword handling of SseEvent(): one event per read
 
 
 class SseDecoder:
@@ -66,15 +77,35 @@ class SseDecoder:
         Raises:
             WireViolation: A line or an event over its limit, or invalid UTF-8.
         """
-        if not chunk:
-            return []
-        if self._after_cr:
+        # The common case first: one whole ``data:`` event in one network read, nothing
+        # pending. One search, one strict decode, no per-line work.
+        if (
+            chunk.endswith(b"\n\n")
+            and chunk.startswith(b"data:")
+            and chunk.find(b"\n") == len(chunk) - 2
+            and not (self._tail or self._data or self._event or self._after_cr)
+            and b"\r" not in chunk
+            and len(chunk) - 2 <= self._max_line
+        ):
+            start = 6 if chunk[5] == 0x20 else 5
+            if len(chunk) - start - 1 > self._max_event:
+                self._too_large()
+            try:
+                return [_message(("message", chunk[start:-2].decode("utf-8")))]
+            except UnicodeDecodeError:
+                pass  # the general path below says where
+        text = self._lines(chunk)
+        return self._dispatch(text.split("\n")) if text is not None else []
+
+    def _lines(self, chunk: bytes) -> str | None:
+        """The complete lines these bytes finish, decoded, or ``None`` while none is."""
+        if self._after_cr and chunk:
             # The previous chunk ended in CR: a LF now is the rest of that CRLF.
             self._after_cr = False
             if chunk[0] == 0x0A:
                 chunk = chunk[1:]
-                if not chunk:
-                    return []
+        if not chunk:
+            return None
         if b"\r" in chunk:
             self._after_cr = chunk[-1] == 0x0D
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
@@ -84,7 +115,7 @@ class SseDecoder:
             self._tail_size += len(chunk)
             if self._tail_size > self._max_line:
                 self._too_long()
-            return []
+            return None
         # Complete lines are decoded in one go: no UTF-8 character can straddle a LF.
         head = chunk[:end]
         if self._tail:
@@ -97,11 +128,10 @@ class SseDecoder:
         ):
             self._too_long()
         try:
-            text = head.decode("utf-8")
+            return head.decode("utf-8")
         except UnicodeDecodeError as exc:
             msg = f"invalid UTF-8 in an event stream (byte {exc.start} of {len(head)})"
             raise WireViolation(msg) from None
-        return self._dispatch(text.split("\n"))
 
     def _dispatch(self, lines: list[str]) -> list[SseEvent]:
         events: list[SseEvent] = []
@@ -129,12 +159,15 @@ class SseDecoder:
         msg = f"an event-stream line longer than {limit} bytes (HttpLimits.max_sse_line_bytes)"
         raise WireViolation(msg)
 
+    def _too_large(self) -> None:
+        limit = self._max_event
+        msg = f"an event larger than {limit} bytes (HttpLimits.max_sse_event_bytes)"
+        raise WireViolation(msg)
+
     def _add_data(self, value: str) -> None:
         self._data_size += 1 + (len(value) if value.isascii() else len(value.encode()))
         if self._data_size > self._max_event:
-            limit = self._max_event
-            msg = f"an event larger than {limit} bytes (HttpLimits.max_sse_event_bytes)"
-            raise WireViolation(msg)
+            self._too_large()
         self._data.append(value)
 
 
@@ -145,10 +178,11 @@ class StreamReader(ABC):
     events that say the stream failed. The loop in ``HttpProvider.stream`` handles time.
     """
 
-    __slots__ = ("done", "finish_reason", "model", "parts", "usage")
+    __slots__ = ("_boundary", "done", "finish_reason", "model", "parts", "usage")
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, boundary: Boundary) -> None:
         self.model = model
+        self._boundary = boundary
         self.parts: list[str] = []
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
@@ -163,3 +197,27 @@ class StreamReader(ABC):
     @abstractmethod
     def feed(self, event: SseEvent) -> str:
         """Take one event; return the text it adds."""
+
+    def _object(self, data: str) -> dict[str, object]:
+        """An event's data as a JSON object.
+
+        Raises:
+            InvalidResponse: The data is not JSON, or not an object.
+        """
+        # A value and nothing after it is the rule; anything else (whitespace around it,
+        # an error) goes through the whole json.loads, which also says what is wrong.
+        try:
+            parsed, end = _decode(data)
+        except ValueError:
+            parsed, end = None, -1
+        if end != len(data):
+            try:
+                parsed = json.loads(data)
+            except ValueError as exc:
+                raise self._invalid("an event that is not JSON") from exc
+        if not isinstance(parsed, dict):
+            raise self._invalid("an event that is not a JSON object")
+        return parsed
+
+    def _invalid(self, what: str) -> LlmError:
+        return self._boundary.invalid(what, model=self.model, partial=self.partial)

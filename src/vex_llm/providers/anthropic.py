@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Final
 
 import httpx
 
-from .._errors import LlmError
 from .._types import LlmRequest, LlmResponse, Usage
 from ._base import HttpProvider, to_int
 from ._body import HttpLimits
-from ._http import Boundary
 from ._sse import SseEvent, StreamReader
 from ._urls import check_headers, read_key
 
@@ -211,59 +208,70 @@ class _MessageStream(StreamReader):
     """Messages API events: ``message_start``, ``content_block_delta``, ``message_delta``,
     ``message_stop``, ``ping`` and in-stream ``error``."""
 
-    __slots__ = ("_boundary",)
-
-    def __init__(self, model: str, boundary: Boundary) -> None:
-        super().__init__(model)
-        self._boundary = boundary
+    __slots__ = ()
 
     def feed(self, event: SseEvent) -> str:
-        try:
-            data = json.loads(event.data)
-        except ValueError as exc:
-            raise self._invalid("an event that is not JSON") from exc
-        if not isinstance(data, dict):
-            raise self._invalid("an event that is not a JSON object")
+        data = self._object(event.data)
         kind = data.get("type", event.event)
-        text = ""
-        if kind == "content_block_delta":
-            delta = data.get("delta")
-            if not isinstance(delta, dict):
-                raise self._invalid("a content_block_delta without a delta")
-            if delta.get("type") == "text_delta":
-                value = delta.get("text")
-                if not isinstance(value, str):
-                    raise self._invalid("a text_delta without text")
-                text = value
-            # thinking, signature and tool-input deltas carry no answer text
-        elif kind == "content_block_start":
-            block = data.get("content_block")
-            if isinstance(block, dict) and block.get("type") == "text":
-                value = block.get("text")
-                text = value if isinstance(value, str) else ""
-        elif kind == "message_start":
-            message = data.get("message")
-            if isinstance(message, dict):
-                served = message.get("model")
-                if isinstance(served, str) and served:
-                    self.model = served
-                self.usage = _usage(message.get("usage"), self.usage)
-        elif kind == "message_delta":
-            delta = data.get("delta")
-            reason = delta.get("stop_reason") if isinstance(delta, dict) else None
-            if isinstance(reason, str) and reason:
-                self.finish_reason = _finish(reason)
-            self.usage = _usage(data.get("usage"), self.usage)
-        elif kind == "message_stop":
-            self.done = True
-            if self.finish_reason is None:
-                self.finish_reason = "stop"
-        elif kind == "error":
-            raise self._boundary.event_error(data, model=self.model, partial=self.partial)
-        # ping and event types added later are not ours to read
+        read = _EVENTS.get(kind) if isinstance(kind, str) else None
+        if read is None:
+            return ""  # ping and event types added later are not ours to read
+        text = read(self, data)
         if text:
             self.parts.append(text)
         return text
 
-    def _invalid(self, what: str) -> LlmError:
-        return self._boundary.invalid(what, model=self.model, partial=self.partial)
+    def _block_delta(self, data: dict[str, object]) -> str:
+        delta = data.get("delta")
+        if not isinstance(delta, dict):
+            raise self._invalid("a content_block_delta without a delta")
+        if delta.get("type") != "text_delta":
+            return ""  # thinking, signature and tool-input deltas carry no answer text
+        value = delta.get("text")
+        if not isinstance(value, str):
+            raise self._invalid("a text_delta without text")
+        return value
+
+    def _block_start(self, data: dict[str, object]) -> str:
+        block = data.get("content_block")
+        if isinstance(block, dict) and block.get("type") == "text":
+            value = block.get("text")
+            return value if isinstance(value, str) else ""
+        return ""
+
+    def _message_start(self, data: dict[str, object]) -> str:
+        message = data.get("message")
+        if isinstance(message, dict):
+            served = message.get("model")
+            if isinstance(served, str) and served:
+                self.model = served
+            self.usage = _usage(message.get("usage"), self.usage)
+        return ""
+
+    def _message_delta(self, data: dict[str, object]) -> str:
+        delta = data.get("delta")
+        reason = delta.get("stop_reason") if isinstance(delta, dict) else None
+        if isinstance(reason, str) and reason:
+            self.finish_reason = _finish(reason)
+        self.usage = _usage(data.get("usage"), self.usage)
+        return ""
+
+    def _message_stop(self, data: dict[str, object]) -> str:
+        self.done = True
+        if self.finish_reason is None:
+            self.finish_reason = "stop"
+        return ""
+
+    def _error(self, data: dict[str, object]) -> str:
+        raise self._boundary.event_error(data, model=self.model, partial=self.partial)
+
+
+_EVENTS: Final[dict[str, Callable[[_MessageStream, dict[str, object]], str]]] = {
+    "content_block_delta": _MessageStream._block_delta,
+    "content_block_start": _MessageStream._block_start,
+    "message_start": _MessageStream._message_start,
+    "message_delta": _MessageStream._message_delta,
+    "message_stop": _MessageStream._message_stop,
+    "error": _MessageStream._error,
+}
+"""What each Messages API event type means to a stream (by ``type``, else the SSE event name)."""

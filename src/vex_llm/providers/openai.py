@@ -6,7 +6,6 @@ llama.cpp) differ only in base URL and key: see ``PRESETS`` and ``OpenAIProvider
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,11 +14,9 @@ from typing import Final, Literal, Self, TypedDict, Unpack
 
 import httpx
 
-from .._errors import LlmError
 from .._types import LlmRequest, LlmResponse, Usage
 from ._base import HttpProvider, to_int
 from ._body import HttpLimits
-from ._http import Boundary
 from ._kinds import KINDS
 from ._sse import SseEvent, StreamReader
 from ._urls import check_headers, read_key
@@ -259,11 +256,7 @@ def _usage(data: object) -> Usage | None:
 class _ChatStream(StreamReader):
     """Chat Completions chunks: ``data: {"choices": [{"delta": ...}]}`` ... ``data: [DONE]``."""
 
-    __slots__ = ("_boundary",)
-
-    def __init__(self, model: str, boundary: Boundary) -> None:
-        super().__init__(model)
-        self._boundary = boundary
+    __slots__ = ()
 
     def feed(self, event: SseEvent) -> str:
         data = event.data
@@ -273,16 +266,11 @@ class _ChatStream(StreamReader):
             if self.finish_reason is None:
                 self.finish_reason = "stop"
             return ""
-        try:
-            chunk = json.loads(data)
-        except ValueError as exc:
-            raise self._invalid("an event that is not JSON") from exc
-        if not isinstance(chunk, dict):
-            raise self._invalid("an event that is not a JSON object")
+        chunk = self._object(data)
         if chunk.get("error"):
             raise self._boundary.event_error(chunk, model=self.model, partial=self.partial)
         served = chunk.get("model")
-        if isinstance(served, str) and served:
+        if served and served != self.model and isinstance(served, str):
             self.model = served
         usage = chunk.get("usage")
         if usage is not None:
@@ -292,23 +280,23 @@ class _ChatStream(StreamReader):
             return ""  # the usage chunk, or a keep-alive
         if not isinstance(choices, list):
             raise self._invalid("an event whose choices are not a list")
-        text = ""
-        for choice in choices:
-            if not isinstance(choice, dict):
-                raise self._invalid("a choice that is not an object")
-            if choice.get("index", 0) != 0:
-                continue  # we ask for one choice; ignore any other
-            delta = choice.get("delta")
-            if isinstance(delta, dict):
-                content = delta.get("content")
-                if isinstance(content, str):
-                    text += content
-            finish = choice.get("finish_reason")
-            if isinstance(finish, str) and finish:
-                self.finish_reason = finish
+        if len(choices) == 1:
+            text = self._choice(choices[0])
+        else:
+            text = "".join([self._choice(choice) for choice in choices])
         if text:
             self.parts.append(text)
         return text
 
-    def _invalid(self, what: str) -> LlmError:
-        return self._boundary.invalid(what, model=self.model, partial=self.partial)
+    def _choice(self, choice: object) -> str:
+        """The text one choice adds (its finish reason noted); ``""`` for other indexes."""
+        if not isinstance(choice, dict):
+            raise self._invalid("a choice that is not an object")
+        if choice.get("index", 0) != 0:
+            return ""  # we ask for one choice; ignore any other
+        finish = choice.get("finish_reason")
+        if finish and isinstance(finish, str):
+            self.finish_reason = finish
+        delta = choice.get("delta")
+        content = delta.get("content") if isinstance(delta, dict) else None
+        return content if isinstance(content, str) else ""

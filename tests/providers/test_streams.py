@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -14,6 +15,7 @@ from _provider_kit import Wire, make_provider
 
 from vex_llm import (
     AnthropicProvider,
+    HttpLimits,
     InvalidResponse,
     LlmError,
     LlmRequest,
@@ -319,3 +321,54 @@ async def test_finished_stream_leaves_its_connection_to_the_next(wire: Wire) -> 
                 assert chunks[-1].finish_reason == "stop"
         await hung_up.wait()
     assert len(accepted) == 1
+
+
+@pytest.mark.parametrize("wire", ["openai", "anthropic"])
+async def test_a_body_left_open_after_the_terminator_waits_only_the_drain_timeout(
+    wire: Wire,
+) -> None:
+    """A server that sends the terminator and keeps the body open delays the last chunk by
+    at most ``HttpLimits.drain_timeout``, not by the idle limit."""
+    if wire == "openai":
+        body = openai_chunk("Hi") + openai_chunk(finish="stop") + b"data: [DONE]\n\n"
+    else:
+        body = ANTHROPIC_HI
+    answer = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+    answer += b"transfer-encoding: chunked\r\n\r\n%x\r\n%s\r\n" % (len(body), body)
+    release = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)content-length: *(\d+)", head)
+            await reader.readexactly(int(length.group(1)) if length else 0)
+            writer.write(answer)  # no closing 0-length chunk: the body stays open
+            await writer.drain()
+            await release.wait()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    root = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    limits = HttpLimits(drain_timeout=0.05)
+    async with server:
+        provider: HttpProvider
+        if wire == "openai":
+            provider = OpenAIProvider("m", base_url=root + "/v1", idle_timeout=30.0, limits=limits)
+        else:
+            provider = AnthropicProvider("c", base_url=root, idle_timeout=30.0, limits=limits)
+        async with provider:
+            started = time.monotonic()
+            chunks = await asyncio.wait_for(collect(provider), timeout=10.0)
+            elapsed = time.monotonic() - started
+        release.set()
+    assert "".join(c.delta for c in chunks) == "Hi"
+    assert chunks[-1].finish_reason == "stop"
+    assert elapsed < 5.0  # the idle limit (30 s) never comes into it
+
+
+def test_drain_timeout_is_checked() -> None:
+    """``HttpLimits.drain_timeout`` takes 0 (close at once) and refuses negative or NaN."""
+    assert HttpLimits(drain_timeout=0).drain_timeout == 0
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="drain_timeout"):
+            HttpLimits(drain_timeout=bad)

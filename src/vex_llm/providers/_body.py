@@ -17,6 +17,8 @@ from typing import Final, cast
 
 import httpx
 
+from .._limits import check_seconds
+
 PIECE: Final = 64 * 1024
 """Largest piece of decoded body handled at once (bytes)."""
 
@@ -64,9 +66,15 @@ class HttpLimits:
             own limit (``timeout``; for a stream the smaller of ``headers_timeout`` and
             ``first_token_timeout``), so local congestion is never reported as the
             provider's ``Timeout``.
+        drain_timeout: Seconds a finished stream waits, after its terminator (``[DONE]``,
+            ``message_stop``), for the body to end so that its connection goes back to the
+            pool (default 0.25). Servers end the body right after the terminator; against
+            one that does not, the last chunk waits at most this long, then the connection
+            is closed. 0 closes it at once.
 
     Raises:
-        ValueError: Naming the field, for sizes below 1 or a non-positive ``pool_timeout``.
+        ValueError: Naming the field, for sizes below 1, a non-positive ``pool_timeout`` or
+            a negative ``drain_timeout``.
     """
 
     max_body_bytes: int = 16 * 1024 * 1024
@@ -76,6 +84,7 @@ class HttpLimits:
     max_connections: int = 1000
     max_keepalive_connections: int = 100
     pool_timeout: float = 10.0
+    drain_timeout: float = 0.25
 
     def __post_init__(self) -> None:
         for field in (
@@ -95,6 +104,11 @@ class HttpLimits:
         ):
             msg = f"HttpLimits.pool_timeout must be a finite number of seconds > 0, got {pool!r}"
             raise ValueError(msg)
+        try:
+            check_seconds(self.drain_timeout, zero=True)
+        except ValueError as exc:
+            msg = f"HttpLimits.drain_timeout {exc}"
+            raise ValueError(msg) from None
 
     def pool(self) -> httpx.Limits:
         """The httpx pool limits these settings give."""

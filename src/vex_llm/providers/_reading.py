@@ -105,24 +105,18 @@ class StreamRead(Limit):
 
         A response closed before its end closes its connection; read to the end, the
         connection goes back to the pool for the next call. Servers end the body right
-        after the terminator; one that does not is given the idle limit (from the
-        terminator) and at most ``max_sse_line_bytes`` more, then closed as before. The
-        answer is whole already: a failure here only costs the connection.
+        after the terminator; one that does not is given ``HttpLimits.drain_timeout`` and
+        at most ``max_sse_line_bytes`` more, then closed as before. The answer is whole
+        already: a failure here only costs the connection.
         """
-        left = self._provider._max_line
-        guard = self.guard
+        limits = self._provider._limits
+        left = limits.max_sse_line_bytes
         try:
-            while left > 0:
-                guard.arm()
-                try:
+            async with asyncio.timeout(limits.drain_timeout):
+                while left > 0:
                     left -= len(await raw.__anext__())
-                finally:
-                    guard.disarm()
-        except (StopAsyncIteration, LlmError, httpx.HTTPError, WireViolation):
+        except (StopAsyncIteration, TimeoutError, LlmError, httpx.HTTPError, WireViolation):
             return
-        except asyncio.CancelledError as exc:
-            if not isinstance(guard.convert(exc), LlmError):
-                raise  # someone else's cancellation, not our limit
 
     def chunk(self, text: str) -> StreamChunk:
         """A chunk of text; the first one says which model and provider serve the stream."""

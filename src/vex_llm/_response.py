@@ -187,7 +187,10 @@ class StreamChunk:
     thinking: ThinkingPart | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "tool_calls", tuple(self.tool_calls))
+        # Built once per streamed chunk: the common case (no tool calls, the default empty
+        # tuple) skips the frozen-dataclass write.
+        if type(self.tool_calls) is not tuple:
+            object.__setattr__(self, "tool_calls", tuple(self.tool_calls))
 
 
 @dataclass(frozen=True, slots=True)

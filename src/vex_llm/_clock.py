@@ -13,35 +13,13 @@ import asyncio
 import heapq
 import itertools
 import math
-import time
 from collections.abc import Awaitable, Callable
-from typing import Final
 
 Clock = Callable[[], float]
-"""Monotonic seconds: ``time.monotonic``, a ``SystemClock``, a ``ManualClock``."""
+"""Monotonic seconds: ``time.monotonic``, a ``ManualClock``."""
 
 Sleep = Callable[[float], Awaitable[None]]
 """An awaitable wait of so many seconds: ``asyncio.sleep``, ``ManualClock.sleep``."""
-
-
-class SystemClock:
-    """The real clock: ``time.monotonic()`` (the event loop's time) and ``asyncio.sleep``."""
-
-    __slots__ = ()
-
-    def __call__(self) -> float:
-        return time.monotonic()
-
-    def __repr__(self) -> str:
-        return "SystemClock()"
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` of real time."""
-        await asyncio.sleep(seconds)
-
-
-SYSTEM_CLOCK: Final = SystemClock()
-"""The default clock of every component."""
 
 
 def sleep_for(clock: Clock) -> Sleep:

@@ -153,3 +153,14 @@ def test_bad_settings_fail_at_construction() -> None:
         stack([MockProvider.smart(), MockProvider.smart()])
     with pytest.raises(ValueError, match="context_windows"):
         stack([MockProvider.smart()], context_windows={MockProvider.smart(name="x"): 5})
+
+
+async def test_a_clock_with_its_own_sleep_drives_the_waits_without_sleep() -> None:
+    """Given only ``clock=``, the stack waits on that clock's own ``sleep`` (one clock)."""
+    clock = ManualClock(auto_advance=True)
+    primary = MockProvider.scripted([ServerError("boom", status=500), "ok"], name="primary")
+    retry = RetryConfig(attempts=2, base_delay=5.0, jitter=0.0)
+    llm = stack([primary], deadline=None, clock=clock, retry=retry)
+    answer = await llm.complete(request("hi"))
+    assert answer.content == "ok"
+    assert clock.sleeps == [5.0]  # the backoff, on the manual clock: no real wait

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Callable
 
-from .._clock import Clock, Sleep
+from .._clock import Clock, Sleep, sleep_for
 from .._errors import DeadlineExceeded
 from .._guard import Limit, declared_limits, limit_scope, within
 from .._provider import LlmProvider, ProviderWrapper
@@ -32,7 +31,8 @@ class DeadlineProvider(ProviderWrapper):
         provider: The provider (usually a fallback chain) to bound.
         seconds: The overall deadline, in seconds (> 0).
         clock: Monotonic seconds the deadline is measured on.
-        sleep: The sleep the deadline is enforced with (tests pass ``ManualClock.sleep``).
+        sleep: The sleep the deadline is enforced with (default: the clock's ``sleep``, else
+            ``asyncio.sleep``).
 
     Raises:
         ValueError: On a duration that is not a finite number > 0.
@@ -44,7 +44,7 @@ class DeadlineProvider(ProviderWrapper):
         seconds: float,
         *,
         clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
+        sleep: Sleep | None = None,
     ) -> None:
         super().__init__(provider)
         if not (math.isfinite(seconds) and seconds > 0):
@@ -52,7 +52,7 @@ class DeadlineProvider(ProviderWrapper):
             raise ValueError(msg)
         self._seconds = seconds
         self._clock = clock
-        self._sleep = sleep
+        self._sleep = sleep if sleep is not None else sleep_for(clock)
 
     @property
     def seconds(self) -> float:

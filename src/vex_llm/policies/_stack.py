@@ -3,13 +3,12 @@ circuit breaker -> attempt timeout -> provider."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Final, TypeVar
 
-from .._clock import Clock, Sleep
+from .._clock import Clock, Sleep, sleep_for
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ..breaker import CircuitConfig
@@ -85,7 +84,7 @@ def stack(
     context_windows: Mapping[LlmProvider, int] | None = None,
     store: CircuitStore | None = None,
     clock: Clock = time.monotonic,
-    sleep: Sleep = asyncio.sleep,
+    sleep: Sleep | None = None,
     rng: Random | None = None,
     provider_timeouts: Mapping[LlmProvider, TimeoutConfig] | None = None,
     provider_retry: Mapping[LlmProvider, RetryConfig] | None = None,
@@ -95,8 +94,7 @@ def stack(
 
     Outermost first: one overall ``deadline`` per call; a fallback chain over the
     providers in order (or, with ``hedge``, hedged requests); then, for each provider,
-    retries with a budget, a circuit breaker, and per-attempt timeouts. This is the one
-    place that builds that order (config files turn into a call to it).
+    retries with a budget, a circuit breaker, and per-attempt timeouts (built only here).
 
     Args:
         providers: Primary first (at least one; names must differ, they name circuits).
@@ -111,7 +109,7 @@ def stack(
         context_windows: Context sizes of providers for long prompts (``FallbackProvider``).
         store: Where circuit state lives (default: this process; a ``RedisStore`` shares it).
         clock: Monotonic seconds for every layer.
-        sleep: The sleep every layer waits with.
+        sleep: How every layer waits (default: the clock's ``sleep``, else ``asyncio.sleep``).
         rng: The retries' jitter source.
         provider_timeouts: Some providers' own ``timeouts`` (a config file sets them).
         provider_retry: Some providers' own ``retry`` settings.
@@ -124,6 +122,7 @@ def stack(
         ValueError: On an empty provider list, duplicate provider names or bad settings.
     """
     chain = _checked(providers, context_windows or {})
+    sleep = sleep if sleep is not None else sleep_for(clock)
     own = (
         _own(provider_timeouts, chain, "provider_timeouts", timeouts),
         _own(provider_circuits, chain, "provider_circuits", circuit),

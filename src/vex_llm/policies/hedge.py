@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from .._clock import Clock, Sleep
+from .._clock import Clock, Sleep, sleep_for
 from .._errors import (
     CircuitOpenError,
     LlmError,
@@ -84,7 +84,7 @@ class HedgeProvider(Chain):
         providers: Primary first, then the providers to hedge on (at least two).
         config: When to hedge.
         clock: Monotonic seconds (latencies).
-        sleep: How the hedge delay waits (tests pass ``ManualClock.sleep``).
+        sleep: How the hedge delay waits (default: the clock's ``sleep``, else ``asyncio.sleep``).
 
     Raises:
         ValueError: On fewer than two providers.
@@ -96,12 +96,12 @@ class HedgeProvider(Chain):
         config: HedgeConfig | None = None,
         *,
         clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
+        sleep: Sleep | None = None,
     ) -> None:
         super().__init__(providers, owner="HedgeProvider", minimum=2)
         self._config = config or HedgeConfig()
         self._clock = clock
-        self._sleep = sleep
+        self._sleep = sleep if sleep is not None else sleep_for(clock)
         self._latencies: deque[float] = deque(maxlen=self._config.window)
 
     @property

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from .._clock import Clock, Sleep
+from .._clock import Clock, Sleep, sleep_for
 from .._errors import CircuitOpenError, LlmError, RateLimited, Timeout
 from .._provider import LlmProvider, ProviderWrapper
 from .._stream import ChunkStream, first_chunk
@@ -167,7 +166,7 @@ class RetryProvider(ProviderWrapper):
         budget: A budget to share with other retry layers (default: one of this
             provider's own, built from ``config.budget`` and ``config.budget_floor``).
         clock: Monotonic seconds (deadlines and the budget).
-        sleep: How the backoff waits (tests pass ``ManualClock.sleep``).
+        sleep: How the backoff waits (default: the clock's own ``sleep``, else ``asyncio.sleep``).
         rng: The jitter's random source (default: a fresh ``random.Random``).
     """
 
@@ -178,7 +177,7 @@ class RetryProvider(ProviderWrapper):
         *,
         budget: RetryBudget | None = None,
         clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
+        sleep: Sleep | None = None,
         rng: Random | None = None,
     ) -> None:
         super().__init__(provider)
@@ -187,7 +186,7 @@ class RetryProvider(ProviderWrapper):
             self._config.budget, floor=self._config.budget_floor, clock=clock
         )
         self._clock = clock
-        self._sleep = sleep
+        self._sleep = sleep if sleep is not None else sleep_for(clock)
         self._rng: Random = rng or random.Random()
         self._base = base_name(provider)
 

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vex_llm import CircuitConfig
+from vex_llm import (
+    CircuitConfig,
+    DeadlineProvider,
+    HttpLimits,
+    MockProvider,
+    OpenAIProvider,
+    RetryConfig,
+    TimeoutConfig,
+)
 from vex_llm._limits import MAX_COUNT, MAX_SECONDS, check_count, check_seconds, show
 
 NAN = math.nan
@@ -99,3 +108,22 @@ def test_circuit_config_refuses_a_huge_integer_count() -> None:
     """A 400-digit threshold is a ValueError naming the field, not an OverflowError."""
     with pytest.raises(ValueError, match=r"CircuitConfig\.failure_threshold must be an integer"):
         CircuitConfig(failure_threshold=HUGE)
+
+
+@pytest.mark.parametrize(
+    ("build", "what"),
+    [
+        (lambda v: RetryConfig(max_delay=v), "RetryConfig.max_delay"),
+        (lambda v: TimeoutConfig(attempt_timeout=v), "TimeoutConfig.attempt_timeout"),
+        (lambda v: HttpLimits(pool_timeout=v), "HttpLimits.pool_timeout"),
+        (lambda v: OpenAIProvider("m", base_url="http://127.0.0.1:9/v1", timeout=v), "timeout"),
+        (lambda v: DeadlineProvider(MockProvider.smart(), v), "DeadlineProvider.seconds"),
+    ],
+)
+@pytest.mark.parametrize("value", [1e8, True, float("nan")])
+def test_policy_and_provider_durations_share_the_bounded_check(
+    build: Callable[[object], object], what: str, value: object
+) -> None:
+    """Durations set in code get the config file's check: bounded, finite, never a bool."""
+    with pytest.raises(ValueError, match=what):
+        build(value)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Final
+from collections.abc import Callable
+from typing import Final, TypeVar
+
+_T = TypeVar("_T")
 
 MAX_SECONDS: Final = 10_000_000.0
 """The longest duration any setting takes: 10 million seconds, about 115 days.
@@ -100,6 +103,27 @@ def check_seconds(value: object, *, zero: bool = False, maximum: float = MAX_SEC
         msg = f"must be a number of seconds in {low}, {maximum:.0f}], got {show(value)}"
         raise ValueError(msg)
     return float(value)
+
+
+def checked_as(what: str, check: Callable[[object], _T], value: object) -> _T:
+    """Run a shared check (``check_seconds``, ``check_count``, ...), naming the setting.
+
+    Args:
+        what: The setting, as the message should start (``"RetryConfig.max_delay"``).
+        check: The check.
+        value: The value as given.
+
+    Returns:
+        What the check returns.
+
+    Raises:
+        ValueError: ``"<what> <the check's reason>"``.
+    """
+    try:
+        return check(value)
+    except ValueError as exc:
+        msg = f"{what} {exc}"
+        raise ValueError(msg) from None
 
 
 def check_count(value: object, *, minimum: int = 1, maximum: int = MAX_COUNT) -> int:

@@ -21,7 +21,7 @@ from .._errors import (
     StreamInterrupted,
     Timeout,
 )
-from .._limits import check_count, check_seconds
+from .._limits import check_count, check_seconds, checked_as
 
 
 class CircuitState(enum.Enum):
@@ -135,11 +135,7 @@ def classify_error(exc: BaseException) -> Outcome:
 
 def _checked(name: str, check: Callable[[object], object], value: object) -> None:
     """Run a shared check (``check_seconds`` or ``check_count``), naming the field."""
-    try:
-        check(value)
-    except ValueError as exc:
-        msg = f"CircuitConfig.{name} {exc}"
-        raise ValueError(msg) from None
+    checked_as(f"CircuitConfig.{name}", check, value)
 
 
 def _positive(name: str, value: float) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import AsyncIterator, Callable
 
 from .._clock import Clock, Sleep, sleep_for
 from .._errors import DeadlineExceeded
 from .._guard import Limit, declared_limits, limit_scope, within
+from .._limits import check_seconds, checked_as
 from .._provider import LlmProvider, ProviderWrapper
 from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
@@ -47,10 +47,7 @@ class DeadlineProvider(ProviderWrapper):
         sleep: Sleep | None = None,
     ) -> None:
         super().__init__(provider)
-        if not (math.isfinite(seconds) and seconds > 0):
-            msg = f"DeadlineProvider.seconds must be a finite number > 0, got {seconds!r}"
-            raise ValueError(msg)
-        self._seconds = seconds
+        self._seconds = checked_as("DeadlineProvider.seconds", check_seconds, seconds)
         self._clock = clock
         self._sleep = sleep if sleep is not None else sleep_for(clock)
 

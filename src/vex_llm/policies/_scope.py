@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Final, Literal
 
 from .._clock import Clock
+from .._limits import check_seconds, checked_as
 
 StreamBreak = Literal["raise", "restart"]
 """What a fallback does when a stream breaks after its first chunk."""
@@ -61,9 +62,11 @@ def time_left() -> float:
 
 
 def _seconds(name: str, value: float) -> None:
-    if not (math.isfinite(value) and value >= 0):
-        msg = f"{name} must be a finite number of seconds >= 0, got {value!r}"
-        raise ValueError(msg)
+    checked_as(name, _delay, value)
+
+
+def _delay(value: object) -> float:
+    return check_seconds(value, zero=True)
 
 
 class deadline:  # named like a function: used as `async with deadline(10):`

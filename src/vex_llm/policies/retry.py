@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections.abc import AsyncIterator
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 
 from .._clock import Clock, Sleep, sleep_for
 from .._errors import CircuitOpenError, LlmError, RateLimited, Timeout
+from .._limits import check_seconds, checked_as
 from .._provider import LlmProvider, ProviderWrapper
 from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
@@ -19,11 +19,12 @@ from ._trace import base_name, emit
 
 
 def _seconds(owner: str, name: str, value: float, *, allow_zero: bool = True) -> None:
-    ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        msg = f"{owner}.{name} must be a finite number of seconds {bound}, got {value!r}"
-        raise ValueError(msg)
+    check = _delay if allow_zero else check_seconds
+    checked_as(f"{owner}.{name}", check, value)
+
+
+def _delay(value: object) -> float:
+    return check_seconds(value, zero=True)
 
 
 def _fraction(owner: str, name: str, value: float) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from .._clock import Sleep
 from .._errors import DeadlineExceeded, Timeout
 from .._guard import Fixed, Limit, declared_limits, enforces_limits, limit_scope, within
+from .._limits import check_seconds, checked_as
 from .._provider import LlmProvider, ProviderWrapper
 from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
@@ -18,9 +19,8 @@ from ._trace import base_name, emit
 
 
 def _limit(name: str, value: float | None) -> None:
-    if value is not None and not (math.isfinite(value) and value > 0):
-        msg = f"TimeoutConfig.{name} must be a finite number of seconds > 0 or None, got {value!r}"
-        raise ValueError(msg)
+    if value is not None:
+        checked_as(f"TimeoutConfig.{name}", check_seconds, value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from typing import Final
@@ -19,6 +18,7 @@ import httpx
 
 from .._errors import LlmError, Timeout
 from .._guard import claim_limits, within
+from .._limits import check_seconds, checked_as
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from .._urls import mask_url, url_secrets
@@ -31,21 +31,6 @@ from ._urls import endpoint, header_secrets, mask_httpx_logs
 _log = logging.getLogger("vex_llm")
 
 _DEFAULT_LIMITS: Final = HttpLimits()
-
-
-def check_seconds(owner: str, field: str, value: float) -> float:
-    """Validate a duration setting: a finite number of seconds > 0.
-
-    Raises:
-        ValueError: Naming the field.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        msg = f"{owner} {field} must be a number of seconds, got {type(value).__name__}"
-        raise TypeError(msg)
-    if not (math.isfinite(value) and value > 0):
-        msg = f"{owner} {field} must be a finite number of seconds > 0, got {value!r}"
-        raise ValueError(msg)
-    return float(value)
 
 
 def to_int(value: object) -> int:
@@ -108,11 +93,15 @@ class HttpProvider(LlmProvider):
         self._headers = {"accept-encoding": ACCEPT_ENCODING, **headers}
         self._stream_headers = {**self._headers, "accept": "text/event-stream"}
         self._boundary = Boundary(name, secret=key, key_env=key_env, secrets=secrets)
-        self._timeout = check_seconds(owner, "timeout", timeout)
-        self._connect_timeout = check_seconds(owner, "connect_timeout", connect_timeout)
-        self._headers_timeout = check_seconds(owner, "headers_timeout", headers_timeout)
-        self._first_token_timeout = check_seconds(owner, "first_token_timeout", first_token_timeout)
-        self._idle_timeout = check_seconds(owner, "idle_timeout", idle_timeout)
+
+        def seconds(field: str, value: float) -> float:
+            return checked_as(f"{owner} {field}", check_seconds, value)
+
+        self._timeout = seconds("timeout", timeout)
+        self._connect_timeout = seconds("connect_timeout", connect_timeout)
+        self._headers_timeout = seconds("headers_timeout", headers_timeout)
+        self._first_token_timeout = seconds("first_token_timeout", first_token_timeout)
+        self._idle_timeout = seconds("idle_timeout", idle_timeout)
         self._call_limits, self._stream_limits = self._httpx_timeouts()
         self._owns_client = client is None
         if client is None:

@@ -8,7 +8,6 @@ whatever arrives, and decompression never inflates more than ``PIECE`` bytes at 
 
 from __future__ import annotations
 
-import math
 import zlib
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
@@ -17,7 +16,7 @@ from typing import Final, cast
 
 import httpx
 
-from .._limits import check_seconds
+from .._limits import check_count, check_seconds, checked_as
 
 PIECE: Final = 64 * 1024
 """Largest piece of decoded body handled at once (bytes)."""
@@ -26,14 +25,12 @@ ACCEPT_ENCODING: Final = "gzip, deflate"
 """What we ask for: the encodings we can inflate piece by piece with the standard library."""
 
 
+def _delay(value: object) -> float:
+    return check_seconds(value, zero=True)
+
+
 class WireViolation(Exception):
     """A body broke a limit or its encoding; the message says what, for ``InvalidResponse``."""
-
-
-def _count(owner: str, field: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        msg = f"{owner}.{field} must be an integer >= 1, got {value!r}"
-        raise ValueError(msg)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,20 +92,9 @@ class HttpLimits:
             "max_connections",
             "max_keepalive_connections",
         ):
-            _count("HttpLimits", field, getattr(self, field))
-        pool: object = self.pool_timeout
-        if (
-            isinstance(pool, bool)
-            or not isinstance(pool, int | float)
-            or not (math.isfinite(pool) and pool > 0)
-        ):
-            msg = f"HttpLimits.pool_timeout must be a finite number of seconds > 0, got {pool!r}"
-            raise ValueError(msg)
-        try:
-            check_seconds(self.drain_timeout, zero=True)
-        except ValueError as exc:
-            msg = f"HttpLimits.drain_timeout {exc}"
-            raise ValueError(msg) from None
+            checked_as(f"HttpLimits.{field}", check_count, getattr(self, field))
+        checked_as("HttpLimits.pool_timeout", check_seconds, self.pool_timeout)
+        checked_as("HttpLimits.drain_timeout", _delay, self.drain_timeout)
 
     def pool(self) -> httpx.Limits:
         """The httpx pool limits these settings give."""

@@ -75,13 +75,15 @@ def _anthropic_roles(messages: list[dict[str, object]]) -> str | None:
 
 
 def _anthropic_tools(messages: list[dict[str, object]]) -> str | None:
+    # Stray or misplaced results first: they say more than the unanswered uses they leave.
     for i, message in enumerate(messages):
         blocks = _blocks(message)
         asked = _ids(_blocks(messages[i - 1]), "tool_use", "id") if i else []
-        after = _blocks(messages[i + 1]) if i + 1 < len(messages) else None
         complaint = _results_first(i, blocks) or _results_match(i, blocks, asked)
-        if complaint is None and after is not None:
-            complaint = _uses_answered(i, blocks, after)
+        if complaint is not None:
+            return complaint
+    for i in range(len(messages) - 1):
+        complaint = _uses_answered(i, _blocks(messages[i]), _blocks(messages[i + 1]))
         if complaint is not None:
             return complaint
     return None
@@ -145,31 +147,34 @@ def check_openai(data: dict[str, object]) -> str | None:
 
 
 def _openai_tool_messages(messages: list[dict[str, object]]) -> str | None:
+    # Stray tool messages first: they say more than the unanswered calls they leave.
     calls: list[object] | None = None  # the ids of the last assistant message's calls
     for i, message in enumerate(messages):
-        if message.get("role") == "tool":
-            if calls is None:
-                return (
-                    "Invalid parameter: messages with role 'tool' must be a response to a "
-                    "preceeding message with 'tool_calls'."
-                )
-            if message.get("tool_call_id") not in calls:
-                return (
-                    f"Invalid parameter: 'tool_call_id' of '{message.get('tool_call_id')}' "
-                    f"not found in 'tool_calls' of previous message (messages[{i}])."
-                )
+        if message.get("role") != "tool":
+            is_caller = message.get("role") == "assistant"
+            calls = [c.get("id") for c in _objects(message.get("tool_calls"))] if is_caller else []
             continue
-        calls = None
-        if message.get("role") == "assistant":
-            tool_calls = _objects(message.get("tool_calls"))
-            calls = [c.get("id") for c in tool_calls] or None
-            missing = _unanswered(calls or [], messages[i + 1 :])
-            if missing and i + 1 < len(messages):
-                return (
-                    "An assistant message with 'tool_calls' must be followed by tool messages "
-                    "responding to each 'tool_call_id'. The following tool_call_ids did not "
-                    f"have response messages: {', '.join(missing)}"
-                )
+        if not calls:
+            return (
+                "Invalid parameter: messages with role 'tool' must be a response to a "
+                "preceeding message with 'tool_calls'."
+            )
+        if message.get("tool_call_id") not in calls:
+            return (
+                f"Invalid parameter: 'tool_call_id' of '{message.get('tool_call_id')}' "
+                f"not found in 'tool_calls' of previous message (messages[{i}])."
+            )
+    for i, message in enumerate(messages[:-1]):
+        if message.get("role") != "assistant":
+            continue
+        ids = [c.get("id") for c in _objects(message.get("tool_calls"))]
+        missing = _unanswered(ids, messages[i + 1 :])
+        if missing:
+            return (
+                "An assistant message with 'tool_calls' must be followed by tool messages "
+                "responding to each 'tool_call_id'. The following tool_call_ids did not "
+                f"have response messages: {', '.join(missing)}"
+            )
     return None
 
 

@@ -70,7 +70,9 @@ class Fault:
         seconds: How long latency, a slow first token, a stall or a hang lasts
             (``None``: until the client leaves or the server stops).
         jitter: Extra random seconds, uniform in ``[0, jitter]`` (seeded).
-        after_chunks: Text chunks sent before a stream fault strikes.
+        after_chunks: Stream pieces sent before a stream fault strikes: one per word of
+            text, and for a scripted tool call one for its opening and one per arguments
+            piece (``Answer.inside_arguments()`` gives the count that lands inside them).
 
     Raises:
         ValueError: On a value the server could not act on, naming the field: a status
@@ -175,7 +177,8 @@ class Fault:
 
     @classmethod
     def cut(cls, *, after_chunks: int = 1) -> Self:
-        """End the body cleanly after some text, without a finish reason or terminator.
+        """End the body cleanly after some pieces (text, or inside a tool call's arguments:
+        ``after_chunks=answer.inside_arguments()``), without a finish reason or terminator.
 
         A non-streamed answer is cut mid-body instead (the connection closes early).
         """

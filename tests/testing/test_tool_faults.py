@@ -146,14 +146,26 @@ async def test_noisy_tool_stream_still_reassembles(server: FakeLLMServer, wire: 
 
 
 @pytest.mark.parametrize("wire", WIRES)
-async def test_slow_first_token_then_the_tool_call(server: FakeLLMServer, wire: Wire) -> None:
-    """slow_first_token and latency delay a tool-call stream but it arrives whole."""
+@pytest.mark.parametrize("stream", [False, True])
+async def test_late_tool_call_arrives_whole(
+    server: FakeLLMServer, wire: Wire, stream: bool
+) -> None:
+    """latency and slow_first_token delay a tool-call answer, streamed or not, but it
+    arrives whole with its finish reason."""
     server.script([ANSWER])
+    server.inject(Fault.latency(0.01), times=1)
     server.inject(Fault.slow_first_token(0.01), times=1)
-    items = events((await post(server, wire, body(wire, stream=True))).text)
-    assert arguments(wire, items) == WEATHER
-    assert finished(wire, items)
-    assert server.journal[0].fault == "slow_first_token"
+    response = await post(server, wire, body(wire, stream=stream))
+    if stream:
+        items = events(response.text)
+        assert arguments(wire, items) == WEATHER
+        assert finished(wire, items)
+    elif wire == "openai":
+        call = response.json()["choices"][0]["message"]["tool_calls"][0]
+        assert call["function"]["arguments"] == WEATHER
+    else:
+        assert response.json()["content"][1]["input"] == json.loads(WEATHER)
+    assert server.journal[0].fault == "latency+slow_first_token"
 
 
 @pytest.mark.parametrize("wire", WIRES)

@@ -283,13 +283,19 @@ def test_bad_settings() -> None:
 
 
 def test_server_does_not_import_providers() -> None:
-    """The fake server's own encoders stand alone: no module of it imports vex_llm.providers."""
+    """The fake server's own encoders stand alone: no module of it imports vex_llm.providers
+    or vex_llm.wire."""
     package = Path(vex_llm.testing.__file__).parent
-    for name in ("fake_server.py", "_wire.py", "_faults.py"):
+    names = sorted(p.name for p in package.glob("*.py"))
+    assert {"fake_server.py", "_wire.py", "_faults.py", "_encode.py", "_validate.py"} <= set(names)
+    for name in names:
         tree = ast.parse((package / name).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
                 module = ("." * node.level) + (node.module or "")
                 assert "providers" not in module, (name, module)
+                assert module not in ("..wire", "vex_llm.wire"), (name, module)
+                assert not module.startswith(("..wire.", "vex_llm.wire.")), (name, module)
             elif isinstance(node, ast.Import):
                 assert all("providers" not in alias.name for alias in node.names), name
+                assert all(not alias.name.startswith("vex_llm.wire") for alias in node.names)

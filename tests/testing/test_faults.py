@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vex_llm.testing import Fault, JournalEntry, Rule
+from vex_llm.testing import Answer, Fault, JournalEntry, Rule, ToolUse
 from vex_llm.testing._plan import Faults, Plan
 
 
@@ -261,3 +261,45 @@ def test_reset_clears_and_reseeds() -> None:
     assert faults.rules() == []
     faults.add(Rule(sequence=(Fault.latency(0.0, jitter=1.0),)))
     assert [plan(faults).delay for _ in range(3)] == before
+
+
+def test_answers_and_faults_combine_in_one_plan() -> None:
+    """The first Answer and the first fault both apply, whichever rule comes first;
+    latencies before the fault add up."""
+    faults = Faults(seed=0)
+    answer = Answer.tool_call("f")
+    faults.add(Rule(sequence=(Fault.latency(0.1),)))
+    faults.add(Rule(sequence=(Fault.cut(after_chunks=2),)))
+    faults.add(Rule(sequence=(answer,)))
+    chosen = plan(faults)
+    assert (chosen.delay, chosen.fault, chosen.answer) == (0.1, Fault.cut(after_chunks=2), answer)
+    assert chosen.names == ("latency", "cut")
+
+
+def test_a_second_answer_rule_is_passed_over_not_spent() -> None:
+    """Once an answer is chosen, a later rule whose next step is an answer keeps it."""
+    faults = Faults(seed=0)
+    first, second = Answer(text="one"), Answer(text="two")
+    faults.add(Rule(sequence=(first,), times=1))
+    later = faults.add(Rule(sequence=(second,), times=1))
+    assert plan(faults).answer == first
+    assert later.hits == 0
+    assert plan(faults).answer == second
+    assert plan(faults).answer is None
+
+
+def test_none_step_ends_the_search_for_answers_too() -> None:
+    """A None step answers normally: a later answer rule does not apply."""
+    faults = Faults(seed=0)
+    faults.add(Rule(sequence=(None,), times=1))
+    faults.add(Rule(sequence=(Answer.tool_call("f"),)))
+    assert plan(faults) == Plan()
+    assert plan(faults).answer == Answer.tool_call("f")
+
+
+def test_answer_steps_round_trip_through_rule_dicts() -> None:
+    """A rule's answer steps survive to_dict / from_dict (the admin format)."""
+    answer = Answer(text="hi", tool_calls=(ToolUse(name="f", arguments='{"a": 1}', id="x"),))
+    rule = Rule(sequence=(answer, Fault.reset(), None))
+    data = rule.to_dict()
+    assert Rule.from_dict({"script": data["script"]}).sequence == rule.sequence

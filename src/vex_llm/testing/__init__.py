@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 from .._clock import ManualClock
 
 if TYPE_CHECKING:
-    from .fake_server import FakeLLMServer, Fault, JournalEntry, Rule
+    from .fake_server import Answer, FakeLLMServer, Fault, JournalEntry, Rule, ToolUse
 
 # The fake server needs Starlette and uvicorn (the ``lab`` extra): import it on first use,
 # so that ``from vex_llm.testing import ManualClock`` works without them.
-_LAZY = {"FakeLLMServer", "Fault", "JournalEntry", "Rule"}
+_LAZY = {"Answer", "FakeLLMServer", "Fault", "JournalEntry", "Rule", "ToolUse"}
 
 
 def __getattr__(name: str) -> object:
@@ -29,4 +29,4 @@ def __getattr__(name: str) -> object:
     raise AttributeError(msg)
 
 
-__all__ = ["FakeLLMServer", "Fault", "JournalEntry", "ManualClock", "Rule"]
+__all__ = ["Answer", "FakeLLMServer", "Fault", "JournalEntry", "ManualClock", "Rule", "ToolUse"]

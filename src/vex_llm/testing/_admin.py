@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ._faults import Rule
 from ._plan import Faults
+from ._rules import Rule
 
 
 def admin_routes(faults: Faults) -> list[Route]:
@@ -37,7 +35,7 @@ def admin_routes(faults: Faults) -> list[Route]:
         return JSONResponse({"removed": found}, status_code=200 if found else 404)
 
     async def journal(request: Request) -> Response:
-        return JSONResponse([asdict(entry) for entry in faults.journal()])
+        return JSONResponse([entry.to_dict() for entry in faults.journal()])
 
     async def reset(request: Request) -> Response:
         faults.reset()

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from ._encode import StreamEncoder, complete_body
 from ._exchange import Exchange
 from ._faults import Fault
-from ._wire import (
-    Call,
-    StreamEncoder,
-    complete_body,
-    context_message,
-    count_tokens,
-    default_status,
-    error_body,
-    split_words,
-)
+from ._script import Answer
+from ._wire import Call, context_message, default_status, error_body
 
 JSON_HEADERS: Final = [(b"content-type", b"application/json")]
 _STREAM_FAULTS: Final = frozenset(
@@ -28,7 +22,8 @@ _SSE: Final = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-
 
 
 class Playbook:
-    """Plays answers: deterministic text from ``responder``, faults as the plan says.
+    """Plays answers: the scripted ``Answer`` or deterministic text from ``responder``,
+    faults as the plan says.
 
     Args:
         responder: Turns the last user message into the answer text.
@@ -40,16 +35,31 @@ class Playbook:
         self._chunk_delay = chunk_delay
         self._serial = itertools.count(1)
 
-    async def play(self, call: Call, ex: Exchange, fault: Fault | None) -> None:
-        """Answer ``call`` on ``ex``, as ``fault`` (if any) says."""
+    async def play(
+        self, call: Call, ex: Exchange, fault: Fault | None, scripted: Answer | None = None
+    ) -> None:
+        """Answer ``call`` on ``ex`` with ``scripted`` (``None``: the responder's text),
+        as ``fault`` (if any) says."""
+        answer = self._resolve(call, scripted)
         if fault is None:
-            await (self._stream(call, ex, None) if call.stream else self._complete(call, ex))
+            if call.stream:
+                await self._stream(call, ex, None, answer)
+            else:
+                await self._complete(call, ex, answer)
         elif call.stream and fault.kind in _STREAM_FAULTS:
-            await self._stream(call, ex, fault)
+            await self._stream(call, ex, fault, answer)
         else:
             # noisy_sse on a plain call, latency: a normal answer
             play = self._plain_faults.get(fault.kind, self._normal)
-            await play(call, ex, fault)
+            await play(call, ex, fault, answer)
+
+    def _resolve(self, call: Call, scripted: Answer | None) -> Answer:
+        """The answer to send: text is ``None`` only beside tool calls."""
+        if scripted is None:
+            return Answer(text=self._responder(call.prompt))
+        if scripted.text is None and not scripted.tool_calls:
+            return dataclasses.replace(scripted, text=self._responder(call.prompt))
+        return scripted
 
     @property
     def _plain_faults(self) -> dict[str, _Play]:
@@ -67,28 +77,27 @@ class Playbook:
             "stall": self._late,
         }
 
-    async def _normal(self, call: Call, ex: Exchange, fault: Fault) -> None:
-        await self._complete(call, ex)
+    async def _normal(self, call: Call, ex: Exchange, fault: Fault, answer: Answer) -> None:
+        await self._complete(call, ex, answer)
 
-    async def _cut(self, call: Call, ex: Exchange, fault: Fault) -> None:
+    async def _cut(self, call: Call, ex: Exchange, fault: Fault, answer: Answer) -> None:
         """A plain answer cut mid-body: the connection closes before Content-Length is met."""
-        body = complete_body(call, self._responder(call.prompt), next(self._serial))
+        body = complete_body(call, answer, next(self._serial))
         await ex.start(200, [*JSON_HEADERS, (b"content-length", str(len(body)).encode())])
         await ex.write(body[: len(body) // 2])
         await ex.drop(reset=False)
 
-    async def _late(self, call: Call, ex: Exchange, fault: Fault) -> None:
+    async def _late(self, call: Call, ex: Exchange, fault: Fault, answer: Answer) -> None:
         """slow_first_token and stall on a plain call: a late answer."""
         if await ex.pause(fault.seconds):
-            await self._complete(call, ex)
+            await self._complete(call, ex, answer)
         else:
             await ex.drop()
 
-    async def _complete(self, call: Call, ex: Exchange) -> None:
-        text = self._responder(call.prompt)
-        await ex.respond(200, JSON_HEADERS, complete_body(call, text, next(self._serial)))
+    async def _complete(self, call: Call, ex: Exchange, answer: Answer) -> None:
+        await ex.respond(200, JSON_HEADERS, complete_body(call, answer, next(self._serial)))
 
-    async def _error(self, call: Call, ex: Exchange, fault: Fault) -> None:
+    async def _error(self, call: Call, ex: Exchange, fault: Fault, answer: Answer) -> None:
         status = fault.status or default_status(call.wire, fault.code)
         message = fault.message
         if message is None and fault.code == "context_length_exceeded":
@@ -106,9 +115,9 @@ class Playbook:
         headers.append((b"x-request-id", f"req_{next(self._serial):08d}".encode()))
         await ex.respond(status, headers, error_body(call.wire, status, code, message))
 
-    async def _stream(self, call: Call, ex: Exchange, fault: Fault | None) -> None:
-        encoder = StreamEncoder(call, next(self._serial))
-        pieces = split_words(self._responder(call.prompt))
+    async def _stream(self, call: Call, ex: Exchange, fault: Fault | None, answer: Answer) -> None:
+        encoder = StreamEncoder(call, answer, next(self._serial))
+        pieces = encoder.pieces()
         kind = fault.kind if fault is not None else None
         noisy = kind == "noisy_sse"
         await ex.start(200, _SSE)
@@ -126,7 +135,7 @@ class Playbook:
             if not await self._wait_before(index, fault, ex):
                 await ex.drop()
                 return
-            data = encoder.piece(pieces[index])
+            data = pieces[index]
             if noisy:
                 # Odd splits: a client must reassemble lines and UTF-8 across writes.
                 middle = len(data) // 2 + 1
@@ -134,7 +143,7 @@ class Playbook:
                 await ex.write(data[middle:] + StreamEncoder.noise())
             else:
                 await ex.write(data)
-        await ex.end(encoder.tail(sum(count_tokens(p) for p in pieces)))
+        await ex.end(encoder.tail())
 
     async def _wait_before(self, index: int, fault: Fault | None, ex: Exchange) -> bool:
         """Wait before a stream's ``index``-th piece; false when the wait was cut short."""
@@ -145,7 +154,7 @@ class Playbook:
         return True
 
 
-_Play = Callable[[Call, Exchange, Fault], Awaitable[None]]
+_Play = Callable[[Call, Exchange, Fault, Answer], Awaitable[None]]
 
 
 async def _strike(fault: Fault, ex: Exchange, encoder: StreamEncoder) -> bool:
@@ -168,20 +177,20 @@ async def _strike(fault: Fault, ex: Exchange, encoder: StreamEncoder) -> bool:
     return True
 
 
-async def _drop(call: Call, ex: Exchange, fault: Fault) -> None:
+async def _drop(call: Call, ex: Exchange, fault: Fault, answer: Answer) -> None:
     await ex.drop()
 
 
-async def _hang(call: Call, ex: Exchange, fault: Fault) -> None:
+async def _hang(call: Call, ex: Exchange, fault: Fault, answer: Answer) -> None:
     await ex.pause(None)
     await ex.drop()
 
 
-async def _malformed(call: Call, ex: Exchange, fault: Fault) -> None:
+async def _malformed(call: Call, ex: Exchange, fault: Fault, answer: Answer) -> None:
     await ex.respond(200, JSON_HEADERS, _TRUNCATED_JSON)
 
 
-async def _garbage(call: Call, ex: Exchange, fault: Fault) -> None:
+async def _garbage(call: Call, ex: Exchange, fault: Fault, answer: Answer) -> None:
     await ex.start(200, _SSE if call.stream else [(b"content-type", b"text/html")])
     await ex.write(b"<html><body>502 Bad Gateway</body></html>\nnot: an event\x00\n")
     await ex.end(b"\n")

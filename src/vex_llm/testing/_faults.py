@@ -1,8 +1,8 @@
-"""Faults the fake server injects and the rules that say when (pure data, no I/O)."""
+"""Faults the fake server injects (pure data, no I/O); ``_rules`` says when."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Final, Literal, Self, get_args
 
@@ -10,13 +10,10 @@ from ._checks import (
     check_choice,
     check_count,
     check_header_value,
-    check_probability,
     check_seconds,
     check_status,
     check_text,
-    check_window,
 )
-from ._wire import Wire
 
 FaultKind = Literal[
     "status",
@@ -34,7 +31,6 @@ FaultKind = Literal[
 ]
 
 _KINDS: Final = frozenset(get_args(FaultKind))
-_WIRES: Final = frozenset(get_args(Wire))
 
 
 # The fields each kind acts on; any other field must keep its default, or the fault would
@@ -74,7 +70,9 @@ class Fault:
         seconds: How long latency, a slow first token, a stall or a hang lasts
             (``None``: until the client leaves or the server stops).
         jitter: Extra random seconds, uniform in ``[0, jitter]`` (seeded).
-        after_chunks: Text chunks sent before a stream fault strikes.
+        after_chunks: Stream pieces sent before a stream fault strikes: one per word of
+            text, and for a scripted tool call one for its opening and one per arguments
+            piece (``Answer.inside_arguments()`` gives the count that lands inside them).
 
     Raises:
         ValueError: On a value the server could not act on, naming the field: a status
@@ -179,7 +177,8 @@ class Fault:
 
     @classmethod
     def cut(cls, *, after_chunks: int = 1) -> Self:
-        """End the body cleanly after some text, without a finish reason or terminator.
+        """End the body cleanly after some pieces (text, or inside a tool call's arguments:
+        ``after_chunks=answer.inside_arguments()``), without a finish reason or terminator.
 
         A non-streamed answer is cut mid-body instead (the connection closes early).
         """
@@ -250,146 +249,3 @@ _DEFAULTS: Final[dict[str, object]] = {
     "jitter": 0.0,
     "after_chunks": 0,
 }
-
-
-@dataclass(slots=True, kw_only=True)
-class Rule:
-    """When faults apply: a sequence played one per matching request.
-
-    Args:
-        sequence: Faults in order; ``None`` answers normally (and no later rule applies).
-        times: How many matching requests the rule takes before it is spent
-            (``None``: no limit; the sequence repeats).
-        rate: Probability that a matching request is taken (seeded draws).
-        wire: Only ``"openai"`` or ``"anthropic"`` requests (``None``: both).
-        stream: Only streamed (``True``) or non-streamed (``False``) requests.
-        model: Only requests for this model.
-        between: Only from ``t0`` to ``t1`` seconds after the server started (an outage
-            window, read from the server's clock).
-
-    Raises:
-        ValueError: On a bad filter, naming it: ``times`` not an integer >= 0, ``rate``
-            not a number in [0, 1], an unknown ``wire``, ``stream`` not a bool, ``model``
-            not a string, ``between`` not two finite seconds ``0 <= t0 <= t1``.
-        TypeError: On a step that is neither a ``Fault`` nor ``None``.
-    """
-
-    sequence: tuple[Fault | None, ...]
-    times: int | None = None
-    rate: float = 1.0
-    wire: Wire | None = None
-    stream: bool | None = None
-    model: str | None = None
-    between: tuple[float, float] | None = None
-    id: int = 0
-    hits: int = 0
-    """How many requests the rule has taken."""
-
-    def __post_init__(self) -> None:
-        self.sequence = rules_from(self.sequence)
-        if not self.sequence:
-            msg = "Rule sequence must hold at least one fault (or None)"
-            raise ValueError(msg)
-        check_count("Rule", "times", self.times, optional=True)
-        check_probability("Rule", "rate", self.rate)
-        check_choice("Rule", "wire", self.wire, [*sorted(_WIRES), None])
-        check_choice("Rule", "stream", self.stream, [True, False, None])
-        check_text("Rule", "model", self.model)
-        self.between = check_window("Rule", self.between)
-
-    @property
-    def is_spent(self) -> bool:
-        """Whether the rule has taken all the requests it may."""
-        return self.times is not None and self.hits >= self.times
-
-    def matches(self, wire: Wire, model: str, stream: bool, elapsed: float) -> bool:
-        """Whether a request falls under this rule (ignoring its rate)."""
-        if self.is_spent:
-            return False
-        if self.wire is not None and self.wire != wire:
-            return False
-        if self.stream is not None and self.stream != stream:
-            return False
-        if self.model is not None and self.model != model:
-            return False
-        return self.between is None or self.between[0] <= elapsed < self.between[1]
-
-    def to_dict(self) -> dict[str, object]:
-        """This rule as JSON-ready data."""
-        return {
-            "id": self.id,
-            "script": [None if f is None else f.to_dict() for f in self.sequence],
-            "times": self.times,
-            "rate": self.rate,
-            "wire": self.wire,
-            "stream": self.stream,
-            "model": self.model,
-            "between": list(self.between) if self.between else None,
-            "hits": self.hits,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> Rule:
-        """Build a rule from admin data: ``{"fault": {...}}`` or ``{"script": [...]}``
-        plus the filters (``times``, ``rate``, ``wire``, ``stream``, ``model``, ``between``).
-
-        Raises:
-            ValueError: On unknown keys or bad values.
-        """
-        known = {"fault", "script", "times", "rate", "wire", "stream", "model", "between", "cycle"}
-        unknown = set(data) - known
-        if unknown:
-            msg = f"unknown rule fields {sorted(unknown)}; known: {sorted(known)}"
-            raise ValueError(msg)
-        if ("fault" in data) == ("script" in data):
-            msg = "give exactly one of 'fault' (one fault) or 'script' (a list of faults/null)"
-            raise ValueError(msg)
-        if "fault" in data:
-            sequence: tuple[Fault | None, ...] = (_fault(data["fault"]),)
-            times = data.get("times")
-        else:
-            script = data["script"]
-            if not isinstance(script, list):
-                msg = "'script' must be a list of faults or null"
-                raise ValueError(msg)
-            sequence = tuple(None if item is None else _fault(item) for item in script)
-            cycle = data.get("cycle", False)
-            check_choice("Rule", "cycle", cycle, [True, False])
-            times = data.get("times", None if cycle else len(sequence))
-        # Every value goes through __post_init__'s checks as sent: nothing is coerced, so
-        # "times": 1.5 or "rate": "0.5" is refused rather than read as something else.
-        return cls(
-            sequence=sequence,
-            times=times,  # type: ignore[arg-type]  # checked in __post_init__
-            rate=data.get("rate", 1.0),  # type: ignore[arg-type]  # checked in __post_init__
-            wire=data.get("wire"),  # type: ignore[arg-type]  # checked in __post_init__
-            stream=data.get("stream"),  # type: ignore[arg-type]  # checked in __post_init__
-            model=data.get("model"),  # type: ignore[arg-type]  # checked in __post_init__
-            between=data.get("between"),  # type: ignore[arg-type]  # checked in __post_init__
-        )
-
-
-def _fault(data: object) -> Fault:
-    if not isinstance(data, dict):
-        msg = f"a fault must be an object, got {data!r}"
-        raise ValueError(msg)
-    return Fault.from_dict(data)
-
-
-def rules_from(faults: Iterable[Fault | None]) -> tuple[Fault | None, ...]:
-    """Check a script's steps."""
-    steps = tuple(faults)
-    items: tuple[object, ...] = steps  # callers without a type checker pass anything
-    for step in items:
-        if step is not None and not isinstance(step, Fault):
-            msg = f"a script step must be a Fault or None, got {type(step).__name__}"
-            raise TypeError(msg)
-    return steps
-
-
-def as_between(window: Sequence[float] | None) -> tuple[float, float] | None:
-    """An outage window as a pair of floats."""
-    if window is None:
-        return None
-    start, end = window
-    return (float(start), float(end))

@@ -6,25 +6,32 @@ seeded ``random.Random`` makes rates and jitter reproducible.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Final
 
-from ._faults import Fault, Rule
+from ._faults import Fault
+from ._rules import Rule
+from ._script import Answer
 from ._wire import Wire
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What to do with one request: wait ``delay`` seconds, then the ``fault`` (or answer)."""
+    """What to do with one request: wait ``delay`` seconds, then the ``fault`` (or answer);
+    ``answer`` is the scripted answer (``None``: the server's default text)."""
 
     delay: float = 0.0
     fault: Fault | None = None
     names: tuple[str, ...] = ()
+    answer: Answer | None = None
 
 
 NO_FAULT: Final = Plan()
+_Jitter = Callable[[Fault], float]
 
 
 @dataclass(slots=True)
@@ -39,6 +46,8 @@ class JournalEntry:
         stream: Whether a stream was asked for.
         fault: The faults applied, joined with ``+`` (``None``: answered normally).
         status: The status sent (``None`` until the answer starts, or if none ever did).
+        rules: The ids of the rules that took the request.
+        body: The request body exactly as received (bytes); ``json()`` parses it.
     """
 
     at: float
@@ -49,6 +58,21 @@ class JournalEntry:
     fault: str | None = None
     status: int | None = None
     rules: list[int] = field(default_factory=list)
+    body: bytes = b""
+
+    def json(self) -> object:
+        """The body parsed as JSON (``None`` when it is not JSON)."""
+        try:
+            parsed: object = json.loads(self.body)
+        except ValueError:
+            return None
+        return parsed
+
+    def to_dict(self) -> dict[str, object]:
+        """This entry as JSON-ready data; ``body`` is the exact body as text (UTF-8)."""
+        out = asdict(self)
+        out["body"] = self.body.decode("utf-8", errors="replace")
+        return out
 
 
 class Faults:
@@ -104,36 +128,36 @@ class Faults:
         """Choose what happens to a request, record it in the journal, and return it.
 
         Rules are tried in order. Every latency that applies adds up; the first other
-        fault (or a ``None`` script step) ends the search.
+        fault is the fault; the first ``Answer`` is the answer. Once a fault is chosen,
+        later rules are tried for an answer only; once an answer is chosen, a rule whose
+        next step is an answer is passed over (not spent). A ``None`` step ends the search.
         """
         with self._lock:
             self._journal.append(entry)
             if not self._rules:
                 return NO_FAULT
-            delay = 0.0
-            chosen: Fault | None = None
-            names: list[str] = []
+            search = _Search()
             model = entry.model or ""
             for rule in self._rules:
                 if not rule.matches(entry.wire, model, entry.stream, elapsed):
                     continue
+                step = rule.sequence[rule.hits % len(rule.sequence)]
+                if not search.wants(step):
+                    continue
                 if rule.rate < 1.0 and self._rng.random() >= rule.rate:
                     continue
-                step = rule.sequence[rule.hits % len(rule.sequence)]
                 rule.hits += 1
                 entry.rules.append(rule.id)
-                if step is None:
+                if not search.take(step, self._jitter):
                     break
-                if step.kind == "latency":
-                    delay += (step.seconds or 0.0) + self._jitter(step)
-                    names.append("latency")
-                    continue
-                chosen = step
-                names.append(step.kind)
-                break
-            if names:
-                entry.fault = "+".join(names)
-            return Plan(delay=delay, fault=chosen, names=tuple(names))
+            if search.names:
+                entry.fault = "+".join(search.names)
+            return Plan(
+                delay=search.delay,
+                fault=search.fault,
+                names=tuple(search.names),
+                answer=search.answer,
+            )
 
     def jitter(self, fault: Fault) -> float:
         """A seeded draw of a fault's jitter (thread-safe)."""
@@ -142,3 +166,33 @@ class Faults:
 
     def _jitter(self, fault: Fault) -> float:
         return self._rng.uniform(0.0, fault.jitter) if fault.jitter > 0 else 0.0
+
+
+@dataclass(slots=True)
+class _Search:
+    """What ``Faults.plan`` found so far."""
+
+    delay: float = 0.0
+    fault: Fault | None = None
+    answer: Answer | None = None
+    names: list[str] = field(default_factory=list)
+
+    def wants(self, step: Fault | Answer | None) -> bool:
+        """Whether a rule whose next step is ``step`` takes part (before its rate draw)."""
+        if isinstance(step, Answer):
+            return self.answer is None
+        return self.fault is None
+
+    def take(self, step: Fault | Answer | None, jitter: _Jitter) -> bool:
+        """Count ``step`` in; false when the search ends."""
+        if step is None:
+            return False
+        if isinstance(step, Answer):
+            self.answer = step
+        elif step.kind == "latency":
+            self.delay += (step.seconds or 0.0) + jitter(step)
+            self.names.append("latency")
+        else:
+            self.fault = step
+            self.names.append(step.kind)
+        return self.fault is None or self.answer is None

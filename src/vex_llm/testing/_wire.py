@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from ._validate import check_anthropic, check_openai
+
 Wire = Literal["openai", "anthropic"]
 
 _WORDS: Final = re.compile(r"\S+\s*|\s+")
@@ -76,23 +78,23 @@ def count_tokens(text: str) -> int:
 
 
 def read_call(wire: Wire, body: bytes) -> Call | str:
-    """Parse a request body; return a complaint (for a 400) when it is not a valid request."""
+    """Parse a request body; return a complaint (for a 400) when it is not a valid request
+    (``_validate`` lists the rules of each API that are checked)."""
     try:
         data = json.loads(body)
     except ValueError:
         return "The request body is not valid JSON."
     if not isinstance(data, dict):
         return "The request body must be a JSON object."
-    read = _read_messages(data.get("messages"))
+    read = _read_messages(wire, data.get("messages"))
     if isinstance(read, str):
         return read
     texts, prompt = read
-    system = data.get("system")
+    complaint = check_anthropic(data) if wire == "anthropic" else check_openai(data)
+    if complaint is not None:
+        return complaint
     if wire == "anthropic":
-        if not isinstance(data.get("max_tokens"), int):
-            return "max_tokens: Field required"
-        if isinstance(system, str):
-            texts.append(system)
+        texts.append(_text_of(data.get("system")))
     model = data.get("model")
     if not isinstance(model, str) or not model:
         return "'model' is required."
@@ -108,18 +110,41 @@ def read_call(wire: Wire, body: bytes) -> Call | str:
     )
 
 
-def _read_messages(messages: object) -> tuple[list[str], str] | str:
-    """Every message's text and the last user message, or a complaint (for a 400)."""
+def _text_of(content: object) -> str:
+    """The text of a message's content: a string, or the text of its parts and blocks
+    (tool results included); anything else has none."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    texts: list[str] = []
+    for part in content:
+        if not isinstance(part, dict):
+            continue
+        if isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif part.get("type") == "tool_result":
+            texts.append(_text_of(part.get("content")))
+    return " ".join(texts)
+
+
+def _read_messages(wire: Wire, messages: object) -> tuple[list[str], str] | str:
+    """Every message's text and the last user message's, or a complaint (for a 400)."""
     if not isinstance(messages, list) or not messages:
         return "'messages' must be a non-empty list."
     texts: list[str] = []
     prompt = ""
-    for message in messages:
-        if not isinstance(message, dict) or not isinstance(message.get("content"), str):
-            return "Each message needs a string 'content'."
-        texts.append(message["content"])
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            return f"messages[{i}] must be an object."
+        content = message.get("content")
+        # OpenAI: an assistant message that only calls tools may have no content.
+        empty_ok = wire == "openai" and message.get("role") == "assistant" and content is None
+        if not (isinstance(content, str | list) or empty_ok):
+            return f"messages[{i}].content must be a string or a list of content parts."
+        texts.append(_text_of(content))
         if message.get("role") == "user":
-            prompt = message["content"]
+            prompt = texts[-1]
     return texts, prompt
 
 
@@ -180,157 +205,3 @@ def sse(data: object, event: str | None = None) -> bytes:
     if event is None:
         return b"data: " + payload + b"\n\n"
     return b"event: " + event.encode() + b"\ndata: " + payload + b"\n\n"
-
-
-def complete_body(call: Call, text: str, serial: int) -> bytes:
-    """A finished, non-streamed answer."""
-    completion = count_tokens(text)
-    if call.wire == "anthropic":
-        return dumps(
-            {
-                "id": f"msg_{serial:08d}",
-                "type": "message",
-                "role": "assistant",
-                "model": call.model,
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": "end_turn",
-                "stop_sequence": None,
-                "usage": {"input_tokens": call.prompt_tokens, "output_tokens": completion},
-            }
-        )
-    return dumps(
-        {
-            "id": f"chatcmpl-{serial:08d}",
-            "object": "chat.completion",
-            "created": 1_700_000_000,
-            "model": call.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {
-                "prompt_tokens": call.prompt_tokens,
-                "completion_tokens": completion,
-                "total_tokens": call.prompt_tokens + completion,
-            },
-        }
-    )
-
-
-class StreamEncoder:
-    """The events of one streamed answer: ``head`` once, ``piece`` per text chunk, ``tail``."""
-
-    __slots__ = ("_call", "_id")
-
-    def __init__(self, call: Call, serial: int) -> None:
-        self._call = call
-        self._id = f"msg_{serial:08d}" if call.wire == "anthropic" else f"chatcmpl-{serial:08d}"
-
-    def _chunk(self, delta: dict[str, object], finish: str | None) -> bytes:
-        return sse(
-            {
-                "id": self._id,
-                "object": "chat.completion.chunk",
-                "created": 1_700_000_000,
-                "model": self._call.model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            }
-        )
-
-    def head(self) -> bytes:
-        """What comes before the first text."""
-        if self._call.wire == "openai":
-            return self._chunk({"role": "assistant", "content": ""}, None)
-        message: dict[str, object] = {
-            "id": self._id,
-            "type": "message",
-            "role": "assistant",
-            "model": self._call.model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {"input_tokens": self._call.prompt_tokens, "output_tokens": 1},
-        }
-        return (
-            sse({"type": "message_start", "message": message}, "message_start")
-            + sse(
-                {
-                    "type": "content_block_start",
-                    "index": 0,
-                    "content_block": {"type": "text", "text": ""},
-                },
-                "content_block_start",
-            )
-            + sse({"type": "ping"}, "ping")
-        )
-
-    def piece(self, text: str) -> bytes:
-        """One text chunk."""
-        if self._call.wire == "openai":
-            return self._chunk({"content": text}, None)
-        delta = {
-            "type": "content_block_delta",
-            "index": 0,
-            "delta": {"type": "text_delta", "text": text},
-        }
-        return sse(delta, "content_block_delta")
-
-    def tail(self, completion_tokens: int) -> bytes:
-        """The finish reason, the usage and the terminator."""
-        call = self._call
-        if call.wire == "openai":
-            out = self._chunk({}, "stop")
-            if call.include_usage:
-                usage = {
-                    "prompt_tokens": call.prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": call.prompt_tokens + completion_tokens,
-                }
-                out += sse(
-                    {
-                        "id": self._id,
-                        "object": "chat.completion.chunk",
-                        "created": 1_700_000_000,
-                        "model": call.model,
-                        "choices": [],
-                        "usage": usage,
-                    }
-                )
-            return out + b"data: [DONE]\n\n"
-        return (
-            sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
-            + sse(
-                {
-                    "type": "message_delta",
-                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                    "usage": {"output_tokens": completion_tokens},
-                },
-                "message_delta",
-            )
-            + sse({"type": "message_stop"}, "message_stop")
-        )
-
-    def error(self, code: str | None, message: str | None) -> bytes:
-        """An error event inside a stream (Anthropic: ``event: error``; OpenAI: ``{"error"}``)."""
-        status = default_status(self._call.wire, code)
-        body = error_body(self._call.wire, status, code, message)
-        if self._call.wire == "anthropic":
-            return b"event: error\ndata: " + body + b"\n\n"
-        return b"data: " + body + b"\n\n"
-
-    def malformed(self) -> bytes:
-        """A ``data:`` event that is not JSON."""
-        return b'data: {"choices": [{"delta": {"content": "unterminated\n\n'
-
-    @staticmethod
-    def noise() -> bytes:
-        """Things a client must skip: comments, an unknown event, unknown fields, CRLF lines."""
-        return (
-            b": keep-alive\n\n"
-            b": OPENROUTER PROCESSING\r\n\r\n"
-            b'event: vendor_heartbeat\ndata: {"type": "vendor_heartbeat"}\n\n'
-            b"id: 42\nretry: 1000\n\n"
-        )

@@ -21,7 +21,10 @@ official OpenAI SDK take; ``anthropic_base_url`` (``http://127.0.0.1:PORT``) is 
   rules and journal.
 
 Answers are deterministic: ``"You said: <last user message>"`` unless a ``responder`` is
-given; streams send one word per chunk. Faults are deterministic under ``seed``.
+given or a script step is an ``Answer`` (text and tool calls: ``Answer.tool_call(...)``);
+streams send one word per chunk. Faults are deterministic under ``seed``. Requests that
+break a rule the real API enforces get its 400 (see ``_validate``); the journal keeps
+each request's exact body (``entry.body``, ``entry.json()``).
 """
 
 from __future__ import annotations
@@ -45,8 +48,10 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 from ._admin import admin_routes
 from ._answers import JSON_HEADERS, Playbook
 from ._exchange import Capture, Endpoint, Exchange, Receive, Scope, Send
-from ._faults import Fault, Rule, rules_from
+from ._faults import Fault
 from ._plan import Faults, JournalEntry
+from ._rules import Rule, Step, rules_from
+from ._script import Answer, ToolUse
 from ._thread import InThread
 from ._wire import Wire, error_body, read_call
 
@@ -141,7 +146,7 @@ class FakeLLMServer:
 
     def inject(
         self,
-        fault: Fault,
+        fault: Fault | Answer,
         *,
         times: int | None = None,
         rate: float = 1.0,
@@ -150,10 +155,11 @@ class FakeLLMServer:
         model: str | None = None,
         between: tuple[float, float] | None = None,
     ) -> Rule:
-        """Apply ``fault`` to matching requests.
+        """Apply ``fault`` (or answer with ``Answer``) to matching requests.
 
         Args:
-            fault: What happens.
+            fault: What happens: a ``Fault``, or an ``Answer`` (what the model says;
+                faults from other rules still apply to it).
             times: At most this many requests (``None``: all of them).
             rate: Probability per matching request (seeded).
             wire: Only ``"openai"`` or ``"anthropic"`` requests.
@@ -165,8 +171,8 @@ class FakeLLMServer:
             The rule (its ``hits`` counts the requests it took).
         """
         value: object = fault  # callers without a type checker pass anything
-        if not isinstance(value, Fault):
-            msg = f"inject() takes a Fault, got {type(fault).__name__}"
+        if not isinstance(value, Fault | Answer):
+            msg = f"inject() takes a Fault or an Answer, got {type(fault).__name__}"
             raise TypeError(msg)
         rule = Rule(
             sequence=(fault,),
@@ -181,7 +187,7 @@ class FakeLLMServer:
 
     def script(
         self,
-        steps: Iterable[Fault | None],
+        steps: Iterable[Step],
         *,
         cycle: bool = False,
         rate: float = 1.0,
@@ -193,9 +199,13 @@ class FakeLLMServer:
         """Play ``steps`` one per matching request; ``None`` answers normally.
 
         ``server.script([Fault.error(500)] * 3 + [None])`` fails three times, then answers.
+        ``server.script([Answer.tool_call("get_weather", '{"city": "Paris"}'), None])``
+        answers a tool call, then text. An ``Answer`` says what the model answers and
+        faults of other rules still apply to it, so ``server.inject(Fault.cut(after_chunks=
+        answer.inside_arguments()), times=1)`` cuts that answer inside its arguments.
 
         Args:
-            steps: The sequence.
+            steps: The sequence: ``Fault``, ``Answer`` or ``None`` steps.
             cycle: Start over when it ends (default: the rule is spent).
             rate, wire, stream, model, between: As for ``inject``.
 
@@ -245,12 +255,16 @@ class FakeLLMServer:
         elapsed = self.elapsed
         path = str(scope.get("path", ""))
         if isinstance(call, str):
-            entry = JournalEntry(at=elapsed, path=path, wire=wire, model=None, stream=False)
+            entry = JournalEntry(
+                at=elapsed, path=path, wire=wire, model=None, stream=False, body=body
+            )
             exchange = Exchange(scope, receive, send, entry)
             self._faults.plan(entry, elapsed)  # journal it; faults need a readable request
             await exchange.respond(400, JSON_HEADERS, error_body(wire, 400, None, call))
             return
-        entry = JournalEntry(at=elapsed, path=path, wire=wire, model=call.model, stream=call.stream)
+        entry = JournalEntry(
+            at=elapsed, path=path, wire=wire, model=call.model, stream=call.stream, body=body
+        )
         exchange = Exchange(scope, receive, send, entry)
         if self._stopping:
             await exchange.drop()
@@ -261,7 +275,7 @@ class FakeLLMServer:
             if plan.delay and not await exchange.pause(plan.delay):
                 await exchange.drop()
                 return
-            await self._playbook.play(call, exchange, plan.fault)
+            await self._playbook.play(call, exchange, plan.fault, plan.answer)
         finally:
             self._exchanges.discard(exchange)
             exchange.close()
@@ -382,4 +396,4 @@ class FakeLLMServer:
         return f"FakeLLMServer(url={self._url!r})"
 
 
-__all__ = ["FakeLLMServer", "Fault", "JournalEntry", "Rule"]
+__all__ = ["Answer", "FakeLLMServer", "Fault", "JournalEntry", "Rule", "ToolUse"]

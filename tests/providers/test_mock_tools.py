@@ -178,3 +178,15 @@ def test_latency_is_checked_like_every_duration(latency: object) -> None:
     """latency goes through the shared duration check: booleans and non-numbers too."""
     with pytest.raises(ValueError, match="MockProvider latency must be a number"):
         MockProvider(latency=latency)  # type: ignore[arg-type]  # bad on purpose
+
+
+async def test_smart_answers_a_json_schema_request_with_json_from_the_schema() -> None:
+    """A JSON Schema response format gets JSON shaped by the schema, strings from the prompt."""
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string"}, "confidence": {"type": "number"}},
+    }
+    request = _ask("hello", response_format=ResponseFormat.json_schema("a", schema))
+    response = await MockProvider.smart().complete(request)
+    assert json.loads(response.content) == {"answer": "hello", "confidence": 0}
+    assert response.finish_reason == "stop"

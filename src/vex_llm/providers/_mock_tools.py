@@ -1,4 +1,4 @@
-"""How the mock calls a tool: which one, with arguments made from its JSON Schema.
+"""How the mock calls a tool, and answers in JSON: values made from a JSON Schema.
 
 The mock has no model: it picks the tool the request's ``tool_choice`` names (else the
 first) and fills every property of the tool's parameters with a value of the property's
@@ -35,6 +35,12 @@ def smart_call(request: LlmRequest) -> ToolCall:
     arguments = _example(tool.parameters or {"type": "object"}, prompt)
     digest = hashlib.sha256(f"{tool.name}\n{prompt}".encode()).hexdigest()[:12]
     return ToolCall(f"call_{digest}", tool.name, json.dumps(arguments, ensure_ascii=False))
+
+
+def schema_answer(request: LlmRequest) -> str:
+    """JSON text shaped by the request's JSON Schema response format (strings: the prompt)."""
+    schema = request.response_format.schema if request.response_format is not None else None
+    return json.dumps(_example(schema or {"type": "object"}, request.prompt), ensure_ascii=False)
 
 
 def tool_result_answer(request: LlmRequest) -> str:

@@ -16,7 +16,7 @@ from .._errors import LlmError, NotAvailable
 from .._limits import check_seconds, checked_as
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk, ToolCallDelta, Usage
-from ._mock_tools import smart_call, tool_result_answer, wants_a_call
+from ._mock_tools import schema_answer, smart_call, tool_result_answer, wants_a_call
 
 Outcome = str | LlmResponse | LlmError | BaseException
 """One scripted outcome: a text to answer with, a whole answer (tool calls included),
@@ -107,6 +107,8 @@ class MockProvider(LlmProvider):
     ``tool_choice`` names (else the first), its arguments filled from the tool's schema
     (strings get the prompt); a conversation that ends with tool results gets a text
     answer quoting them. ``call_tools=False`` answers every prompt with text instead.
+    Unscripted, a request with a JSON Schema ``response_format`` is answered with JSON
+    made from the schema the same way.
 
     Args:
         responder: Turns a prompt into an answer.
@@ -302,6 +304,8 @@ class MockProvider(LlmProvider):
             return LlmResponse("", tool_calls=(smart_call(request),))
         if self._call_tools and request.messages[-1].role == "tool":
             return tool_result_answer(request)
+        if request.response_format is not None and request.response_format.type == "json_schema":
+            return schema_answer(request)
         return self._responder(request.prompt)
 
     def _filled(self, request: LlmRequest, answer: LlmResponse) -> LlmResponse:

@@ -127,6 +127,16 @@ def test_the_schema_is_named_after_its_file(files: dict[str, Path], tmp_path: Pa
     assert load_schema(long).name == "a" * 64
 
 
+def test_openai_s_schema_wrapper_is_unwrapped(tmp_path: Path) -> None:
+    """A file holding OpenAI's {name, schema, strict} wrapper gives the inner schema, named."""
+    path = tmp_path / "wrapped.json"
+    path.write_text(json.dumps({"name": "city answer", "schema": SCHEMA, "strict": False}))
+    assert load_schema(path) == ResponseFormat.json_schema("city_answer", SCHEMA, strict=True)
+    plain = tmp_path / "plain.json"  # a schema that merely has a property called schema
+    plain.write_text(json.dumps({"type": "object", "schema": {}}))
+    assert load_schema(plain).schema == {"type": "object", "schema": {}}
+
+
 def test_both_tool_forms_and_input_schema_are_read(tmp_path: Path) -> None:
     """OpenAI function entries, plain entries and Anthropic's input_schema give the same Tool."""
     path = tmp_path / "tools.json"

@@ -33,6 +33,7 @@ _SIGNATURES: Final = (
 """Magic bytes of the image types both wires take (WebP is checked apart: RIFF....WEBP)."""
 
 _SCHEMA_NAME: Final = re.compile(r"[^A-Za-z0-9_-]+")
+_WRAPPER_KEYS: Final = frozenset({"name", "schema", "strict", "description"})
 _TOOL_KEYS: Final = frozenset({"name", "description", "parameters", "input_schema", "strict"})
 
 
@@ -101,17 +102,33 @@ def load_schema(path: Path) -> ResponseFormat:
     """``--json-schema``: a JSON Schema file, as a strict JSON Schema response format.
 
     The schema's name (which OpenAI requires: letters, digits, ``_`` and ``-``, at most 64)
-    is the file's name without its extension, other characters replaced by ``_``.
+    is the file's name without its extension, other characters replaced by ``_``. A file
+    holding OpenAI's ``{"name": ..., "schema": {...}, "strict": ...}`` wrapper gives its
+    inner schema and its name (the answer is strict either way).
 
     Raises:
         UsageError: On a file that cannot be read, is not JSON, or is not a JSON object.
     """
     schema = _read_json("--json-schema", path)
+    stem = path.stem
+    if isinstance(schema, dict) and _is_wrapped(schema):
+        # OpenAI's own wrapper, as its docs show it: the schema is inside, named.
+        name, schema = schema.get("name"), schema["schema"]
+        stem = name if isinstance(name, str) and name else stem
     if not isinstance(schema, dict):
         msg = f"--json-schema {_shown(path)} must hold a JSON Schema object, got {_kind(schema)}"
         raise UsageError(msg)
-    name = _SCHEMA_NAME.sub("_", path.stem).strip("_")[:64] or "schema"
+    name = _SCHEMA_NAME.sub("_", stem).strip("_")[:64] or "schema"
     return ResponseFormat.json_schema(name, schema, strict=True)
+
+
+def _is_wrapped(value: dict[str, object]) -> bool:
+    """Whether a schema file holds OpenAI's ``{"name", "schema", "strict"}`` wrapper.
+
+    No JSON Schema keyword is called ``schema`` (``$schema`` is), so a ``schema`` object
+    beside only the wrapper's own fields is the wrapper.
+    """
+    return isinstance(value.get("schema"), dict) and set(value) <= _WRAPPER_KEYS
 
 
 def load_tools(path: Path) -> tuple[Tool, ...]:

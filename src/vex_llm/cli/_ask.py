@@ -249,14 +249,8 @@ async def _stream(
 
     async def shown() -> AsyncIterator[StreamChunk]:
         async for chunk in chunks:
-            if not echo:
-                pass
-            elif isinstance(chunk, StreamReset):
-                _render.write("\n[stream restarted on another provider]\n")
-                terminal.line_open = False
-            elif chunk.delta:
-                _render.write(chunk.delta)
-                terminal.line_open = not chunk.delta.endswith("\n")
+            if echo:
+                _echo(chunk, terminal)
             yield chunk
 
     response = await collect(shown())
@@ -264,3 +258,13 @@ async def _stream(
         _render.write("\n")
     terminal.line_open = False
     return response
+
+
+def _echo(chunk: StreamChunk, terminal: _Terminal) -> None:
+    """Print a chunk's text as it arrives (a reset says the answer starts over)."""
+    if isinstance(chunk, StreamReset):
+        _render.write("\n[stream restarted on another provider]\n")
+        terminal.line_open = False
+    elif chunk.delta:
+        _render.write(chunk.delta)
+        terminal.line_open = not chunk.delta.endswith("\n")

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from .. import AuthenticationFailed, LlmError, LlmRequest, StreamChunk, StreamReset, trace
+from .. import (
+    AuthenticationFailed,
+    LlmError,
+    LlmResponse,
+    ResilientProvider,
+    StreamChunk,
+    StreamReset,
+    collect,
+    trace,
+)
 from ..config import ConfigError, ProviderSettings, Settings, build, load, missing_key
 from ..providers import KINDS
-from . import _checks, _render
+from . import _checks, _render, _request
 from ._checks import UsageError
 
 EXIT_OK: Final = 0
@@ -48,6 +57,31 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     ask.add_argument("--config", type=Path, help="a TOML config of providers (see README)")
     ask.add_argument("--stream", action="store_true", help="print tokens as they arrive")
+    ask.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="PATH_OR_URL",
+        help="attach an image: a PNG, JPEG, GIF or WebP file, or an http(s) URL (repeatable)",
+    )
+    ask.add_argument(
+        "--json-schema",
+        type=Path,
+        metavar="FILE",
+        help="answer in JSON matching the JSON Schema in FILE (strict; named after the file)",
+    )
+    ask.add_argument(
+        "--tools",
+        type=Path,
+        metavar="FILE",
+        help="offer the tools in FILE (a JSON list, OpenAI or plain {name, description, "
+        "parameters} entries) and print the calls the model makes",
+    )
+    ask.add_argument(
+        "--json",
+        action="store_true",
+        help="print the answer as one JSON object (content, tool_calls, usage, provider, ...)",
+    )
     ask.add_argument("--deadline", type=float, default=60.0, help="seconds for the whole call")
     ask.add_argument(
         "--verbose", "-v", action="store_true", help="show each decision as it is made"
@@ -159,11 +193,14 @@ async def ask(args: argparse.Namespace) -> int:
     """Ask one question and print the answer; returns the exit code.
 
     Raises:
-        UsageError: On a bad flag, prompt or provider setting (checked before any call).
+        UsageError: On a bad flag, prompt, file or provider setting (checked before any call).
         ConfigError: On a bad config file.
     """
     settings, note = _ask_settings(args)
     prompt = _checks.prompt(args.prompt)  # after the flags: '-' may wait on a terminal
+    request = _request.request(
+        prompt, images=args.image, json_schema=args.json_schema, tools=args.tools
+    )
     if note:
         _render.err(f"vex-llm: {note}")
     try:
@@ -177,34 +214,57 @@ async def ask(args: argparse.Namespace) -> int:
     with trace():  # the -v lines show times since the start of the call
         try:
             async with llm:
-                request = LlmRequest.from_prompt(prompt)
                 if args.stream:
-                    served = await _stream(llm.stream(request), terminal)
+                    response = await _stream(llm.stream(request), terminal, echo=not args.json)
                 else:
                     response = await llm.complete(request)
-                    served = response.provider
-                    _render.out(response.content)
         except LlmError as exc:
             if terminal.line_open:
                 _render.write("\n")  # the error goes on a line of its own
             _render.err(f"vex-llm: {describe(exc)}")
             return EXIT_FAILED
-    circuits = ", ".join(f"{n}: {c.circuit_state.value}" for n, c in llm.circuits.items())
-    _render.out(f"[answered by {served or '?'} · circuits {circuits}]")
+    _show(response, args, llm.circuits)
     return EXIT_OK
 
 
-async def _stream(chunks: AsyncIterator[StreamChunk], terminal: _Terminal) -> str:
-    served = ""
-    async for chunk in chunks:
-        if isinstance(chunk, StreamReset):
-            _render.write("\n[stream restarted on another provider]\n")
-            terminal.line_open = False
-            continue
-        served = chunk.provider or served
-        if chunk.delta:
-            _render.write(chunk.delta)
-            terminal.line_open = not chunk.delta.endswith("\n")
-    _render.write("\n")
+def _show(
+    response: LlmResponse, args: argparse.Namespace, circuits: Mapping[str, ResilientProvider]
+) -> None:
+    """Print the answer (the streamed text is already out), its tool calls and who answered."""
+    states = {name: circuit.circuit_state.value for name, circuit in circuits.items()}
+    if args.json:
+        _render.answer_json(response, states)
+        return
+    if not args.stream and (response.content or not response.tool_calls):
+        _render.out(response.content)
+    _render.answer_extras(response)
+    listed = ", ".join(f"{name}: {state}" for name, state in states.items())
+    _render.out(f"[answered by {response.provider or '?'} · circuits {listed}]")
+
+
+async def _stream(
+    chunks: AsyncIterator[StreamChunk], terminal: _Terminal, *, echo: bool
+) -> LlmResponse:
+    """Print the text as it arrives (unless ``echo`` is off) and collect the whole answer."""
+
+    async def shown() -> AsyncIterator[StreamChunk]:
+        async for chunk in chunks:
+            if echo:
+                _echo(chunk, terminal)
+            yield chunk
+
+    response = await collect(shown())
+    if echo and (terminal.line_open or not response.tool_calls):
+        _render.write("\n")
     terminal.line_open = False
-    return served
+    return response
+
+
+def _echo(chunk: StreamChunk, terminal: _Terminal) -> None:
+    """Print a chunk's text as it arrives (a reset says the answer starts over)."""
+    if isinstance(chunk, StreamReset):
+        _render.write("\n[stream restarted on another provider]\n")
+        terminal.line_open = False
+    elif chunk.delta:
+        _render.write(chunk.delta)
+        terminal.line_open = not chunk.delta.endswith("\n")

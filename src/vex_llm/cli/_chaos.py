@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from . import _render
+from . import _checks, _render
 from ._checks import UsageError
 
 if TYPE_CHECKING:
@@ -87,9 +87,7 @@ def _scenario(args: argparse.Namespace) -> str | None:
     """The scenario to run, after checking the flags; ``None`` once ``--list`` was shown."""
     from ..lab import DEFAULT_SCENARIO, SCENARIOS, check_out
 
-    if not 0 < args.duration <= 600:
-        msg = f"--duration must be in (0, 600] seconds, got {args.duration}"
-        raise UsageError(msg)
+    _checks.seconds("--duration", args.duration, maximum=600)
     if args.list:
         for scenario in SCENARIOS.values():
             default = " (default)" if scenario.name == DEFAULT_SCENARIO else ""
@@ -99,9 +97,7 @@ def _scenario(args: argparse.Namespace) -> str | None:
     if name not in SCENARIOS:
         msg = f"unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)} (see --list)"
         raise UsageError(msg)
-    if not 1 <= args.concurrency <= 256:
-        msg = f"--concurrency must be in [1, 256], got {args.concurrency}"
-        raise UsageError(msg)
+    _checks.count("--concurrency", args.concurrency, minimum=1, maximum=256)
     try:  # before the run: a bad --out must not cost the results of a whole run
         check_out(args.out)
     except ValueError as exc:

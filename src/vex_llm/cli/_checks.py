@@ -8,12 +8,12 @@ checks what it was given first, so the user reads which flag is wrong and why.
 from __future__ import annotations
 
 import importlib.util
-import math
 import sys
 from collections.abc import Sequence
 from typing import BinaryIO, Final
 from urllib.parse import urlsplit
 
+from .._limits import MAX_SECONDS, check_count, check_seconds, show
 from .._urls import mask_url, url_problem
 
 
@@ -29,16 +29,38 @@ HTTP_SCHEMES: Final = ("http", "https")
 REDIS_SCHEMES: Final = ("redis", "rediss", "unix")
 
 
-def seconds(flag: str, value: float) -> float:
-    """A finite number of seconds above zero.
+def seconds(flag: str, value: float, *, zero: bool = False, maximum: float = MAX_SECONDS) -> float:
+    """A duration flag: the library's one duration check (``check_seconds``), said as a flag.
+
+    Args:
+        flag: The flag, as the message starts (``"--deadline"``).
+        value: What argparse parsed.
+        zero: Whether 0 is allowed (a delay may be 0; a deadline may not).
+        maximum: The largest value allowed (default ``MAX_SECONDS``, 1e7).
 
     Raises:
-        UsageError: On zero, a negative number, ``nan`` or ``inf``.
+        UsageError: On a value out of range, ``nan`` or ``inf``.
     """
-    if not (math.isfinite(value) and value > 0):
-        msg = f"{flag} must be a finite number of seconds > 0, got {value:g}"
-        raise UsageError(msg)
-    return value
+    try:
+        return check_seconds(value, zero=zero, maximum=maximum)
+    except ValueError:
+        low = ">= 0" if zero else "> 0"
+        bound = f"{low} and <= {maximum:.0f}"
+        msg = f"{flag} must be a finite number of seconds {bound}, got {show(value)}"
+        raise UsageError(msg) from None
+
+
+def count(flag: str, value: int, *, minimum: int, maximum: int) -> int:
+    """A count flag (a port, a concurrency): the library's one count check, said as a flag.
+
+    Raises:
+        UsageError: On a value outside ``[minimum, maximum]``.
+    """
+    try:
+        return check_count(value, minimum=minimum, maximum=maximum)
+    except ValueError:
+        msg = f"{flag} must be in {minimum}-{maximum}, got {show(value)}"
+        raise UsageError(msg) from None
 
 
 def text(what: str, value: str) -> str:

@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
-from . import _render
+from .._limits import check_count, check_seconds, checked_as
+from . import _checks, _render
 from ._checks import CommandFailed, UsageError
 
 if TYPE_CHECKING:
@@ -38,6 +40,9 @@ examples:
 
 Options = dict[str, str]
 
+_DELAY: Final = functools.partial(check_seconds, zero=True)
+_WHOLE: Final = functools.partial(check_count, minimum=0)
+
 
 def _number(options: Options, key: str, default: float | None = None) -> float | None:
     raw = options.get(key)
@@ -60,11 +65,17 @@ def _count(options: Options, key: str, default: int | None = None) -> int | None
     if not raw.isascii() or not raw.isdigit():
         msg = f"{key} must be a whole number >= 0, got {raw!r}"
         raise ValueError(msg)
-    return int(raw)
+    return checked_as(key, _WHOLE, int(raw))
+
+
+def _seconds(options: Options, key: str, default: float | None = None) -> float | None:
+    """A duration part (``latency=0.5``): the library's one duration check, 0 allowed."""
+    value = _number(options, key, default)
+    return None if value is None else checked_as(key, _DELAY, value)
 
 
 def _value(options: Options, key: str) -> float:
-    value = _number(options, key)
+    value = _seconds(options, key)
     if value is None:
         msg = f"{key} needs a value: {key}=N"
         raise ValueError(msg)
@@ -87,17 +98,17 @@ def _builders() -> dict[str, tuple[Callable[[Options], Fault], frozenset[str]]]:
     return {
         "outage": (lambda o: Fault.error(503), frozenset()),
         "status": (
-            lambda o: Fault.error(_status(o), retry_after=_number(o, "retry-after")),
+            lambda o: Fault.error(_status(o), retry_after=_seconds(o, "retry-after")),
             frozenset({"retry-after"}),
         ),
         "rate-limited": (
-            lambda o: Fault.rate_limited(retry_after=_number(o, "retry-after")),
+            lambda o: Fault.rate_limited(retry_after=_seconds(o, "retry-after")),
             frozenset({"retry-after"}),
         ),
         "overloaded": (lambda o: Fault.overloaded(), frozenset()),
         "context-length": (lambda o: Fault.context_length(), frozenset()),
         "latency": (
-            lambda o: Fault.latency(_value(o, "latency"), jitter=_number(o, "jitter", 0.0) or 0.0),
+            lambda o: Fault.latency(_value(o, "latency"), jitter=_seconds(o, "jitter", 0.0) or 0.0),
             frozenset({"jitter"}),
         ),
         "slow-first-token": (
@@ -109,7 +120,7 @@ def _builders() -> dict[str, tuple[Callable[[Options], Fault], frozenset[str]]]:
         "cut": (lambda o: Fault.cut(after_chunks=_count(o, "after", 1) or 0), after),
         "stall": (
             lambda o: Fault.stall(
-                after_chunks=_count(o, "after", 1) or 0, seconds=_number(o, "seconds")
+                after_chunks=_count(o, "after", 1) or 0, seconds=_seconds(o, "seconds")
             ),
             frozenset({"after", "seconds"}),
         ),
@@ -220,12 +231,8 @@ async def serve(args: argparse.Namespace) -> int:
     """
     from ..testing import FakeLLMServer
 
-    if not 0 <= args.port <= 65535:
-        msg = f"--port must be in 0-65535, got {args.port}"
-        raise UsageError(msg)
-    if not args.chunk_delay >= 0 or args.chunk_delay == float("inf"):
-        msg = f"--chunk-delay must be a finite number of seconds >= 0, got {args.chunk_delay}"
-        raise UsageError(msg)
+    _checks.count("--port", args.port, minimum=0, maximum=65535)
+    _checks.seconds("--chunk-delay", args.chunk_delay, zero=True)
     specs: list[FaultSpec] = []
     for text in args.fault:
         try:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
-from .. import TraceEvent
+from .. import LlmResponse, ToolCall, TraceEvent
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -29,6 +31,50 @@ def err(text: str) -> None:
     """Write a line to standard error."""
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
+
+
+def answer_extras(response: LlmResponse) -> None:
+    """Print what an answer holds besides its text: a refusal, and the tools it called."""
+    if response.refusal:
+        out(f"[refused: {response.refusal}]")
+    tool_calls(response.tool_calls)
+
+
+def tool_calls(calls: Sequence[ToolCall]) -> None:
+    """Print each tool call: a line with its name and id, then its arguments, pretty.
+
+    Arguments that are not valid JSON (a model may produce anything) are printed as sent.
+    """
+    for call in calls:
+        out(f"[tool call: {call.name} · id {call.id}]")
+        try:
+            arguments = json.dumps(json.loads(call.arguments), indent=2, ensure_ascii=False)
+        except (ValueError, RecursionError):
+            arguments = call.arguments
+        out(arguments)
+
+
+def answer_json(response: LlmResponse, circuits: Mapping[str, str]) -> None:
+    """Print the answer as one JSON object (``--json``).
+
+    Keys: ``content``, ``tool_calls`` (``id``, ``name``, ``arguments``: the JSON text
+    exactly as the model produced it), ``finish_reason``, ``refusal``, ``provider``,
+    ``model``, ``usage`` (null when not reported) and ``circuits`` (state by name).
+    """
+    answer = {
+        "content": response.content,
+        "tool_calls": [
+            {"id": call.id, "name": call.name, "arguments": call.arguments}
+            for call in response.tool_calls
+        ],
+        "finish_reason": response.finish_reason,
+        "refusal": response.refusal,
+        "provider": response.provider,
+        "model": response.model,
+        "usage": None if response.usage is None else dataclasses.asdict(response.usage),
+        "circuits": dict(circuits),
+    }
+    out(json.dumps(answer, indent=2, ensure_ascii=False))
 
 
 def _summary_table(run: ChaosRun, title: str, *, upstream: bool = True) -> RenderableType:

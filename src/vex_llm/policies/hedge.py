@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections import deque
@@ -15,6 +16,7 @@ from .._errors import (
     CircuitOpenError,
     LlmError,
 )
+from .._limits import check_count, check_seconds, checked_as
 from .._provider import LlmProvider
 from .._stream import ChunkStream, close_source, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
@@ -47,17 +49,12 @@ class HedgeConfig:
     min_samples: int = 20
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.delay) and self.delay >= 0):
-            msg = f"HedgeConfig.delay must be a finite number of seconds >= 0, got {self.delay!r}"
-            raise ValueError(msg)
+        checked_as("HedgeConfig.delay", functools.partial(check_seconds, zero=True), self.delay)
         if self.quantile is not None and not (0.0 < self.quantile < 1.0):
             msg = f"HedgeConfig.quantile must be in (0, 1) or None, got {self.quantile!r}"
             raise ValueError(msg)
         for name in ("window", "min_samples"):
-            value: object = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                msg = f"HedgeConfig.{name} must be an integer >= 1, got {value!r}"
-                raise ValueError(msg)
+            checked_as(f"HedgeConfig.{name}", check_count, getattr(self, name))
 
 
 @dataclass(slots=True)

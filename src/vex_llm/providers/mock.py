@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import hashlib
-import math
 import random
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Final, Self
 
+from .._capabilities import Capabilities, check_capabilities
 from .._clock import Sleep
 from .._errors import LlmError, NotAvailable
+from .._limits import check_seconds, checked_as
 from .._provider import LlmProvider
-from .._types import LlmRequest, LlmResponse, StreamChunk, Usage
+from .._types import LlmRequest, LlmResponse, StreamChunk, ToolCallDelta, Usage
+from ._mock_tools import schema_answer, smart_call, tool_result_answer, wants_a_call
 
-Outcome = str | LlmError | BaseException
-"""One scripted outcome: a text to answer with, or an exception to raise."""
+Outcome = str | LlmResponse | LlmError | BaseException
+"""One scripted outcome: a text to answer with, a whole answer (tool calls included),
+or an exception to raise."""
 
 
 _MODEL: Final = "mock-1"
@@ -96,11 +101,20 @@ class MockProvider(LlmProvider):
     ``flaky(rate, seed=...)`` fails at a seeded random rate. Latency is simulated with an
     injectable ``sleep`` so tests never wait for real.
 
+    Tools: a scripted ``LlmResponse`` answers with its tool calls (``finish_reason``
+    ``"tool_calls"`` unless it sets one; a stream sends them as ``ToolCallDelta`` pieces).
+    Unscripted, a request that offers tools is answered with a call of the tool its
+    ``tool_choice`` names (else the first), its arguments filled from the tool's schema
+    (strings get the prompt); a conversation that ends with tool results gets a text
+    answer quoting them. ``call_tools=False`` answers every prompt with text instead.
+    Unscripted, a request with a JSON Schema ``response_format`` is answered with JSON
+    made from the schema the same way.
+
     Args:
         responder: Turns a prompt into an answer.
-        script: Outcomes played in order, one per call (a text answers, an exception is
-            raised); when it runs out the responder answers, or with ``cycle=True`` it
-            starts over.
+        script: Outcomes played in order, one per call (a text answers, an
+            ``LlmResponse`` is the answer, an exception is raised); when it runs out the
+            responder answers, or with ``cycle=True`` it starts over.
         failure_rate: Probability in [0, 1] that a call raises ``failure``.
         failure: The error raised by random failures (default ``NotAvailable``).
         seed: Seed of the random source for ``failure_rate`` (deterministic runs).
@@ -109,9 +123,15 @@ class MockProvider(LlmProvider):
         model: The model name reported in responses (default ``"mock-1"``).
         sleep: Awaitable sleep used for latency (default ``asyncio.sleep``).
         cycle: Replay the script forever instead of falling back to the responder.
+        capabilities: What the mock accepts (default ``Capabilities.for_kind("mock")``:
+            everything); a request needing more raises ``InvalidRequest`` before the call
+            counts, as the HTTP providers refuse before sending.
+        call_tools: Answer unscripted requests that offer tools with a tool call
+            (default ``True``).
 
     Raises:
-        ValueError: On a failure rate outside [0, 1] or a negative latency.
+        ValueError: On a failure rate outside [0, 1] or a latency that is not a number of
+            seconds in [0, 1e7] (the message names the field).
     """
 
     def __init__(
@@ -127,13 +147,16 @@ class MockProvider(LlmProvider):
         model: str = _MODEL,
         sleep: Sleep = asyncio.sleep,
         cycle: bool = False,
+        capabilities: Capabilities | None = None,
+        call_tools: bool = True,
     ) -> None:
         if not (0.0 <= failure_rate <= 1.0):
             msg = f"MockProvider failure_rate must be in [0, 1], got {failure_rate}"
             raise ValueError(msg)
-        if not (math.isfinite(latency) and latency >= 0):
-            msg = f"MockProvider latency must be a finite number of seconds >= 0, got {latency}"
-            raise ValueError(msg)
+        delay = functools.partial(check_seconds, zero=True)
+        latency = checked_as("MockProvider latency", delay, latency)
+        self._capabilities = capabilities or Capabilities.for_kind("mock")
+        self._call_tools = call_tools
         self._responder = responder
         self._script: Sequence[Outcome] = tuple(script)
         self._cycle = cycle
@@ -226,45 +249,41 @@ class MockProvider(LlmProvider):
     def name(self) -> str:
         return self._name
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this mock accepts (see ``capabilities=``)."""
+        return self._capabilities
+
     async def complete(self, request: LlmRequest) -> LlmResponse:
-        content = await self._next_answer(request)
-        prompt_tokens = sum(_count_tokens(m.content) for m in request.messages)
-        return LlmResponse(
-            content,
-            model=request.model or self._model,
-            provider=self._name,
-            usage=Usage.of(prompt_tokens, _count_tokens(content)),
-            finish_reason="stop",
-            latency_s=self._latency,
-        )
+        return await self._next_answer(request)
 
     async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
-        content = await self._next_answer(request)
-        model = request.model or self._model
-        words = content.split(" ")
-        last = len(words) - 1
-        prompt_tokens = sum(_count_tokens(m.content) for m in request.messages)
-        for index, word in enumerate(words):
-            delta = word if index == last else word + " "
+        answer = await self._next_answer(request)
+        pieces = _pieces(answer)
+        last = len(pieces) - 1
+        for index, (delta, calls) in enumerate(pieces):
             if index == last:
                 yield StreamChunk(
                     delta,
-                    finish_reason="stop",
-                    usage=Usage.of(prompt_tokens, _count_tokens(content)),
-                    model=model,
+                    finish_reason=answer.finish_reason,
+                    usage=answer.usage,
+                    model=answer.model,
                     provider=self._name,
+                    tool_calls=calls,
+                    provider_finish_reason=answer.provider_finish_reason,
                 )
             elif index == 0:
-                yield StreamChunk(delta, model=model, provider=self._name)
+                yield StreamChunk(delta, model=answer.model, provider=self._name, tool_calls=calls)
             else:
-                yield StreamChunk(delta)
+                yield StreamChunk(delta, tool_calls=calls)
 
     async def aclose(self) -> None:
         self.closed = True
 
     # -- internals ------------------------------------------------------------------
 
-    async def _next_answer(self, request: LlmRequest) -> str:
+    async def _next_answer(self, request: LlmRequest) -> LlmResponse:
+        check_capabilities(request, self._capabilities, provider=self._name)
         self.calls += 1
         self.requests.append(request)
         if self._latency:
@@ -273,10 +292,36 @@ class MockProvider(LlmProvider):
         if outcome is None and self._failure_rate and self._rng.random() < self._failure_rate:
             outcome = self._failure or NotAvailable("mock provider failed at random")
         if outcome is None:
-            return self._responder(request.prompt)
+            outcome = self._unscripted(request)
         if isinstance(outcome, str):
-            return outcome
+            outcome = LlmResponse(outcome)
+        if isinstance(outcome, LlmResponse):
+            return self._filled(request, outcome)
         raise _fresh(outcome, self._name)
+
+    def _unscripted(self, request: LlmRequest) -> Outcome:
+        if self._call_tools and wants_a_call(request):
+            return LlmResponse("", tool_calls=(smart_call(request),))
+        if self._call_tools and request.messages[-1].role == "tool":
+            return tool_result_answer(request)
+        if request.response_format is not None and request.response_format.type == "json_schema":
+            return schema_answer(request)
+        return self._responder(request.prompt)
+
+    def _filled(self, request: LlmRequest, answer: LlmResponse) -> LlmResponse:
+        """An answer with what the mock always reports: provider, model, usage, latency."""
+        prompt_tokens = sum(_count_tokens(m.content) for m in request.messages)
+        arguments = " ".join(call.arguments for call in answer.tool_calls)
+        usage = Usage.of(prompt_tokens, _count_tokens(f"{answer.content} {arguments}"))
+        finish = "tool_calls" if answer.tool_calls else "stop"
+        return dataclasses.replace(
+            answer,
+            model=request.model or answer.model or self._model,
+            provider=self._name,
+            usage=answer.usage or usage,
+            finish_reason=answer.finish_reason or finish,
+            latency_s=self._latency,
+        )
 
     def _next_scripted(self) -> Outcome | None:
         if not self._script:
@@ -288,6 +333,25 @@ class MockProvider(LlmProvider):
         outcome = self._script[self._position]
         self._position += 1
         return outcome
+
+
+def _pieces(answer: LlmResponse) -> list[tuple[str, tuple[ToolCallDelta, ...]]]:
+    """The stream of an answer: its words, then each tool call in two pieces.
+
+    The first piece of a call carries its id, its name and the first half of its
+    arguments; the second the rest (consumers must join pieces, as on a real wire).
+    """
+    pieces: list[tuple[str, tuple[ToolCallDelta, ...]]] = []
+    if answer.content or not answer.tool_calls:
+        words = answer.content.split(" ")
+        pieces += [(word + " ", ()) for word in words[:-1]]
+        pieces.append((words[-1], ()))
+    for index, call in enumerate(answer.tool_calls):
+        half = len(call.arguments) // 2
+        head = ToolCallDelta(index, call.id, call.name, call.arguments[:half])
+        pieces.append(("", (head,)))
+        pieces.append(("", (ToolCallDelta(index, arguments_delta=call.arguments[half:]),)))
+    return pieces
 
 
 def _fresh(error: BaseException, provider: str) -> BaseException:

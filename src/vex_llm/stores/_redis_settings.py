@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypedDict
+
+from .._limits import check_count, check_seconds, checked_as
 
 OnError = Literal["local", "fail_open", "fail_closed"]
 """What a ``RedisStore`` does while Redis cannot be reached (see ``RedisStore``)."""
@@ -40,8 +43,16 @@ class StoreSettings(TypedDict, total=False):
     clock_offset: Callable[[], float] | None
 
 
-_SECONDS: Final = ("timeout", "idle_ttl", "reconnect_after", "connect_timeout", "record_timeout")
+_SECONDS: Final = ("timeout", "reconnect_after", "connect_timeout", "record_timeout")
 _COUNTS: Final = ("max_errors", "max_connections", "max_queued_outcomes")
+_DELAY: Final = functools.partial(check_seconds, zero=True)
+
+
+def _idle_ttl(value: object) -> float:
+    """Any finite number of seconds > 0: a TTL past what the scripts hold is clamped to it."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = value if value == math.inf else min(value, MAX_SECONDS)
+    return check_seconds(value, maximum=MAX_SECONDS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,14 +87,9 @@ class Settings:
             msg = f"RedisStore prefix must be a non-empty string, got {self.prefix!r}"
             raise ValueError(msg)
         for name in _SECONDS:
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                msg = f"RedisStore {name} must be a finite number of seconds > 0, got {value!r}"
-                raise ValueError(msg)
-        ttl = self.closed_cache_ttl
-        if not (math.isfinite(ttl) and ttl >= 0):
-            msg = f"RedisStore closed_cache_ttl must be seconds >= 0, got {ttl!r}"
-            raise ValueError(msg)
+            checked_as(f"RedisStore {name}", check_seconds, getattr(self, name))
+        checked_as("RedisStore idle_ttl", _idle_ttl, self.idle_ttl)
+        checked_as("RedisStore closed_cache_ttl", _DELAY, self.closed_cache_ttl)
         if self.on_error not in ("local", "fail_open", "fail_closed"):
             msg = (
                 "RedisStore on_error must be 'local', 'fail_open' or 'fail_closed', "
@@ -91,10 +97,7 @@ class Settings:
             )
             raise ValueError(msg)
         for name in _COUNTS:
-            count: object = getattr(self, name)
-            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-                msg = f"RedisStore {name} must be an integer >= 1, got {count!r}"
-                raise ValueError(msg)
+            checked_as(f"RedisStore {name}", check_count, getattr(self, name))
         object.__setattr__(self, "setup_timeout", max(self.connect_timeout, self.timeout))
         idle_ms = max(1, round(min(self.idle_ttl, MAX_SECONDS) * 1000))
         object.__setattr__(self, "idle_ms", idle_ms)

@@ -1,13 +1,16 @@
 """What the HTTP providers share: settings, the connection pool, the call and the stream loop.
 
-A wire format (``openai.py``, ``anthropic.py``) supplies three things: the request body,
-the reading of a finished answer, and a ``StreamReader`` for its events. Everything that
-touches time, httpx or errors happens here and in ``_http.py``.
+A wire format (``openai.py``, ``anthropic.py``) supplies three things, each through its
+``vex_llm.wire`` module: the request body, the reading of a finished answer, and a
+``WireStream`` for its events. Everything that touches time, httpx or errors happens here
+and in ``_http.py``: the capability check before anything is sent, and the errors of the
+wire modules given this provider's name.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from abc import abstractmethod
@@ -16,26 +19,23 @@ from typing import Final
 
 import httpx
 
-from .._errors import LlmError, Timeout
+from .._capabilities import Capabilities, check_capabilities
+from .._errors import InvalidRequest, LlmError, StreamInterrupted, Timeout
 from .._guard import claim_limits, within
 from .._limits import check_seconds, checked_as
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from .._urls import mask_url, url_secrets
 from ._body import ACCEPT_ENCODING, HttpLimits, WireViolation, pieces, read_body, read_start
+from ._events import WireStream
 from ._http import Boundary
 from ._reading import StreamRead
-from ._sse import SseDecoder, StreamReader
+from ._sse import SseDecoder
 from ._urls import endpoint, header_secrets, mask_httpx_logs
 
 _log = logging.getLogger("vex_llm")
 
 _DEFAULT_LIMITS: Final = HttpLimits()
-
-
-def to_int(value: object) -> int:
-    """A token count from a body (``0`` when missing or malformed: usage is advisory)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 class HttpProvider(LlmProvider):
@@ -67,6 +67,7 @@ class HttpProvider(LlmProvider):
         idle_timeout: float,
         limits: HttpLimits | None,
         client: httpx.AsyncClient | None,
+        capabilities: Capabilities,
     ) -> None:
         owner = type(self).__name__
         model_value: object = model  # callers without a type checker do pass None
@@ -80,6 +81,11 @@ class HttpProvider(LlmProvider):
         if given is not None and not isinstance(given, HttpLimits):
             msg = f"{owner} limits must be an HttpLimits, got {type(limits).__name__}"
             raise TypeError(msg)
+        offered: object = capabilities
+        if not isinstance(offered, Capabilities):
+            msg = f"{owner} capabilities must be a Capabilities, got {type(capabilities).__name__}"
+            raise TypeError(msg)
+        self._capabilities = capabilities
         self._limits = limits or _DEFAULT_LIMITS
         self._max_line = self._limits.max_sse_line_bytes
         self._max_event = self._limits.max_sse_event_bytes
@@ -146,6 +152,11 @@ class HttpProvider(LlmProvider):
         """The body, stream and pool limits."""
         return self._limits
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this provider can take; a request needing more fails before it is sent."""
+        return self._capabilities
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(name={self._name!r}, model={self._model!r}, "
@@ -159,19 +170,54 @@ class HttpProvider(LlmProvider):
 
     @abstractmethod
     def _payload(self, request: LlmRequest, model: str, *, stream: bool) -> dict[str, object]:
-        """The JSON body for ``request``."""
+        """The JSON body for ``request``.
+
+        Raises:
+            InvalidRequest: When the wire cannot express the request.
+        """
 
     @abstractmethod
-    def _answer(self, data: object, model: str, latency: float) -> LlmResponse:
-        """Read a finished answer that took ``latency`` seconds.
+    def _answer(self, data: Mapping[str, object]) -> LlmResponse:
+        """Read a finished answer (``provider`` and ``latency_s`` are filled in here).
 
         Raises:
             InvalidResponse: When ``data`` breaks the wire format.
         """
 
     @abstractmethod
-    def _reader(self, model: str) -> StreamReader:
+    def _reader(self, model: str) -> WireStream:
         """A reader for one stream's events."""
+
+    def _body(self, request: LlmRequest, model: str, *, stream: bool) -> bytes:
+        """The request's JSON body, once the request is known to fit this provider.
+
+        Raises:
+            InvalidRequest: The request needs something this provider cannot take (its
+                ``capabilities``, or what its wire can express); nothing is sent.
+        """
+        try:
+            check_capabilities(request, self._capabilities, provider=self._name)
+            payload = self._payload(request, model, stream=stream)
+        except InvalidRequest as exc:
+            error = InvalidRequest(exc.message, provider=self._name, code=exc.code, model=model)
+            raise self._fail(error) from exc
+        return json.dumps(payload).encode()
+
+    def _read(self, data: object, model: str, latency: float) -> LlmResponse:
+        """The answer in a 2xx body (an error object in it is raised as its kind)."""
+        boundary = self._boundary
+        if not isinstance(data, dict):
+            raise self._fail(boundary.invalid("an answer that is not a JSON object", model=model))
+        if data.get("error"):
+            raise self._fail(boundary.event_error(data, model=model, partial=""))
+        try:
+            answer = self._answer(data)
+        except LlmError as exc:
+            what = f"an answer that breaks the wire format: {exc.message}"
+            raise self._fail(boundary.invalid(what, model=model)) from boundary.cause(exc)
+        return dataclasses.replace(
+            answer, model=answer.model or model, provider=self._name, latency_s=latency
+        )
 
     def _fail(self, error: LlmError) -> LlmError:
         if _log.isEnabledFor(logging.DEBUG):
@@ -200,7 +246,7 @@ class HttpProvider(LlmProvider):
                 ``Timeout`` with code ``total_timeout`` when ``timeout`` ran out.
         """
         model = request.model or self._model
-        body = json.dumps(self._payload(request, model, stream=False)).encode()
+        body = self._body(request, model, stream=False)
         loop = asyncio.get_running_loop()
         started = loop.time()
         boundary = self._boundary
@@ -237,11 +283,7 @@ class HttpProvider(LlmProvider):
         except ValueError as exc:
             error = boundary.invalid("a body that is not JSON", model=model)
             raise self._fail(error) from boundary.cause(exc)
-        try:
-            return self._answer(data, model, loop.time() - started)
-        except LlmError as error:
-            self._fail(error)
-            raise
+        return self._read(data, model, loop.time() - started)
 
     async def _open(self, body: bytes, model: str, started: float) -> httpx.Response:
         """Send a stream request and wait for a 2xx event stream's headers."""
@@ -320,11 +362,12 @@ class HttpProvider(LlmProvider):
             LlmError: The subclass for what failed.
         """
         model = request.model or self._model
-        body = json.dumps(self._payload(request, model, stream=True)).encode()
+        body = self._body(request, model, stream=True)
         loop = asyncio.get_running_loop()
         started = loop.time()
         response = await self._open(body, model, started)
-        read = StreamRead(self, self._reader(model), loop, started + self._first_token_timeout)
+        reader = self._reader(model)
+        read = StreamRead(self, reader, loop, started + self._first_token_timeout)
         raw = pieces(response)
         feed = SseDecoder(max_line=self._max_line, max_event=self._max_event).feed
         guard = read.guard
@@ -352,6 +395,10 @@ class HttpProvider(LlmProvider):
                         await read.drain(raw)
                         break
             yield read.last()
+        except StreamInterrupted as error:
+            # Every break of this stream ends here: it carries the tool calls begun so far.
+            error.partial_tool_calls = reader.calls.partial()
+            raise
         finally:
             read.close()
             await raw.aclose()

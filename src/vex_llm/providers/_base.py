@@ -1,50 +1,74 @@
-"""What the HTTP providers share: settings, the connection pool, the call and the stream loop.
+"""``HttpProvider``, the public base of the HTTP providers: settings, the connection pool,
+the call and the stream loop.
 
-A wire format (``openai.py``, ``anthropic.py``) supplies three things, each through its
-``vex_llm.wire`` module: the request body, the reading of a finished answer, and a
-``WireStream`` for its events. Everything that touches time, httpx or errors happens here
-and in ``_http.py``: the capability check before anything is sent, and the errors of the
-wire modules given this provider's name.
+A wire format (``openai.py``, ``anthropic.py``, or a provider of your own) supplies three
+hooks: ``build_body`` (the request body), ``read_answer`` (a finished answer) and
+``stream_reader`` (an ``EventReader`` for one stream's events). Everything that touches
+time, httpx or errors happens here and in ``_http.py``: the capability check before
+anything is sent, and the hooks' errors given this provider's name.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-import logging
-from abc import abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from typing import Final
 
 import httpx
 
-from .._capabilities import Capabilities, check_capabilities
-from .._errors import InvalidRequest, LlmError, StreamInterrupted, Timeout
+from .._capabilities import Capabilities
+from .._errors import LlmError, StreamInterrupted, Timeout
 from .._guard import claim_limits, within
 from .._limits import check_seconds, checked_as
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from .._urls import mask_url, url_secrets
 from ._body import ACCEPT_ENCODING, HttpLimits, WireViolation, pieces, read_body, read_start
-from ._events import WireStream
 from ._http import Boundary
 from ._reading import StreamRead
 from ._sse import SseDecoder
 from ._urls import endpoint, header_secrets, mask_httpx_logs
-
-_log = logging.getLogger("vex_llm")
+from ._wire_hooks import WireHooks
 
 _DEFAULT_LIMITS: Final = HttpLimits()
 
 
-class HttpProvider(LlmProvider):
-    """An ``LlmProvider`` over HTTP: one pooled ``httpx.AsyncClient``, four time limits.
+class HttpProvider(WireHooks, LlmProvider):
+    """The base of an ``LlmProvider`` over HTTP: one pooled ``httpx.AsyncClient``, four
+    time limits, the error mapping and the stream loop; subclasses give the wire format.
 
-    Subclasses give the API root, the key and headers, and implement the wire format.
-    Credentials in ``base_url`` are masked in the repr, in ``url``, in every error and in
-    httpx's request log. The limits a ``TimeoutProvider`` or ``DeadlineProvider`` above
-    declares are enforced here, with the provider's own, under one timer.
+    A subclass passes its API root, path, name and headers (the key goes in ``key`` as well,
+    so that it is scrubbed from every message) and implements three hooks:
+    ``build_body(request, model, stream=...)``, ``read_answer(body)`` and
+    ``stream_reader(model)``. Requests are POSTed as JSON; streams are read as Server-Sent
+    Events. Credentials in ``base_url`` are masked in the repr, in ``url``, in every error
+    and in httpx's request log. The limits a ``TimeoutProvider`` or ``DeadlineProvider``
+    above declares are enforced here, with the provider's own, under one timer.
+
+    Args:
+        model: The model used when a request names none.
+        base_url: The API root.
+        path: Appended to ``base_url`` (``"/chat/completions"``).
+        name: The provider's name in errors, stats and responses.
+        url_source: Where ``base_url`` came from, for error messages (default
+            ``"base_url"``).
+        headers: Sent with every request (credential headers are scrubbed from messages).
+        key: The API key, if the headers carry one (scrubbed from every message).
+        key_env: The environment variable the key came from, for the hint on a 401.
+        timeout: Seconds for a whole ``complete()`` call (default 60).
+        connect_timeout: Seconds to open a connection (default 5).
+        headers_timeout: Seconds a stream waits for the response headers (default 30).
+        first_token_timeout: Seconds from a stream's start to its first output (default 60).
+        idle_timeout: Seconds of silence allowed between a stream's events (default 30).
+        limits: Body, stream and pool limits (default ``HttpLimits()``).
+        client: An ``httpx.AsyncClient`` to use (and leave open); default: one of our own.
+        capabilities: What the model can take (default ``Capabilities()``: everything);
+            a request needing more fails with ``InvalidRequest`` before it is sent.
+
+    Raises:
+        ValueError: On an empty model or name, a bad URL, or a non-positive duration.
+        TypeError: On ``limits`` or ``capabilities`` of the wrong type.
     """
 
     enforces_declared_limits: Final = True
@@ -55,19 +79,19 @@ class HttpProvider(LlmProvider):
         *,
         base_url: str,
         path: str,
-        url_source: str,
-        headers: Mapping[str, str],
-        key: str | None,
-        key_env: str | None,
         name: str,
-        timeout: float,
-        connect_timeout: float,
-        headers_timeout: float,
-        first_token_timeout: float,
-        idle_timeout: float,
-        limits: HttpLimits | None,
-        client: httpx.AsyncClient | None,
-        capabilities: Capabilities,
+        url_source: str = "base_url",
+        headers: Mapping[str, str] | None = None,
+        key: str | None = None,
+        key_env: str | None = None,
+        timeout: float = 60.0,
+        connect_timeout: float = 5.0,
+        headers_timeout: float = 30.0,
+        first_token_timeout: float = 60.0,
+        idle_timeout: float = 30.0,
+        limits: HttpLimits | None = None,
+        client: httpx.AsyncClient | None = None,
+        capabilities: Capabilities | None = None,
     ) -> None:
         owner = type(self).__name__
         model_value: object = model  # callers without a type checker do pass None
@@ -81,11 +105,12 @@ class HttpProvider(LlmProvider):
         if given is not None and not isinstance(given, HttpLimits):
             msg = f"{owner} limits must be an HttpLimits, got {type(limits).__name__}"
             raise TypeError(msg)
-        offered: object = capabilities
+        offered: object = capabilities or Capabilities()
         if not isinstance(offered, Capabilities):
             msg = f"{owner} capabilities must be a Capabilities, got {type(capabilities).__name__}"
             raise TypeError(msg)
-        self._capabilities = capabilities
+        self._capabilities = offered
+        headers = headers or {}
         self._limits = limits or _DEFAULT_LIMITS
         self._max_line = self._limits.max_sse_line_bytes
         self._max_event = self._limits.max_sse_event_bytes
@@ -167,70 +192,6 @@ class HttpProvider(LlmProvider):
         """Close the connection pool if this provider created it (a passed-in client stays open)."""
         if self._owns_client:
             await self._client.aclose()
-
-    @abstractmethod
-    def _payload(self, request: LlmRequest, model: str, *, stream: bool) -> dict[str, object]:
-        """The JSON body for ``request``.
-
-        Raises:
-            InvalidRequest: When the wire cannot express the request.
-        """
-
-    @abstractmethod
-    def _answer(self, data: Mapping[str, object]) -> LlmResponse:
-        """Read a finished answer (``provider`` and ``latency_s`` are filled in here).
-
-        Raises:
-            InvalidResponse: When ``data`` breaks the wire format.
-        """
-
-    @abstractmethod
-    def _reader(self, model: str) -> WireStream:
-        """A reader for one stream's events."""
-
-    def _body(self, request: LlmRequest, model: str, *, stream: bool) -> bytes:
-        """The request's JSON body, once the request is known to fit this provider.
-
-        Raises:
-            InvalidRequest: The request needs something this provider cannot take (its
-                ``capabilities``, or what its wire can express); nothing is sent.
-        """
-        try:
-            check_capabilities(request, self._capabilities, provider=self._name)
-            payload = self._payload(request, model, stream=stream)
-        except InvalidRequest as exc:
-            error = InvalidRequest(exc.message, provider=self._name, code=exc.code, model=model)
-            raise self._fail(error) from exc
-        return json.dumps(payload).encode()
-
-    def _read(self, data: object, model: str, latency: float) -> LlmResponse:
-        """The answer in a 2xx body (an error object in it is raised as its kind)."""
-        boundary = self._boundary
-        if not isinstance(data, dict):
-            raise self._fail(boundary.invalid("an answer that is not a JSON object", model=model))
-        if data.get("error"):
-            raise self._fail(boundary.event_error(data, model=model, partial=""))
-        try:
-            answer = self._answer(data)
-        except LlmError as exc:
-            what = f"an answer that breaks the wire format: {exc.message}"
-            raise self._fail(boundary.invalid(what, model=model)) from boundary.cause(exc)
-        return dataclasses.replace(
-            answer, model=answer.model or model, provider=self._name, latency_s=latency
-        )
-
-    def _fail(self, error: LlmError) -> LlmError:
-        if _log.isEnabledFor(logging.DEBUG):
-            _log.debug(
-                "provider.failed",
-                extra={
-                    "provider": self._name,
-                    "error": type(error).__name__,
-                    "status": error.status,
-                    "code": error.code,
-                },
-            )
-        return error
 
     async def complete(self, request: LlmRequest) -> LlmResponse:
         """Run one completion in one HTTP request (no retries: wrap the provider for those).
@@ -366,7 +327,7 @@ class HttpProvider(LlmProvider):
         loop = asyncio.get_running_loop()
         started = loop.time()
         response = await self._open(body, model, started)
-        reader = self._reader(model)
+        reader = self.stream_reader(model)
         read = StreamRead(self, reader, loop, started + self._first_token_timeout)
         raw = pieces(response)
         feed = SseDecoder(max_line=self._max_line, max_event=self._max_event).feed

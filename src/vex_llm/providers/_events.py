@@ -1,8 +1,9 @@
-"""What both wires' stream readers share: converted events become the stream's state.
+"""``EventReader``, the public base of a stream's event reader: converted events become the
+stream's state.
 
 A reader (``openai._ChatStream``, ``anthropic._MessageStream``) reads the common event,
 a plain text delta, itself (no per-field checks: the hot path); every other event goes
-through the wire module's converter (``vex_llm.wire``), and ``WireStream.note`` keeps
+through the wire module's converter (``vex_llm.wire``), and ``EventReader.note`` keeps
 what the converted chunk says about the whole stream (model, usage, finish reason, the
 tool calls so far) and returns what it adds for the consumer.
 """
@@ -10,32 +11,60 @@ tool calls so far) and returns what it adds for the consumer.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .._collect import ToolCallParts
 from .._errors import LlmError
 from .._types import StreamChunk
-from ._http import Boundary
 from ._sse import StreamReader
+
+if TYPE_CHECKING:
+    from ._base import HttpProvider
 
 _T = TypeVar("_T")
 
 
-class WireStream(StreamReader):
-    """A ``StreamReader`` over a wire module's event converters.
+class EventReader(StreamReader):
+    """Reads one stream's Server-Sent Events for an ``HttpProvider`` (one per stream).
 
-    ``calls`` assembles the tool-call pieces seen so far: a stream that breaks reports
-    them on its ``StreamInterrupted`` (``partial_tool_calls``).
+    A subclass implements ``feed(event)``: it takes one ``SseEvent`` (``.event``, the
+    type; ``.data``, the text) and returns the text it adds (``""`` for none) or, when
+    it adds more than text, a ``StreamChunk``. The helpers do the rest: ``parse`` reads
+    the data as a JSON object, ``note`` keeps what a ``StreamChunk`` says about the whole
+    stream (model, usage, finish reason, tool calls so far) and returns what it adds,
+    ``terminate`` marks the terminator, and ``event_error`` turns an error event into its
+    error. The provider's loop handles time, the first and last chunks, and a body that
+    ends before the finish reason (``StreamInterrupted``, with ``partial`` text and
+    ``calls.partial()`` as the error's ``partial_tool_calls``).
+
+    Args:
+        model: The model asked for (updated when the stream names another).
+        provider: The provider reading (its name goes on every error).
     """
 
     __slots__ = ("calls",)
 
-    def __init__(self, model: str, boundary: Boundary) -> None:
-        super().__init__(model, boundary)
+    def __init__(self, model: str, provider: HttpProvider) -> None:
+        super().__init__(model, provider._boundary)
         self.calls = ToolCallParts()
 
+    def parse(self, data: str) -> dict[str, object]:
+        """An event's data as a JSON object.
+
+        Raises:
+            InvalidResponse: The data is not JSON, or not an object.
+        """
+        return self._object(data)
+
     def convert(self, read: Callable[[Mapping[str, object]], _T], data: dict[str, object]) -> _T:
-        """Run a wire converter on an event.
+        """Run a wire converter (``vex_llm.wire.openai.chunk_from_event``, ...) on an event.
+
+        Args:
+            read: The converter.
+            data: The event's JSON object.
+
+        Returns:
+            What the converter returns.
 
         Raises:
             InvalidResponse: The event breaks the wire format (the wire's message names

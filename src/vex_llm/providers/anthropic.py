@@ -13,8 +13,7 @@ from .._types import LlmRequest, LlmResponse, StreamChunk
 from ..wire import anthropic as wire
 from ._base import HttpProvider
 from ._body import HttpLimits
-from ._events import WireStream
-from ._http import Boundary
+from ._events import EventReader
 from ._sse import SseEvent
 from ._urls import check_headers, read_key
 
@@ -132,26 +131,26 @@ class AnthropicProvider(HttpProvider):
             capabilities=capabilities or Capabilities.for_kind("anthropic"),
         )
 
-    def _payload(self, request: LlmRequest, model: str, *, stream: bool) -> dict[str, object]:
+    def build_body(self, request: LlmRequest, model: str, *, stream: bool) -> dict[str, object]:
         return wire.request_to_body(
             request, model=model, stream=stream, max_tokens=self._max_tokens
         )
 
-    def _answer(self, data: Mapping[str, object]) -> LlmResponse:
+    def read_answer(self, data: Mapping[str, object]) -> LlmResponse:
         return wire.response_from_body(data)
 
-    def _reader(self, model: str) -> WireStream:
-        return _MessageStream(model, self._boundary)
+    def stream_reader(self, model: str) -> EventReader:
+        return _MessageStream(model, self)
 
 
-class _MessageStream(WireStream):
+class _MessageStream(EventReader):
     """Messages API events: ``message_start``, ``content_block_start`` / ``_delta`` /
     ``_stop``, ``message_delta``, ``message_stop``, ``ping`` and in-stream ``error``."""
 
     __slots__ = ("_decoder",)
 
-    def __init__(self, model: str, boundary: Boundary) -> None:
-        super().__init__(model, boundary)
+    def __init__(self, model: str, provider: HttpProvider) -> None:
+        super().__init__(model, provider)
         self._decoder = wire.StreamDecoder()
 
     def feed(self, event: SseEvent) -> str | StreamChunk:

@@ -19,7 +19,7 @@ from .._types import LlmRequest, LlmResponse, StreamChunk
 from ..wire import openai as wire
 from ._base import HttpProvider
 from ._body import HttpLimits
-from ._events import WireStream
+from ._events import EventReader
 from ._kinds import KINDS
 from ._sse import SseEvent
 from ._urls import check_headers, read_key
@@ -214,19 +214,19 @@ class OpenAIProvider(HttpProvider):
             options["capabilities"] = Capabilities.for_kind(preset)
         return cls(model, **options)
 
-    def _payload(self, request: LlmRequest, model: str, *, stream: bool) -> dict[str, object]:
+    def build_body(self, request: LlmRequest, model: str, *, stream: bool) -> dict[str, object]:
         return wire.request_to_body(
             request, model=model, stream=stream, stream_usage=self._stream_usage
         )
 
-    def _answer(self, data: Mapping[str, object]) -> LlmResponse:
+    def read_answer(self, data: Mapping[str, object]) -> LlmResponse:
         return wire.response_from_body(data)
 
-    def _reader(self, model: str) -> WireStream:
-        return _ChatStream(model, self._boundary)
+    def stream_reader(self, model: str) -> EventReader:
+        return _ChatStream(model, self)
 
 
-class _ChatStream(WireStream):
+class _ChatStream(EventReader):
     """Chat Completions chunks: ``data: {"choices": [{"delta": ...}]}`` ... ``data: [DONE]``."""
 
     __slots__ = ()

@@ -14,12 +14,15 @@ from _raw_server import head, raw_server, sending
 
 from vex_llm import (
     AnthropicProvider,
+    FallbackProvider,
     InvalidResponse,
     LlmRequest,
     LlmResponse,
+    Message,
     OpenAIProvider,
     StreamChunk,
     StreamInterrupted,
+    Tool,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -324,3 +327,74 @@ async def _replay(stream: list[StreamChunk]) -> AsyncIterator[StreamChunk]:
     """The chunks again, as a stream for ``collect``."""
     for chunk in stream:
         yield chunk
+
+
+async def test_fallback_from_openai_to_anthropic_mid_conversation() -> None:
+    """A tool-using conversation that the OpenAI-compatible primary cannot serve (503) is
+    sent to the Anthropic backup translated (tool_use and merged tool_result blocks), and
+    the backup's tool call comes back, whole and streamed."""
+    conversation = LlmRequest(
+        [
+            Message("user", "Weather in Paris and Oslo?"),
+            Message(
+                "assistant",
+                "",
+                tool_calls=[
+                    ToolCall("call_1", "weather", '{"city": "Paris"}'),
+                    ToolCall("call_2", "weather", '{"city": "Oslo"}'),
+                ],
+            ),
+            Message("tool", "sunny", tool_call_id="call_1"),
+            Message("tool", "snow", tool_call_id="call_2"),
+        ],
+        tools=[Tool(name="weather", parameters={"type": "object"})],
+    )
+    down = sending(head(503), b'{"error": {"type": "server_error", "message": "down"}}')
+    whole = {
+        "model": "claude-x-1",
+        "content": [{"type": "tool_use", "id": "toolu_9", "name": "weather", "input": {}}],
+        "stop_reason": "tool_use",
+    }
+    seen: list[bytes] = []
+    async with raw_server(down) as primary_root:
+        async with raw_server(sending(head(), json.dumps(whole).encode()), seen=seen) as root:
+            primary = provider_for("openai", primary_root)
+            async with primary, provider_for("anthropic", root) as backup:
+                response = await FallbackProvider([primary, backup]).complete(conversation)
+        streamed_body = sse(*ANTHROPIC_CALLS)
+        serve = sending(head(content_type=SSE), streamed_body)
+        async with raw_server(serve, seen=seen) as root:
+            primary = provider_for("openai", primary_root)
+            async with primary, provider_for("anthropic", root) as backup:
+                streamed = await collect(FallbackProvider([primary, backup]).stream(conversation))
+    assert response.provider == streamed.provider == "an"
+    assert response.tool_calls == (ToolCall("toolu_9", "weather", "{}"),)
+    assert [c.id for c in streamed.tool_calls] == ["toolu_1", "toolu_2"]
+    for body in map(json.loads, seen):
+        assert body["messages"][1:] == [
+            {
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "tool_use",
+                        "id": "call_1",
+                        "name": "weather",
+                        "input": {"city": "Paris"},
+                    },
+                    {
+                        "type": "tool_use",
+                        "id": "call_2",
+                        "name": "weather",
+                        "input": {"city": "Oslo"},
+                    },
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "call_1", "content": "sunny"},
+                    {"type": "tool_result", "tool_use_id": "call_2", "content": "snow"},
+                ],
+            },
+        ]
+        assert body["tools"] == [{"name": "weather", "input_schema": {"type": "object"}}]

@@ -53,7 +53,8 @@ class HttpProvider(WireHooks, LlmProvider):
         name: The provider's name in errors, stats and responses.
         url_source: Where ``base_url`` came from, for error messages (default
             ``"base_url"``).
-        headers: Sent with every request (credential headers are scrubbed from messages).
+        headers: Sent with every request, after ``content-type: application/json``
+            (credential headers are scrubbed from messages).
         key: The API key, if the headers carry one (scrubbed from every message).
         key_env: The environment variable the key came from, for the hint on a 401.
         timeout: Seconds for a whole ``complete()`` call (default 60).
@@ -105,7 +106,7 @@ class HttpProvider(WireHooks, LlmProvider):
         if given is not None and not isinstance(given, HttpLimits):
             msg = f"{owner} limits must be an HttpLimits, got {type(limits).__name__}"
             raise TypeError(msg)
-        offered: object = capabilities or Capabilities()
+        offered: object = Capabilities() if capabilities is None else capabilities
         if not isinstance(offered, Capabilities):
             msg = f"{owner} capabilities must be a Capabilities, got {type(capabilities).__name__}"
             raise TypeError(msg)
@@ -121,7 +122,11 @@ class HttpProvider(WireHooks, LlmProvider):
         if secrets:
             mask_httpx_logs()  # httpx logs each request's full URL at INFO
         self._shown_url = mask_url(self._url)
-        self._headers = {"accept-encoding": ACCEPT_ENCODING, **headers}
+        self._headers = {
+            "accept-encoding": ACCEPT_ENCODING,
+            "content-type": "application/json",
+            **headers,
+        }
         self._stream_headers = {**self._headers, "accept": "text/event-stream"}
         self._boundary = Boundary(name, secret=key, key_env=key_env, secrets=secrets)
 

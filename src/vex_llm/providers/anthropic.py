@@ -128,7 +128,9 @@ class AnthropicProvider(HttpProvider):
             idle_timeout=idle_timeout,
             limits=limits,
             client=client,
-            capabilities=capabilities or Capabilities.for_kind("anthropic"),
+            capabilities=(
+                Capabilities.for_kind("anthropic") if capabilities is None else capabilities
+            ),
         )
 
     def build_body(self, request: LlmRequest, model: str, *, stream: bool) -> dict[str, object]:

@@ -178,7 +178,9 @@ class OpenAIProvider(HttpProvider):
             idle_timeout=idle_timeout,
             limits=limits,
             client=client,
-            capabilities=capabilities or Capabilities.for_kind("openai"),
+            capabilities=(
+                Capabilities.for_kind("openai") if capabilities is None else capabilities
+            ),
         )
 
     @classmethod

@@ -310,6 +310,39 @@ async def test_malformed_tool_call_event_is_invalid_response(wire: str) -> None:
     assert info.value.provider == ("oa" if wire == "openai" else "an")
 
 
+@pytest.mark.parametrize(
+    ("wire", "body", "stream"),
+    [
+        ("openai", sse(openai_event({"tool_calls": [{"index": -1}]})), True),
+        (
+            "openai",
+            json.dumps(
+                {"choices": [{"message": {"tool_calls": [
+                    {"id": "", "function": {"name": "f", "arguments": "{}"}}
+                ]}}]}
+            ).encode(),
+            False,
+        ),
+        (
+            "anthropic",
+            json.dumps(
+                {"content": [{"type": "tool_use", "id": "", "name": "f", "input": {}}]}
+            ).encode(),
+            False,
+        ),
+    ],
+    ids=["negative-index", "empty-id", "empty-tool-use-id"],
+)  # fmt: skip
+async def test_values_the_types_refuse_are_invalid_response(
+    wire: str, body: bytes, stream: bool
+) -> None:
+    """A tool call with an empty id or a negative index is InvalidResponse, not ValueError."""
+    read = chunks if stream else answer
+    with pytest.raises(InvalidResponse, match="must be") as info:
+        await read(wire, body)
+    assert info.value.provider == ("oa" if wire == "openai" else "an")
+
+
 async def test_openai_refusal_streams_as_refusal_pieces() -> None:
     """delta.refusal pieces stream on their chunks; collect() joins them."""
     body = sse(

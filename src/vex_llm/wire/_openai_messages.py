@@ -73,8 +73,8 @@ def _tool_call(call: Fields) -> ToolCall:
         call.fail("type", "'function'")
     function = call.need_obj("function")
     function.reject_unknown(frozenset({"name", "arguments"}))
-    return ToolCall(
-        call.need_text("id"), function.need_text("name"), function.need_text("arguments")
+    return call.build(
+        ToolCall, call.need_text("id"), function.need_text("name"), function.need_text("arguments")
     )
 
 

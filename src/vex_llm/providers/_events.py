@@ -72,9 +72,10 @@ class EventReader(StreamReader):
         """
         try:
             return read(data)
-        except LlmError as exc:
+        except (LlmError, ValueError) as exc:
+            # ValueError: a value the types refuse that the converter let through.
             boundary = self._boundary
-            what = f"an event that breaks the wire format: {exc.message}"
+            what = f"an event that breaks the wire format: {exc}"
             raise self._invalid(what) from boundary.cause(exc)
 
     def note(self, chunk: StreamChunk) -> str | StreamChunk:

@@ -101,8 +101,9 @@ class WireHooks(ABC):
             raise self._fail(boundary.event_error(data, model=model, partial=""))
         try:
             answer = self.read_answer(data)
-        except LlmError as exc:
-            what = f"an answer that breaks the wire format: {exc.message}"
+        except (LlmError, ValueError) as exc:
+            # ValueError: a value the types refuse that the hook let through.
+            what = f"an answer that breaks the wire format: {exc}"
             raise self._fail(boundary.invalid(what, model=model)) from boundary.cause(exc)
         return dataclasses.replace(
             answer, model=answer.model or model, provider=self._name, latency_s=latency

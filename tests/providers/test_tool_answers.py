@@ -431,3 +431,13 @@ async def test_fallback_from_openai_to_anthropic_mid_conversation() -> None:
             },
         ]
         assert body["tools"] == [{"name": "weather", "input_schema": {"type": "object"}}]
+
+
+async def test_anthropic_usage_from_message_start_when_no_message_delta_came() -> None:
+    """message_start's usage is the stream's usage when message_stop follows no message_delta."""
+    text = anthropic_event(
+        "content_block_delta", index=0, delta={"type": "text_delta", "text": "Hi"}
+    )
+    stream = await chunks("anthropic", sse(ANTHROPIC_START, text, anthropic_event("message_stop")))
+    assert stream[-1].usage == Usage(9, 0, 9, cached_input_tokens=6)
+    assert stream[-1].finish_reason == "stop"

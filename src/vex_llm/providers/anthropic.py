@@ -172,6 +172,8 @@ class _MessageStream(EventReader):
             kind = data["type"] = event.event  # a server that names the event only in SSE
         if kind == "message_stop":
             self.terminate()
+            if self.usage is None:  # no message_delta came: what message_start said
+                self.usage = self._decoder.usage
             return ""
         if kind == "error":
             raise self.event_error(data)

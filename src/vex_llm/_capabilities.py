@@ -20,6 +20,34 @@ UNSUPPORTED_DOCUMENTS: Final = "unsupported_documents"
 UNSUPPORTED_JSON_SCHEMA: Final = "unsupported_json_schema"
 UNSUPPORTED_TOOLS: Final = "unsupported_tools"
 UNSUPPORTED_PREFILL: Final = "unsupported_prefill"
+UNSUPPORTED_RESPONSE_FORMAT: Final = "unsupported_response_format"
+
+UNSUPPORTED_CODES: Final = frozenset(
+    {
+        UNSUPPORTED_VISION,
+        UNSUPPORTED_DOCUMENTS,
+        UNSUPPORTED_JSON_SCHEMA,
+        UNSUPPORTED_TOOLS,
+        UNSUPPORTED_PREFILL,
+        UNSUPPORTED_RESPONSE_FORMAT,
+    }
+)
+"""The ``InvalidRequest.code`` values that mean "this provider cannot take the request",
+not "the request is wrong": raised before sending (by ``check_capabilities``, or by a wire
+that cannot express a part, such as a plain JSON response format on the Anthropic wire),
+so a fallback moves on to a provider that can take it."""
+
+
+def is_unsupported(error: BaseException) -> bool:
+    """Whether ``error`` says the provider cannot take the request (another one may).
+
+    Args:
+        error: What a provider raised.
+
+    Returns:
+        True for an ``InvalidRequest`` whose ``.code`` is one of ``UNSUPPORTED_CODES``.
+    """
+    return isinstance(error, InvalidRequest) and error.code in UNSUPPORTED_CODES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

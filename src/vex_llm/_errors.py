@@ -19,6 +19,7 @@
           ├── AuthenticationFailed     401/403: key missing, wrong or without access
           ├── InvalidResponse          a body we cannot parse or that breaks the schema
           ├── StreamInterrupted        a stream that broke or ended without its finish; .partial
+          │                            .partial_tool_calls
           └── AllProvidersFailed       every provider of a fallback or hedge failed; also an
                                        ExceptionGroup holding each provider's error
 
@@ -31,7 +32,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Final, Literal, Self, TypedDict, Unpack
+from typing import TYPE_CHECKING, Final, Literal, Self, TypedDict, Unpack
+
+if TYPE_CHECKING:
+    from ._tools import ToolCall
 
 RejectReason = Literal["open", "half_open_full", "isolated"]
 
@@ -297,6 +301,10 @@ class StreamInterrupted(LlmError):
     Args:
         message: What happened.
         partial: The text delivered before the break (so a caller can show or drop it).
+        partial_tool_calls: The tool calls the stream had begun before the break, in
+            order, assembled from their deltas (those that said their id and name). Their
+            ``arguments`` are the JSON text received so far: possibly incomplete, never to
+            be run as they are.
         **kwargs: The ``LlmError`` keyword arguments.
     """
 
@@ -307,10 +315,12 @@ class StreamInterrupted(LlmError):
         message: str,
         *,
         partial: str = "",
+        partial_tool_calls: Sequence[ToolCall] = (),
         **options: Unpack[ErrorOptions],
     ) -> None:
         super().__init__(message, **options)
         self.partial = partial
+        self.partial_tool_calls: tuple[ToolCall, ...] = tuple(partial_tool_calls)
 
 
 class AllProvidersFailed(ExceptionGroup[LlmError], LlmError):

@@ -7,7 +7,8 @@ permit, retry, fall back, race a hedge); once the first chunk is in, the outer s
 streams only as stages whose hooks run at the end. So a chunk costs one hop whatever the
 number of layers, and one helper owns the bookkeeping every layer used to repeat:
 
-- the partial text, for ``StreamInterrupted.partial``;
+- the partial text and tool calls, for ``StreamInterrupted.partial`` and
+  ``.partial_tool_calls``;
 - the finish reason: a source that ends without one is ``StreamInterrupted`` (checked
   here only); the chunk that carries one is a success in every stage *before* it is
   handed on, whatever the consumer then does with the stream;
@@ -26,8 +27,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Final, NamedTuple
 
+from ._collect import ToolCallParts
 from ._errors import StreamInterrupted
 from ._guard import Guard, Limit
+from ._tools import ToolCall
 from ._types import StreamChunk
 
 _NEW: Final = 0
@@ -83,6 +86,7 @@ class ChunkStream:
     """
 
     __slots__ = (
+        "_calls",
         "_guard",
         "_loop",
         "_name",
@@ -102,6 +106,7 @@ class ChunkStream:
         self._source: AsyncIterator[StreamChunk] | None = None
         self._stages: list[ChunkStream] = []
         self._parts: list[str] = []
+        self._calls = ToolCallParts()
         self._pending: StreamChunk | None = None
         self._pending_from = 0
         self._guard: Guard | None = None
@@ -134,6 +139,11 @@ class ChunkStream:
         """The text handed on so far (since the last restart)."""
         return "".join(self._parts)
 
+    @property
+    def partial_tool_calls(self) -> tuple[ToolCall, ...]:
+        """The tool calls handed on so far (since the last restart), arguments as received."""
+        return self._calls.partial()
+
     def __aiter__(self) -> ChunkStream:
         return self
 
@@ -155,6 +165,8 @@ class ChunkStream:
         except BaseException as exc:
             return await self._broken(exc)
         self._parts.append(chunk.delta)
+        if chunk.tool_calls:
+            self._calls.add(chunk.tool_calls)
         if chunk.finish_reason is not None:
             await self._finish(0)
         return chunk
@@ -187,6 +199,7 @@ class ChunkStream:
             self._source = None if finished else source._source
             self._stages = ([] if finished else source._stages) + outer
             self._parts = source._parts  # the inner stream already counted ``first``
+            self._calls = source._calls
             self._source_name = source._source_name
             if source._guard is not None:
                 source._guard.close()
@@ -197,6 +210,9 @@ class ChunkStream:
             self._stages = outer
             self._source_name = self._name
             self._parts = [first.delta]
+            self._calls = ToolCallParts()
+            if first.tool_calls:
+                self._calls.add(first.tool_calls)
         self._state = _RUNNING
         limits = tuple(
             limit
@@ -227,7 +243,12 @@ class ChunkStream:
         if isinstance(exc, StopAsyncIteration):
             name = self._source_name
             msg = f"stream from {name!r} ended without a finish reason"
-            exc = StreamInterrupted(msg, partial=self.partial, provider=name)
+            exc = StreamInterrupted(
+                msg,
+                partial=self.partial,
+                partial_tool_calls=self.partial_tool_calls,
+                provider=name,
+            )
         self._state = _DONE
         await self._close_source()
         stages = self._stages

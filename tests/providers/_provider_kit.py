@@ -78,7 +78,7 @@ ANTHROPIC_ANSWER = json.dumps(
         "model": "claude-x-2025",
         "content": [
             {"type": "text", "text": "hi "},
-            {"type": "tool_use"},
+            {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"q": 1}},
             {"type": "text", "text": "there"},
         ],
         "stop_reason": "end_turn",

@@ -29,26 +29,34 @@ def sending(*parts: bytes, piece: int = 64 * 1024) -> Answer:
     return answer
 
 
-async def _read_request(reader: asyncio.StreamReader) -> None:
+async def _read_request(reader: asyncio.StreamReader) -> bytes:
+    """The body of one request."""
     head_bytes = await reader.readuntil(b"\r\n\r\n")
     length = 0
     for line in head_bytes.split(b"\r\n"):
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":
             length = int(value)
-    await reader.readexactly(length)
+    return await reader.readexactly(length)
 
 
 @contextlib.asynccontextmanager
-async def raw_server(answer: Answer) -> AsyncIterator[str]:
-    """Serve ``answer`` to every request; yields the base URL (``http://127.0.0.1:port``)."""
+async def raw_server(answer: Answer, *, seen: list[bytes] | None = None) -> AsyncIterator[str]:
+    """Serve ``answer`` to every request; yields the base URL (``http://127.0.0.1:port``).
+
+    Args:
+        answer: Writes each response.
+        seen: Each request's body is appended to it, when given.
+    """
 
     open_writers: set[asyncio.StreamWriter] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         open_writers.add(writer)
         try:
-            await _read_request(reader)
+            body = await _read_request(reader)
+            if seen is not None:
+                seen.append(body)
             await answer(writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client hung up: exactly what a bounded reader does

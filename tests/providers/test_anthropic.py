@@ -8,7 +8,15 @@ import httpx
 import pytest
 from _provider_kit import ANTHROPIC_ANSWER, capturing_client
 
-from vex_llm import AnthropicProvider, InvalidResponse, LlmRequest, Message, NotAvailable, Usage
+from vex_llm import (
+    AnthropicProvider,
+    InvalidResponse,
+    LlmRequest,
+    Message,
+    NotAvailable,
+    ToolCall,
+    Usage,
+)
 
 
 async def test_payload_headers_and_answer() -> None:
@@ -36,6 +44,7 @@ async def test_payload_headers_and_answer() -> None:
         "stop",
     )
     assert response.usage == Usage(3, 2, 5)
+    assert response.tool_calls == (ToolCall("toolu_1", "lookup", '{"q": 1}'),)
     sent = seen[-1]
     assert str(sent.url) == "http://127.0.0.1:9/v1/messages"
     assert sent.headers["x-api-key"] == "ak"
@@ -72,17 +81,19 @@ async def test_request_max_tokens_wins() -> None:
         ("end_turn", "stop"),
         ("max_tokens", "length"),
         ("stop_sequence", "stop"),
-        ("pause_turn", "pause_turn"),
+        ("pause_turn", "stop"),
+        ("tool_use", "tool_calls"),
+        ("refusal", "content_filter"),
     ],
 )
 async def test_stop_reasons_use_the_common_vocabulary(reason: str, expected: str) -> None:
-    """Anthropic stop reasons are reported as Chat Completions finish reasons."""
+    """Anthropic stop reasons are reported in the common vocabulary, and as sent."""
     body = json.dumps({"content": [{"type": "text", "text": "x"}], "stop_reason": reason}).encode()
     seen: list[httpx.Request] = []
     async with capturing_client(body, seen=seen) as client:
         provider = AnthropicProvider("c", base_url="http://127.0.0.1:9", client=client)
         response = await provider.complete(LlmRequest.from_prompt("x"))
-    assert response.finish_reason == expected
+    assert (response.finish_reason, response.provider_finish_reason) == (expected, reason)
 
 
 async def test_error_object_in_a_200_is_an_error() -> None:

@@ -247,7 +247,11 @@ async def test_anthropic_message_stop_completes_and_reads_usage() -> None:
     chunks = await stream_text(anthropic_on, body, split=5)
     assert "".join(c.delta for c in chunks) == "Hi é"
     last = chunks[-1]
-    assert (last.finish_reason, last.model, last.usage) == ("length", "c-9", Usage(12, 7, 19))
+    assert (last.finish_reason, last.model, last.usage) == (
+        "length",
+        "c-9",
+        Usage(12, 7, 19, cached_input_tokens=2),
+    )
 
 
 async def test_anthropic_body_without_stop_is_interrupted() -> None:

@@ -114,3 +114,35 @@ async def rich_request_uses() -> None:
     decoder = anthropic.StreamDecoder()
     assert_type(decoder.feed({"type": "ping"}), StreamChunk | None)
     assert_type(openai.events_from_chunk(StreamChunk("x")), list[dict[str, object]])
+
+
+async def http_provider_uses() -> None:
+    from collections.abc import Mapping
+
+    from vex_llm import Capabilities, OpenAIProvider, StreamInterrupted, ToolCall
+    from vex_llm.providers import EventReader, HttpProvider, SseEvent
+    from vex_llm.wire import openai
+
+    llm = OpenAIProvider("m", capabilities=Capabilities(vision=False))
+    assert_type(llm.capabilities, Capabilities)
+    try:
+        [chunk async for chunk in llm.stream(LlmRequest.from_prompt("hi"))]
+    except StreamInterrupted as exc:
+        assert_type(exc.partial_tool_calls, tuple[ToolCall, ...])
+
+    class Mine(HttpProvider):
+        def build_body(self, request: LlmRequest, model: str, *, stream: bool) -> dict[str, object]:
+            return openai.request_to_body(request, model=model, stream=stream)
+
+        def read_answer(self, data: Mapping[str, object]) -> LlmResponse:
+            return openai.response_from_body(data)
+
+        def stream_reader(self, model: str) -> EventReader:
+            return Events(model, self)
+
+    class Events(EventReader):
+        def feed(self, event: SseEvent) -> str | StreamChunk:
+            return self.note(self.convert(openai.chunk_from_event, self.parse(event.data)))
+
+    async with Mine("m", base_url="http://127.0.0.1:9/v1", path="/chat/completions", name="x"):
+        pass

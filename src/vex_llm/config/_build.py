@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._capabilities import Capabilities
 from .._provider import LlmProvider
 from ..policies import ResilienceStack, stack
 from ..providers import KINDS, AnthropicProvider, MockProvider, OpenAIProvider, ProviderKind
@@ -35,6 +36,7 @@ def build_provider(provider: ProviderSettings) -> LlmProvider:
         api_key_env=provider.api_key_env or kind.key_env,
         name=provider.name,
         timeout=provider.timeouts.attempt_timeout or 60.0,
+        capabilities=Capabilities.for_kind(kind.name),
     )
 
 

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .._capabilities import is_unsupported
 from .._errors import AllProvidersFailed, AuthenticationFailed, InvalidRequest, LlmError
 from .._provider import LlmProvider
 from ._trace import base_name, emit
 
 
 def stops_chain(exc: BaseException) -> bool:
-    """A caller error: another provider would refuse the same request the same way."""
-    return isinstance(exc, InvalidRequest | AuthenticationFailed)
+    """A caller error: another provider would refuse the same request the same way.
+
+    A request this provider cannot take (an image without vision, ...: ``is_unsupported``)
+    is not one: it fails before sending, and a provider that can take it is tried next.
+    """
+    return isinstance(exc, InvalidRequest | AuthenticationFailed) and not is_unsupported(exc)
 
 
 class Chain(LlmProvider):

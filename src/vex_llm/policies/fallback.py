@@ -36,9 +36,12 @@ class FallbackProvider(Chain):
     rejections, and stops at caller errors (``InvalidRequest``, ``AuthenticationFailed``),
     which are raised as they are: another provider would refuse the request too. A
     ``ContextLengthExceeded`` moves on only to providers configured with a larger
-    context window. When every provider fails, one ``AllProvidersFailed`` carries every
-    error. The chain stops early, the same way, once the call's deadline is spent.
-    ``LlmResponse.provider`` (and a stream's first chunk) says who answered.
+    context window; a request a provider cannot take (``InvalidRequest`` with an
+    ``unsupported_*`` code, such as an image to a provider without vision, raised before
+    anything is sent) moves on to the next provider. When every provider fails, one
+    ``AllProvidersFailed`` carries every error. The chain stops early, the same way, once
+    the call's deadline is spent. ``LlmResponse.provider`` (and a stream's first chunk)
+    says who answered.
 
     Streams fall back only before their first chunk. After it, the stream-break policy
     decides: ``"raise"`` (default) raises ``StreamInterrupted`` with the partial text;
@@ -166,13 +169,21 @@ class FallbackProvider(Chain):
         return need
 
     @staticmethod
-    def _interrupted(broke: LlmError, partial: str, name: str) -> StreamInterrupted:
-        """The ``StreamInterrupted`` a broken stream is reported as, with its partial text."""
+    def _interrupted(broke: LlmError, stream: ChunkStream, name: str) -> StreamInterrupted:
+        """The ``StreamInterrupted`` a broken stream is reported as, with its partial text
+        and tool calls."""
         if isinstance(broke, StreamInterrupted):
-            broke.partial = partial
+            broke.partial = stream.partial
+            broke.partial_tool_calls = stream.partial_tool_calls
             return broke
         msg = f"stream from {name!r} broke after it started: {type(broke).__name__}"
-        return StreamInterrupted(msg, partial=partial, provider=name, code=broke.code)
+        return StreamInterrupted(
+            msg,
+            partial=stream.partial,
+            partial_tool_calls=stream.partial_tool_calls,
+            provider=name,
+            code=broke.code,
+        )
 
     def _exhausted(self, errors: list[LlmError]) -> LlmError:
         if not errors:  # every provider was skipped for its context window
@@ -241,7 +252,7 @@ class _FallbackStream(ChunkStream):
         emit("failure", name, error=error)
         emit("stream_break", name, error=error, detail=self._policy)
         partial = stream.partial
-        interrupted = self._owner._interrupted(error, partial, name)
+        interrupted = self._owner._interrupted(error, stream, name)
         if interrupted is not error:
             interrupted.__cause__ = error
             interrupted.__suppress_context__ = True

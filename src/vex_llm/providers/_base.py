@@ -1,22 +1,24 @@
-"""What the HTTP providers share: settings, the connection pool, the call and the stream loop.
+"""``HttpProvider``, the public base of the HTTP providers: settings, the connection pool,
+the call and the stream loop.
 
-A wire format (``openai.py``, ``anthropic.py``) supplies three things: the request body,
-the reading of a finished answer, and a ``StreamReader`` for its events. Everything that
-touches time, httpx or errors happens here and in ``_http.py``.
+A wire format (``openai.py``, ``anthropic.py``, or a provider of your own) supplies three
+hooks: ``build_body`` (the request body), ``read_answer`` (a finished answer) and
+``stream_reader`` (an ``EventReader`` for one stream's events). Everything that touches
+time, httpx or errors happens here and in ``_http.py``: the capability check before
+anything is sent, and the hooks' errors given this provider's name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
-from abc import abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from typing import Final
 
 import httpx
 
-from .._errors import LlmError, Timeout
+from .._capabilities import Capabilities
+from .._errors import LlmError, StreamInterrupted, Timeout
 from .._guard import claim_limits, within
 from .._limits import check_seconds, checked_as
 from .._provider import LlmProvider
@@ -25,26 +27,49 @@ from .._urls import mask_url, url_secrets
 from ._body import ACCEPT_ENCODING, HttpLimits, WireViolation, pieces, read_body, read_start
 from ._http import Boundary
 from ._reading import StreamRead
-from ._sse import SseDecoder, StreamReader
+from ._sse import SseDecoder
 from ._urls import endpoint, header_secrets, mask_httpx_logs
-
-_log = logging.getLogger("vex_llm")
+from ._wire_hooks import WireHooks
 
 _DEFAULT_LIMITS: Final = HttpLimits()
 
 
-def to_int(value: object) -> int:
-    """A token count from a body (``0`` when missing or malformed: usage is advisory)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+class HttpProvider(WireHooks, LlmProvider):
+    """The base of an ``LlmProvider`` over HTTP: one pooled ``httpx.AsyncClient``, four
+    time limits, the error mapping and the stream loop; subclasses give the wire format.
 
+    A subclass passes its API root, path, name and headers (the key goes in ``key`` as well,
+    so that it is scrubbed from every message) and implements three hooks:
+    ``build_body(request, model, stream=...)``, ``read_answer(body)`` and
+    ``stream_reader(model)``. Requests are POSTed as JSON; streams are read as Server-Sent
+    Events. Credentials in ``base_url`` are masked in the repr, in ``url``, in every error
+    and in httpx's request log. The limits a ``TimeoutProvider`` or ``DeadlineProvider``
+    above declares are enforced here, with the provider's own, under one timer.
 
-class HttpProvider(LlmProvider):
-    """An ``LlmProvider`` over HTTP: one pooled ``httpx.AsyncClient``, four time limits.
+    Args:
+        model: The model used when a request names none.
+        base_url: The API root.
+        path: Appended to ``base_url`` (``"/chat/completions"``).
+        name: The provider's name in errors, stats and responses.
+        url_source: Where ``base_url`` came from, for error messages (default
+            ``"base_url"``).
+        headers: Sent with every request, after ``content-type: application/json``
+            (credential headers are scrubbed from messages).
+        key: The API key, if the headers carry one (scrubbed from every message).
+        key_env: The environment variable the key came from, for the hint on a 401.
+        timeout: Seconds for a whole ``complete()`` call (default 60).
+        connect_timeout: Seconds to open a connection (default 5).
+        headers_timeout: Seconds a stream waits for the response headers (default 30).
+        first_token_timeout: Seconds from a stream's start to its first output (default 60).
+        idle_timeout: Seconds of silence allowed between a stream's events (default 30).
+        limits: Body, stream and pool limits (default ``HttpLimits()``).
+        client: An ``httpx.AsyncClient`` to use (and leave open); default: one of our own.
+        capabilities: What the model can take (default ``Capabilities()``: everything);
+            a request needing more fails with ``InvalidRequest`` before it is sent.
 
-    Subclasses give the API root, the key and headers, and implement the wire format.
-    Credentials in ``base_url`` are masked in the repr, in ``url``, in every error and in
-    httpx's request log. The limits a ``TimeoutProvider`` or ``DeadlineProvider`` above
-    declares are enforced here, with the provider's own, under one timer.
+    Raises:
+        ValueError: On an empty model or name, a bad URL, or a non-positive duration.
+        TypeError: On ``limits`` or ``capabilities`` of the wrong type.
     """
 
     enforces_declared_limits: Final = True
@@ -55,18 +80,19 @@ class HttpProvider(LlmProvider):
         *,
         base_url: str,
         path: str,
-        url_source: str,
-        headers: Mapping[str, str],
-        key: str | None,
-        key_env: str | None,
         name: str,
-        timeout: float,
-        connect_timeout: float,
-        headers_timeout: float,
-        first_token_timeout: float,
-        idle_timeout: float,
-        limits: HttpLimits | None,
-        client: httpx.AsyncClient | None,
+        url_source: str = "base_url",
+        headers: Mapping[str, str] | None = None,
+        key: str | None = None,
+        key_env: str | None = None,
+        timeout: float = 60.0,
+        connect_timeout: float = 5.0,
+        headers_timeout: float = 30.0,
+        first_token_timeout: float = 60.0,
+        idle_timeout: float = 30.0,
+        limits: HttpLimits | None = None,
+        client: httpx.AsyncClient | None = None,
+        capabilities: Capabilities | None = None,
     ) -> None:
         owner = type(self).__name__
         model_value: object = model  # callers without a type checker do pass None
@@ -80,6 +106,12 @@ class HttpProvider(LlmProvider):
         if given is not None and not isinstance(given, HttpLimits):
             msg = f"{owner} limits must be an HttpLimits, got {type(limits).__name__}"
             raise TypeError(msg)
+        offered: object = Capabilities() if capabilities is None else capabilities
+        if not isinstance(offered, Capabilities):
+            msg = f"{owner} capabilities must be a Capabilities, got {type(capabilities).__name__}"
+            raise TypeError(msg)
+        self._capabilities = offered
+        headers = headers or {}
         self._limits = limits or _DEFAULT_LIMITS
         self._max_line = self._limits.max_sse_line_bytes
         self._max_event = self._limits.max_sse_event_bytes
@@ -90,7 +122,11 @@ class HttpProvider(LlmProvider):
         if secrets:
             mask_httpx_logs()  # httpx logs each request's full URL at INFO
         self._shown_url = mask_url(self._url)
-        self._headers = {"accept-encoding": ACCEPT_ENCODING, **headers}
+        self._headers = {
+            "accept-encoding": ACCEPT_ENCODING,
+            "content-type": "application/json",
+            **headers,
+        }
         self._stream_headers = {**self._headers, "accept": "text/event-stream"}
         self._boundary = Boundary(name, secret=key, key_env=key_env, secrets=secrets)
 
@@ -146,6 +182,11 @@ class HttpProvider(LlmProvider):
         """The body, stream and pool limits."""
         return self._limits
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this provider can take; a request needing more fails before it is sent."""
+        return self._capabilities
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(name={self._name!r}, model={self._model!r}, "
@@ -156,35 +197,6 @@ class HttpProvider(LlmProvider):
         """Close the connection pool if this provider created it (a passed-in client stays open)."""
         if self._owns_client:
             await self._client.aclose()
-
-    @abstractmethod
-    def _payload(self, request: LlmRequest, model: str, *, stream: bool) -> dict[str, object]:
-        """The JSON body for ``request``."""
-
-    @abstractmethod
-    def _answer(self, data: object, model: str, latency: float) -> LlmResponse:
-        """Read a finished answer that took ``latency`` seconds.
-
-        Raises:
-            InvalidResponse: When ``data`` breaks the wire format.
-        """
-
-    @abstractmethod
-    def _reader(self, model: str) -> StreamReader:
-        """A reader for one stream's events."""
-
-    def _fail(self, error: LlmError) -> LlmError:
-        if _log.isEnabledFor(logging.DEBUG):
-            _log.debug(
-                "provider.failed",
-                extra={
-                    "provider": self._name,
-                    "error": type(error).__name__,
-                    "status": error.status,
-                    "code": error.code,
-                },
-            )
-        return error
 
     async def complete(self, request: LlmRequest) -> LlmResponse:
         """Run one completion in one HTTP request (no retries: wrap the provider for those).
@@ -200,7 +212,7 @@ class HttpProvider(LlmProvider):
                 ``Timeout`` with code ``total_timeout`` when ``timeout`` ran out.
         """
         model = request.model or self._model
-        body = json.dumps(self._payload(request, model, stream=False)).encode()
+        body = self._body(request, model, stream=False)
         loop = asyncio.get_running_loop()
         started = loop.time()
         boundary = self._boundary
@@ -237,11 +249,7 @@ class HttpProvider(LlmProvider):
         except ValueError as exc:
             error = boundary.invalid("a body that is not JSON", model=model)
             raise self._fail(error) from boundary.cause(exc)
-        try:
-            return self._answer(data, model, loop.time() - started)
-        except LlmError as error:
-            self._fail(error)
-            raise
+        return self._read(data, model, loop.time() - started)
 
     async def _open(self, body: bytes, model: str, started: float) -> httpx.Response:
         """Send a stream request and wait for a 2xx event stream's headers."""
@@ -320,11 +328,12 @@ class HttpProvider(LlmProvider):
             LlmError: The subclass for what failed.
         """
         model = request.model or self._model
-        body = json.dumps(self._payload(request, model, stream=True)).encode()
+        body = self._body(request, model, stream=True)
         loop = asyncio.get_running_loop()
         started = loop.time()
         response = await self._open(body, model, started)
-        read = StreamRead(self, self._reader(model), loop, started + self._first_token_timeout)
+        reader = self.stream_reader(model)
+        read = StreamRead(self, reader, loop, started + self._first_token_timeout)
         raw = pieces(response)
         feed = SseDecoder(max_line=self._max_line, max_event=self._max_event).feed
         guard = read.guard
@@ -352,6 +361,10 @@ class HttpProvider(LlmProvider):
                         await read.drain(raw)
                         break
             yield read.last()
+        except StreamInterrupted as error:
+            # Every break of this stream ends here: it carries the tool calls begun so far.
+            error.partial_tool_calls = reader.calls.partial()
+            raise
         finally:
             read.close()
             await raw.aclose()

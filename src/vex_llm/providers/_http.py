@@ -305,17 +305,20 @@ class Boundary:
             model=model,
         )
 
-    def event_error(self, data: object, *, model: str, partial: str) -> LlmError:
+    def event_error(
+        self, data: object, *, model: str, partial: str, started: bool = False
+    ) -> LlmError:
         """Turn an error event inside a 200 stream into an error.
 
         Before any text arrived the error is what its type says (an ``overloaded_error``
         is ``NotAvailable``), so a retry or fallback can treat it like the same status.
-        After text arrived it is ``StreamInterrupted`` with the partial text: the caller
-        has seen part of an answer and must decide what to do with it.
+        After text arrived (or ``started``: tool-call pieces did) it is
+        ``StreamInterrupted`` with the partial text: the caller has seen part of an
+        answer and must decide what to do with it.
         """
         code, detail = error_details(data)
         message = f"{self.provider} sent an error in the stream: {self.clean(detail) or code}"
-        if partial:
+        if partial or started:
             return StreamInterrupted(
                 message, partial=partial, provider=self.provider, code=code, model=model
             )

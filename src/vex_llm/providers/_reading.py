@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -92,8 +93,8 @@ class StreamRead(Limit):
         """The terminator arrived (``[DONE]``, ``message_stop``): nothing more to read."""
         return self._reader.done
 
-    def take(self, event: SseEvent) -> str:
-        """The text one event adds (an event that says the stream failed raises)."""
+    def take(self, event: SseEvent) -> str | StreamChunk:
+        """What one event adds: text, or a chunk (an event that says the stream failed raises)."""
         try:
             return self._reader.feed(event)
         except LlmError as error:
@@ -118,12 +119,16 @@ class StreamRead(Limit):
         except (StopAsyncIteration, TimeoutError, LlmError, httpx.HTTPError, WireViolation):
             return
 
-    def chunk(self, text: str) -> StreamChunk:
-        """A chunk of text; the first one says which model and provider serve the stream."""
+    def chunk(self, piece: str | StreamChunk) -> StreamChunk:
+        """The chunk for what an event added; the first one says which model and provider
+        serve the stream."""
         if self._first:
             self._first = False
-            return StreamChunk(text, model=self._reader.model, provider=self._provider.name)
-        return StreamChunk(text)
+            model, name = self._reader.model, self._provider.name
+            if isinstance(piece, str):
+                return StreamChunk(piece, model=model, provider=name)
+            return dataclasses.replace(piece, model=model, provider=name)
+        return StreamChunk(piece) if isinstance(piece, str) else piece
 
     def last(self) -> StreamChunk:
         """The closing chunk: finish reason and usage.
@@ -142,6 +147,7 @@ class StreamRead(Limit):
             usage=reader.usage,
             model=reader.model,
             provider=provider.name,
+            provider_finish_reason=reader.provider_finish_reason,
         )
 
     def failed(self, exc: BaseException) -> None:

@@ -7,7 +7,7 @@ import json
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, NamedTuple
 
-from .._types import Usage
+from .._types import StreamChunk, Usage
 from ._body import WireViolation
 
 if TYPE_CHECKING:
@@ -174,17 +174,27 @@ class SseDecoder:
 class StreamReader(ABC):
     """Reads one stream's events in one wire format.
 
-    ``feed`` returns the text an event adds (``""`` for none) and raises ``LlmError`` for
+    ``feed`` returns the text an event adds (``""`` for none), or a chunk when it adds
+    more than text (tool-call pieces, a refusal, thinking), and raises ``LlmError`` for
     events that say the stream failed. The loop in ``HttpProvider.stream`` handles time.
     """
 
-    __slots__ = ("_boundary", "done", "finish_reason", "model", "parts", "usage")
+    __slots__ = (
+        "_boundary",
+        "done",
+        "finish_reason",
+        "model",
+        "parts",
+        "provider_finish_reason",
+        "usage",
+    )
 
     def __init__(self, model: str, boundary: Boundary) -> None:
         self.model = model
         self._boundary = boundary
         self.parts: list[str] = []
         self.finish_reason: str | None = None
+        self.provider_finish_reason: str | None = None
         self.usage: Usage | None = None
         self.done = False
         """The terminator arrived (``[DONE]``, ``message_stop``): nothing more to read."""
@@ -195,8 +205,8 @@ class StreamReader(ABC):
         return "".join(self.parts)
 
     @abstractmethod
-    def feed(self, event: SseEvent) -> str:
-        """Take one event; return the text it adds."""
+    def feed(self, event: SseEvent) -> str | StreamChunk:
+        """Take one event; return the text it adds (or the chunk, when it adds more)."""
 
     def _object(self, data: str) -> dict[str, object]:
         """An event's data as a JSON object.

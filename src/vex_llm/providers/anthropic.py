@@ -3,41 +3,35 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Final
 
 import httpx
 
-from .._types import LlmRequest, LlmResponse, Usage
-from ._base import HttpProvider, to_int
+from .._capabilities import Capabilities
+from .._types import LlmRequest, LlmResponse, StreamChunk
+from ..wire import anthropic as wire
+from ._base import HttpProvider
 from ._body import HttpLimits
-from ._sse import SseEvent, StreamReader
+from ._events import EventReader
+from ._sse import SseEvent
 from ._urls import check_headers, read_key
 
 DEFAULT_BASE_URL: Final = "https://api.anthropic.com"
 API_VERSION: Final = "2023-06-01"
 
-# Anthropic's stop reasons in the Chat Completions vocabulary, so that a fallback from one
-# provider to the other reports the same reasons.
-_FINISH: Final = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
-
-
-def _finish(reason: str) -> str:
-    return _FINISH.get(reason, reason)
-
 
 class AnthropicProvider(HttpProvider):
     """A provider speaking the Anthropic Messages API.
 
-    System messages become the request's ``system`` text; ``tool`` messages are sent as
-    user turns (this provider carries text only). Stop reasons are reported in the Chat
-    Completions vocabulary: ``end_turn`` -> ``"stop"``, ``max_tokens`` -> ``"length"``.
+    Requests and answers are translated by ``vex_llm.wire.anthropic``: system messages
+    become ``system`` (plain texts joined by a blank line); tools, ``tool_choice``
+    (``"required"`` is ``"any"``), assistant tool calls (``tool_use`` blocks), tool results
+    (``tool_result`` blocks, consecutive ones merged into one user turn), image and
+    document parts, JSON Schema response formats, reasoning (a thinking budget) and
+    ``extra["anthropic"]`` reach the wire. Stop reasons are reported in the common
+    vocabulary (``end_turn`` -> ``"stop"``, ``max_tokens`` -> ``"length"``, ``tool_use``
+    -> ``"tool_calls"``; the provider's own value is ``provider_finish_reason``).
 
     Example::
 
@@ -67,6 +61,10 @@ class AnthropicProvider(HttpProvider):
         limits: Body, stream and connection-pool limits (default ``HttpLimits()``).
         client: An ``httpx.AsyncClient`` to use (and leave open); default: one of our own,
             sized by ``limits``.
+        capabilities: What the model can take (default
+            ``Capabilities.for_kind("anthropic")``: everything). A request needing more
+            fails with ``InvalidRequest`` (``.code`` ``"unsupported_vision"``, ...) before
+            it is sent.
 
     Raises:
         ValueError: On an empty model or name, a bad URL (shown with its credentials
@@ -93,6 +91,7 @@ class AnthropicProvider(HttpProvider):
         extra_headers: Mapping[str, str] | None = None,
         limits: HttpLimits | None = None,
         client: httpx.AsyncClient | None = None,
+        capabilities: Capabilities | None = None,
     ) -> None:
         owner = type(self).__name__
         tokens: object = max_tokens  # callers without a type checker pass floats
@@ -129,149 +128,54 @@ class AnthropicProvider(HttpProvider):
             idle_timeout=idle_timeout,
             limits=limits,
             client=client,
+            capabilities=(
+                Capabilities.for_kind("anthropic") if capabilities is None else capabilities
+            ),
         )
 
-    def _payload(self, request: LlmRequest, model: str, *, stream: bool) -> dict[str, object]:
-        system = [m.content for m in request.messages if m.role == "system"]
-        payload: dict[str, object] = {
-            "model": model,
-            "max_tokens": request.max_tokens or self._max_tokens,
-            "messages": [
-                {"role": "assistant" if m.role == "assistant" else "user", "content": m.content}
-                for m in request.messages
-                if m.role != "system"
-            ],
-        }
-        if system:
-            payload["system"] = "\n\n".join(system)
-        if request.temperature is not None:
-            payload["temperature"] = request.temperature
-        if request.top_p is not None:
-            payload["top_p"] = request.top_p
-        if request.stop:
-            payload["stop_sequences"] = list(request.stop)
-        if stream:
-            payload["stream"] = True
-        return payload
-
-    def _answer(self, data: object, model: str, latency: float) -> LlmResponse:
-        if not isinstance(data, dict):
-            raise self._boundary.invalid("an answer that is not a JSON object", model=model)
-        if data.get("type") == "error" or data.get("error"):
-            raise self._boundary.event_error(data, model=model, partial="")
-        blocks = data.get("content")
-        if not isinstance(blocks, list):
-            raise self._boundary.invalid("an answer without a content list", model=model)
-        texts: list[str] = []
-        for block in blocks:
-            if isinstance(block, dict) and block.get("type") == "text":
-                text = block.get("text")
-                if not isinstance(text, str):
-                    raise self._boundary.invalid("a text block without text", model=model)
-                texts.append(text)
-        reason = data.get("stop_reason")
-        served = data.get("model")
-        return LlmResponse(
-            "".join(texts),
-            model=served if isinstance(served, str) and served else model,
-            provider=self._name,
-            usage=_usage(data.get("usage"), None),
-            finish_reason=_finish(reason) if isinstance(reason, str) else None,
-            latency_s=latency,
+    def build_body(self, request: LlmRequest, model: str, *, stream: bool) -> dict[str, object]:
+        return wire.request_to_body(
+            request, model=model, stream=stream, max_tokens=self._max_tokens
         )
 
-    def _reader(self, model: str) -> StreamReader:
-        return _MessageStream(model, self._boundary)
+    def read_answer(self, data: Mapping[str, object]) -> LlmResponse:
+        return wire.response_from_body(data)
+
+    def stream_reader(self, model: str) -> EventReader:
+        return _MessageStream(model, self)
 
 
-def _usage(data: object, before: Usage | None) -> Usage | None:
-    """Usage from a ``usage`` object; counts it leaves out keep their earlier value.
+class _MessageStream(EventReader):
+    """Messages API events: ``message_start``, ``content_block_start`` / ``_delta`` /
+    ``_stop``, ``message_delta``, ``message_stop``, ``ping`` and in-stream ``error``."""
 
-    Prompt tokens include cached ones (written or read): they were all part of the input.
-    """
-    if not isinstance(data, dict):
-        return before
-    prompt = before.prompt_tokens if before else 0
-    if "input_tokens" in data:
-        prompt = (
-            to_int(data.get("input_tokens"))
-            + to_int(data.get("cache_creation_input_tokens"))
-            + to_int(data.get("cache_read_input_tokens"))
-        )
-    completion = before.completion_tokens if before else 0
-    if "output_tokens" in data:
-        completion = to_int(data.get("output_tokens"))
-    return Usage.of(prompt, completion)
+    __slots__ = ("_decoder",)
 
+    def __init__(self, model: str, provider: HttpProvider) -> None:
+        super().__init__(model, provider)
+        self._decoder = wire.StreamDecoder()
 
-class _MessageStream(StreamReader):
-    """Messages API events: ``message_start``, ``content_block_delta``, ``message_delta``,
-    ``message_stop``, ``ping`` and in-stream ``error``."""
-
-    __slots__ = ()
-
-    def feed(self, event: SseEvent) -> str:
+    def feed(self, event: SseEvent) -> str | StreamChunk:
         data = self._object(event.data)
-        kind = data.get("type", event.event)
-        read = _EVENTS.get(kind) if isinstance(kind, str) else None
-        if read is None:
-            return ""  # ping and event types added later are not ours to read
-        text = read(self, data)
-        if text:
-            self.parts.append(text)
-        return text
-
-    def _block_delta(self, data: dict[str, object]) -> str:
-        delta = data.get("delta")
-        if not isinstance(delta, dict):
-            raise self._invalid("a content_block_delta without a delta")
-        if delta.get("type") != "text_delta":
-            return ""  # thinking, signature and tool-input deltas carry no answer text
-        value = delta.get("text")
-        if not isinstance(value, str):
-            raise self._invalid("a text_delta without text")
-        return value
-
-    def _block_start(self, data: dict[str, object]) -> str:
-        block = data.get("content_block")
-        if isinstance(block, dict) and block.get("type") == "text":
-            value = block.get("text")
-            return value if isinstance(value, str) else ""
-        return ""
-
-    def _message_start(self, data: dict[str, object]) -> str:
-        message = data.get("message")
-        if isinstance(message, dict):
-            served = message.get("model")
-            if isinstance(served, str) and served:
-                self.model = served
-            self.usage = _usage(message.get("usage"), self.usage)
-        return ""
-
-    def _message_delta(self, data: dict[str, object]) -> str:
-        delta = data.get("delta")
-        reason = delta.get("stop_reason") if isinstance(delta, dict) else None
-        if isinstance(reason, str) and reason:
-            self.finish_reason = _finish(reason)
-        self.usage = _usage(data.get("usage"), self.usage)
-        return ""
-
-    def _message_stop(self, data: dict[str, object]) -> str:
-        self.done = True
-        if self.finish_reason is None:
-            self.finish_reason = "stop"
-        return ""
-
-    def _error(self, data: dict[str, object]) -> str:
-        raise self._boundary.event_error(data, model=self.model, partial=self.partial)
-
-
-_EVENTS: Final[dict[str, Callable[[_MessageStream, dict[str, object]], str]]] = {
-    "content_block_delta": _MessageStream._block_delta,
-    "content_block_start": _MessageStream._block_start,
-    "message_start": _MessageStream._message_start,
-    "message_delta": _MessageStream._message_delta,
-    "message_stop": _MessageStream._message_stop,
-    "error": _MessageStream._error,
-}
-"""What each Messages API event type means to a stream (by ``type``, else the SSE event name)."""
+        kind = data.get("type")
+        # The common event, a text delta, is read here without the wire's field-by-field
+        # checks; every other goes through the wire module's decoder.
+        if kind == "content_block_delta":
+            delta = data.get("delta")
+            if type(delta) is dict and delta.get("type") == "text_delta":
+                text = delta.get("text")
+                if type(text) is str:
+                    if text:
+                        self.parts.append(text)
+                    return text
+        if kind is None:
+            kind = data["type"] = event.event  # a server that names the event only in SSE
+        if kind == "message_stop":
+            self.terminate()
+            if self.usage is None:  # no message_delta came: what message_start said
+                self.usage = self._decoder.usage
+            return ""
+        if kind == "error":
+            raise self.event_error(data)
+        chunk = self.convert(self._decoder.feed, data)
+        return "" if chunk is None else self.note(chunk)

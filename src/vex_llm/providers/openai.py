@@ -14,11 +14,14 @@ from typing import Final, Literal, Self, TypedDict, Unpack
 
 import httpx
 
-from .._types import LlmRequest, LlmResponse, Usage
-from ._base import HttpProvider, to_int
+from .._capabilities import Capabilities
+from .._types import LlmRequest, LlmResponse, StreamChunk
+from ..wire import openai as wire
+from ._base import HttpProvider
 from ._body import HttpLimits
+from ._events import EventReader
 from ._kinds import KINDS
-from ._sse import SseEvent, StreamReader
+from ._sse import SseEvent
 from ._urls import check_headers, read_key
 
 DEFAULT_BASE_URL: Final = "https://api.openai.com/v1"
@@ -70,10 +73,16 @@ class OpenAIOptions(TypedDict, total=False):
     extra_headers: Mapping[str, str] | None
     limits: HttpLimits | None
     client: httpx.AsyncClient | None
+    capabilities: Capabilities | None
 
 
 class OpenAIProvider(HttpProvider):
     """A provider speaking the OpenAI Chat Completions API (``POST {base_url}/chat/completions``).
+
+    Requests and answers are translated by ``vex_llm.wire.openai``: tools and tool calls,
+    image and document parts, response formats, ``seed``, ``user``, reasoning effort and
+    ``extra["openai"]`` reach the wire; answers carry tool calls (streamed as
+    ``ToolCallDelta`` pieces), refusals and cache and reasoning token counts.
 
     Example::
 
@@ -110,6 +119,10 @@ class OpenAIProvider(HttpProvider):
             connections, 10 s to get one from the pool).
         client: An ``httpx.AsyncClient`` to use (and leave open); default: one of our own,
             sized by ``limits``.
+        capabilities: What the model behind the endpoint can take (default
+            ``Capabilities.for_kind("openai")``: everything but prefill;
+            ``preset()`` gives the preset's kind). A request needing more fails with
+            ``InvalidRequest`` (``.code`` ``"unsupported_vision"``, ...) before it is sent.
 
     Raises:
         ValueError: On an empty model or name, a bad URL (shown with its credentials
@@ -135,6 +148,7 @@ class OpenAIProvider(HttpProvider):
         extra_headers: Mapping[str, str] | None = None,
         limits: HttpLimits | None = None,
         client: httpx.AsyncClient | None = None,
+        capabilities: Capabilities | None = None,
     ) -> None:
         owner = type(self).__name__
         url_source = "base_url"
@@ -164,6 +178,9 @@ class OpenAIProvider(HttpProvider):
             idle_timeout=idle_timeout,
             limits=limits,
             client=client,
+            capabilities=(
+                Capabilities.for_kind("openai") if capabilities is None else capabilities
+            ),
         )
 
     @classmethod
@@ -178,7 +195,9 @@ class OpenAIProvider(HttpProvider):
                 ``"openrouter"``, ``"together"``, ``"ollama"``, ``"vllm"``, ``"llamacpp"``.
             model: The model.
             **options: Any ``OpenAIProvider`` keyword argument; ``base_url``,
-                ``api_key_env`` and ``name`` override the preset's.
+                ``api_key_env``, ``name`` and ``capabilities`` override the preset's
+                (``Capabilities.for_kind(preset)``: tools only, as the model a
+                compatible server runs is unknown).
 
         Returns:
             The provider.
@@ -193,110 +212,52 @@ class OpenAIProvider(HttpProvider):
         options.setdefault("base_url", known.base_url)
         options.setdefault("api_key_env", known.api_key_env)
         options.setdefault("name", known.name)
+        if options.get("capabilities") is None:
+            options["capabilities"] = Capabilities.for_kind(preset)
         return cls(model, **options)
 
-    def _payload(self, request: LlmRequest, model: str, *, stream: bool) -> dict[str, object]:
-        payload: dict[str, object] = {
-            "model": model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-        }
-        if request.max_tokens is not None:
-            payload["max_tokens"] = request.max_tokens
-        if request.temperature is not None:
-            payload["temperature"] = request.temperature
-        if request.top_p is not None:
-            payload["top_p"] = request.top_p
-        if request.stop:
-            payload["stop"] = list(request.stop)
-        if stream:
-            payload["stream"] = True
-            if self._stream_usage:
-                payload["stream_options"] = {"include_usage": True}
-        return payload
-
-    def _answer(self, data: object, model: str, latency: float) -> LlmResponse:
-        if not isinstance(data, dict):
-            raise self._boundary.invalid("an answer that is not a JSON object", model=model)
-        if data.get("error"):
-            raise self._boundary.event_error(data, model=model, partial="")
-        try:
-            choice = data["choices"][0]
-            content = choice["message"]["content"]
-        except (KeyError, IndexError, TypeError) as exc:
-            what = "an answer without choices[0].message.content"
-            raise self._boundary.invalid(what, model=model) from exc
-        if content is None:
-            content = ""  # a tool call or a refusal: no text
-        if not isinstance(content, str):
-            raise self._boundary.invalid("a message content that is not text", model=model)
-        finish = choice.get("finish_reason")
-        served = data.get("model")
-        return LlmResponse(
-            content,
-            model=served if isinstance(served, str) and served else model,
-            provider=self._name,
-            usage=_usage(data.get("usage")),
-            finish_reason=finish if isinstance(finish, str) else None,
-            latency_s=latency,
+    def build_body(self, request: LlmRequest, model: str, *, stream: bool) -> dict[str, object]:
+        return wire.request_to_body(
+            request, model=model, stream=stream, stream_usage=self._stream_usage
         )
 
-    def _reader(self, model: str) -> StreamReader:
-        return _ChatStream(model, self._boundary)
+    def read_answer(self, data: Mapping[str, object]) -> LlmResponse:
+        return wire.response_from_body(data)
+
+    def stream_reader(self, model: str) -> EventReader:
+        return _ChatStream(model, self)
 
 
-def _usage(data: object) -> Usage | None:
-    if not isinstance(data, dict):
-        return None
-    prompt = to_int(data.get("prompt_tokens"))
-    completion = to_int(data.get("completion_tokens"))
-    total = to_int(data.get("total_tokens")) or prompt + completion
-    return Usage(prompt, completion, total)
-
-
-class _ChatStream(StreamReader):
+class _ChatStream(EventReader):
     """Chat Completions chunks: ``data: {"choices": [{"delta": ...}]}`` ... ``data: [DONE]``."""
 
     __slots__ = ()
 
-    def feed(self, event: SseEvent) -> str:
+    def feed(self, event: SseEvent) -> str | StreamChunk:
         data = event.data
         if data == "[DONE]":
-            # The explicit terminator: the server says the answer is whole.
-            self.done = True
-            if self.finish_reason is None:
-                self.finish_reason = "stop"
+            self.terminate()  # the explicit terminator: the server says the answer is whole
             return ""
         chunk = self._object(data)
-        if chunk.get("error"):
-            raise self._boundary.event_error(chunk, model=self.model, partial=self.partial)
         served = chunk.get("model")
         if served and served != self.model and isinstance(served, str):
             self.model = served
-        usage = chunk.get("usage")
-        if usage is not None:
-            self.usage = _usage(usage)
+        # The common event, one choice adding text and nothing else, is read here without
+        # the wire's field-by-field checks; every other goes through the wire module.
         choices = chunk.get("choices")
-        if not choices:
-            return ""  # the usage chunk, or a keep-alive
-        if not isinstance(choices, list):
-            raise self._invalid("an event whose choices are not a list")
-        if len(choices) == 1:
-            text = self._choice(choices[0])
-        else:
-            text = "".join([self._choice(choice) for choice in choices])
-        if text:
-            self.parts.append(text)
-        return text
-
-    def _choice(self, choice: object) -> str:
-        """The text one choice adds (its finish reason noted); ``""`` for other indexes."""
-        if not isinstance(choice, dict):
-            raise self._invalid("a choice that is not an object")
-        if choice.get("index", 0) != 0:
-            return ""  # we ask for one choice; ignore any other
-        finish = choice.get("finish_reason")
-        if finish and isinstance(finish, str):
-            self.finish_reason = finish
-        delta = choice.get("delta")
-        content = delta.get("content") if isinstance(delta, dict) else None
-        return content if isinstance(content, str) else ""
+        if type(choices) is list and len(choices) == 1 and chunk.get("usage") is None:
+            choice = choices[0]
+            delta = choice.get("delta") if type(choice) is dict else None
+            if type(delta) is dict and choice.get("finish_reason") is None:
+                text = delta.get("content")
+                if (
+                    type(text) is str
+                    and delta.get("tool_calls") is None
+                    and delta.get("refusal") is None
+                ):
+                    if text:
+                        self.parts.append(text)
+                    return text
+        if chunk.get("error"):
+            raise self.event_error(chunk)
+        return self.note(self.convert(wire.chunk_from_event, chunk))

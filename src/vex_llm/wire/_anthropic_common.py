@@ -64,7 +64,9 @@ def tool_call_from_block(block: Fields) -> ToolCall:
     arguments = block.data.get("input", {})
     if not isinstance(arguments, dict):
         block.fail("input", "an object")
-    return ToolCall(block.need_text("id"), block.need_text("name"), json.dumps(arguments))
+    return block.build(
+        ToolCall, block.need_text("id"), block.need_text("name"), json.dumps(arguments)
+    )
 
 
 def tool_use_block(call: ToolCall, where: str, error: type[LlmError]) -> dict[str, object]:

@@ -176,12 +176,13 @@ def _content_to_wire(message: Message, where: str) -> list[dict[str, object]]:
 
 
 def system_to_wire(messages: Sequence[Message]) -> str | list[dict[str, object]] | None:
-    """The ``system`` field for the conversation's system messages."""
+    """The ``system`` field for the conversation's system messages: one text when they
+    are all plain text (joined by a blank line), else their blocks."""
     system = [(i, m) for i, m in enumerate(messages) if m.role == "system"]
     if not system:
         return None
-    if len(system) == 1 and not system[0][1].parts:
-        return system[0][1].content
+    if not any(m.parts for _, m in system):
+        return "\n\n".join(m.content for _, m in system)
     blocks = [b for i, m in system for b in _content_to_wire(m, f"messages[{i}]")]
     if any(block["type"] != "text" for block in blocks):
         msg = "system messages: the Anthropic wire takes text only in system"

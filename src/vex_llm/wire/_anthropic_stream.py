@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .._content import ThinkingPart
+from .._errors import InvalidResponse
 from .._response import StreamChunk, Usage
 from .._tools import ToolCallDelta
 from ._anthropic_common import FINISH, FINISH_OUT, usage_from_wire, usage_to_wire
@@ -40,6 +41,13 @@ class StreamDecoder:
         self._model: str | None = None
         self._usage: dict[str, object] = {}
         self._blocks: dict[int, int] = {}  # content block index -> tool call index
+
+    @property
+    def usage(self) -> Usage | None:
+        """The usage reported so far (``message_start``, updated by ``message_delta``)."""
+        if not self._usage:
+            return None
+        return usage_from_wire(Fields(self._usage, "usage", InvalidResponse))
 
     def feed(self, event: Mapping[str, object]) -> StreamChunk | None:
         """Read one event; return the chunk it adds, if any."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Mapping, Sequence
-from typing import NoReturn
+from collections.abc import Callable, Mapping, Sequence
+from typing import NoReturn, TypeVar
 
 from .._errors import InvalidRequest, InvalidResponse, LlmError
+
+_T = TypeVar("_T")
 
 
 class Fields:
@@ -51,6 +53,15 @@ class Fields:
         """Raise the body's error for ``key``, saying what was expected."""
         msg = f"{self.where(key)}: expected {expected}"
         raise self.error(msg, code="invalid_body")
+
+    def build(self, make: Callable[..., _T], *args: object, **kwargs: object) -> _T:
+        """``make(*args, **kwargs)``, its ``ValueError`` (an empty tool-call id, ...) raised
+        as the body's error naming this object."""
+        try:
+            return make(*args, **kwargs)
+        except ValueError as exc:
+            msg = f"{self.path or 'the body'}: {exc}"
+            raise self.error(msg, code="invalid_body") from exc
 
     def has(self, key: str) -> bool:
         """Whether ``key`` is present and not null."""

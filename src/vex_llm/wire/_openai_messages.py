@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from .._capabilities import UNSUPPORTED_DOCUMENTS
 from .._content import ContentPart, DocumentPart, Extra, ImagePart, TextPart, ThinkingPart
 from .._errors import InvalidRequest
 from .._tools import ToolCall
@@ -72,8 +73,8 @@ def _tool_call(call: Fields) -> ToolCall:
         call.fail("type", "'function'")
     function = call.need_obj("function")
     function.reject_unknown(frozenset({"name", "arguments"}))
-    return ToolCall(
-        call.need_text("id"), function.need_text("name"), function.need_text("arguments")
+    return call.build(
+        ToolCall, call.need_text("id"), function.need_text("name"), function.need_text("arguments")
     )
 
 
@@ -116,7 +117,7 @@ def _bare_part(part: ContentPart, where: str) -> dict[str, object]:
         raise InvalidRequest(msg, code="invalid_body")
     if part.data is None:
         msg = f"{where}: the OpenAI wire takes documents as inline data only, not by URL"
-        raise InvalidRequest(msg, code="unsupported_documents")
+        raise InvalidRequest(msg, code=UNSUPPORTED_DOCUMENTS)
     file: dict[str, object] = {"file_data": data_url(part.media_type, part.data)}
     if part.title is not None:
         file["filename"] = part.title

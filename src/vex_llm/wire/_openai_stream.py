@@ -16,7 +16,8 @@ def _delta_from_wire(call: Fields) -> ToolCallDelta:
     index = call.integer("index")
     if index is None:
         call.fail("index", "an integer (required)")
-    return ToolCallDelta(
+    return call.build(
+        ToolCallDelta,
         index,
         id=call.text("id"),
         name=function.text("name") if function else None,

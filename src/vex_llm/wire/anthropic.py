@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from .._capabilities import UNSUPPORTED_RESPONSE_FORMAT
 from .._content import ThinkingPart
 from .._errors import InvalidRequest, InvalidResponse
 from .._response import LlmResponse
@@ -215,7 +216,7 @@ def _options_to_wire(request: LlmRequest, body: dict[str, object]) -> None:
         return
     if response_format.type == "json_object":
         msg = "response_format: the Anthropic wire has no plain JSON mode; use a JSON Schema"
-        raise InvalidRequest(msg, code="unsupported_response_format")
+        raise InvalidRequest(msg, code=UNSUPPORTED_RESPONSE_FORMAT)
     body["output_config"] = {"format": {"type": "json_schema", "schema": response_format.schema}}
 
 

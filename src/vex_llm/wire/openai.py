@@ -197,14 +197,20 @@ def _options_to_wire(request: LlmRequest, body: dict[str, object]) -> None:
 
 
 def request_to_body(
-    request: LlmRequest, *, model: str | None = None, stream: bool = False
+    request: LlmRequest,
+    *,
+    model: str | None = None,
+    stream: bool = False,
+    stream_usage: bool = True,
 ) -> dict[str, object]:
     """Write a Chat Completions request body.
 
     Args:
         request: The request.
         model: The model to name when the request names none.
-        stream: Ask for an SSE stream with usage on its last chunk.
+        stream: Ask for an SSE stream.
+        stream_usage: With ``stream``, ask for usage on its last chunk
+            (``stream_options.include_usage``; default true).
 
     Returns:
         The JSON-ready body; ``request.extra["openai"]`` is merged in last.
@@ -229,7 +235,8 @@ def request_to_body(
     _options_to_wire(request, body)
     if stream:
         body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
+        if stream_usage:
+            body["stream_options"] = {"include_usage": True}
     return merge_extra(body, extra)
 
 
@@ -250,11 +257,14 @@ def response_from_body(body: Mapping[str, object]) -> LlmResponse:
     if not choices:
         fields.fail("choices", "at least one choice")
     message = choices[0].need_obj("message")
+    usage = usage_from_wire(fields.obj("usage"))
+    if not any(key in message.data for key in ("content", "tool_calls", "refusal")):
+        message.fail("content", "content, tool_calls or refusal (one is required)")
     raw = choices[0].text("finish_reason")
     return LlmResponse(
         message.text("content") or "",
         model=fields.text("model") or "",
-        usage=usage_from_wire(fields.obj("usage")),
+        usage=usage,
         finish_reason=normalise_finish(FINISH, raw),
         tool_calls=tool_calls_from_wire(message),
         refusal=message.text("refusal"),

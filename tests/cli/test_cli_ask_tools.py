@@ -256,15 +256,6 @@ def test_an_image_over_the_limit_is_refused(
 # -- over a real socket -------------------------------------------------------------------
 
 
-NEEDS_WIRED_PROVIDERS = pytest.mark.xfail(
-    strict=True,
-    reason="needs p12prov (providers send tools, images and response formats through the "
-    "wire converters) and p12fake (the journal keeps each request's body): remove this "
-    "marker when both are merged",
-)
-"""The HTTP providers send text only until p12prov lands; these tests say what they must send."""
-
-
 @pytest.fixture
 def server() -> Iterator[FakeLLMServer]:
     """A fake provider on 127.0.0.1, in a thread of its own (main() runs its own loop)."""
@@ -273,7 +264,6 @@ def server() -> Iterator[FakeLLMServer]:
 
 
 @pytest.mark.fake_server
-@NEEDS_WIRED_PROVIDERS
 @pytest.mark.parametrize("stream", [[], ["--stream"]])
 def test_the_openai_wire_body_carries_the_image_schema_and_tools(
     stream: list[str],
@@ -289,7 +279,8 @@ def test_the_openai_wire_body_carries_the_image_schema_and_tools(
     ]  # fmt: skip
     assert main(args) == 0, capsys.readouterr().err
     (entry,) = server.journal
-    body = entry.body  # the journal keeps the body once p12fake is merged
+    body = entry.json()
+    assert isinstance(body, dict)
     (message,) = body["messages"]
     assert message["role"] == "user"
     assert message["content"] == [
@@ -324,7 +315,6 @@ def test_the_openai_wire_body_carries_the_image_schema_and_tools(
 
 
 @pytest.mark.fake_server
-@NEEDS_WIRED_PROVIDERS
 def test_the_anthropic_wire_body_carries_the_image_schema_and_tools(
     files: dict[str, Path],
     server: FakeLLMServer,
@@ -340,7 +330,8 @@ def test_the_anthropic_wire_body_carries_the_image_schema_and_tools(
     ]  # fmt: skip
     assert main(args) == 0, capsys.readouterr().err
     (entry,) = server.journal
-    body = entry.body  # the journal keeps the body once p12fake is merged
+    body = entry.json()
+    assert isinstance(body, dict)
     (message,) = body["messages"]
     assert message["content"] == [
         {"type": "text", "text": "Paris"},

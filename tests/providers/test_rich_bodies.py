@@ -16,7 +16,9 @@ from _provider_kit import Wire
 
 from vex_llm import (
     AnthropicProvider,
+    DocumentPart,
     ImagePart,
+    InvalidRequest,
     LlmRequest,
     Message,
     OpenAIProvider,
@@ -361,3 +363,81 @@ async def test_plain_question_with_a_tool_and_sampling(
             ],
         }
     assert body == sent_as(wire, expected, stream=stream)
+
+
+PDF = DocumentPart(data=b"%PDF-1.7", title="a.pdf")
+PDF_URL = DocumentPart(url="https://example.test/a.pdf")
+NOTE = DocumentPart(data=b"plain words", media_type="text/plain", title="n.txt")
+
+
+@streams
+@pytest.mark.parametrize(
+    ("document", "openai", "anthropic"),
+    [
+        (
+            PDF,
+            {
+                "type": "file",
+                "file": {
+                    "file_data": "data:application/pdf;base64,JVBERi0xLjc=",
+                    "filename": "a.pdf",
+                },
+            },
+            {
+                "type": "document",
+                "source": {
+                    "type": "base64",
+                    "media_type": "application/pdf",
+                    "data": "JVBERi0xLjc=",
+                },
+                "title": "a.pdf",
+            },
+        ),
+        (
+            NOTE,
+            {
+                "type": "file",
+                "file": {
+                    "file_data": "data:text/plain;base64,cGxhaW4gd29yZHM=",
+                    "filename": "n.txt",
+                },
+            },
+            {
+                "type": "document",
+                "source": {"type": "text", "media_type": "text/plain", "data": "plain words"},
+                "title": "n.txt",
+            },
+        ),
+        (
+            PDF_URL,
+            None,
+            {"type": "document", "source": {"type": "url", "url": "https://example.test/a.pdf"}},
+        ),
+    ],
+    ids=["pdf-data", "text-data", "pdf-url"],
+)
+async def test_documents_on_each_wire(
+    server: FakeLLMServer,
+    stream: bool,
+    document: DocumentPart,
+    openai: dict[str, object] | None,
+    anthropic: dict[str, object],
+) -> None:
+    """A document part is an OpenAI file part (inline data only: a URL fails before
+    sending, with code unsupported_documents) and an Anthropic document block (base64,
+    text or URL source, with its title)."""
+    request = LlmRequest([Message("user", [TextPart("Sum it up."), document])])
+    question = {"type": "text", "text": "Sum it up."}
+    [sent] = await bodies_sent(server, "anthropic", [request], stream=stream)
+    assert sent["messages"] == [{"role": "user", "content": [question, anthropic]}]
+    if openai is not None:
+        [sent] = await bodies_sent(server, "openai", [request], stream=stream)
+        assert sent["messages"] == [{"role": "user", "content": [question, openai]}]
+        return
+    before = len(server.journal)
+    async with OpenAIProvider("gpt-x", base_url=server.base_url) as provider:
+        ask = collect(provider.stream(request)) if stream else provider.complete(request)
+        with pytest.raises(InvalidRequest) as info:
+            await ask
+    assert info.value.code == "unsupported_documents"
+    assert len(server.journal) == before  # refused before sending

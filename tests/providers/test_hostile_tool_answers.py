@@ -13,7 +13,8 @@ stays here is what its encoders never send:
   a negative index);
 - a terminator (``[DONE]``, ``message_stop``) right after a body cut inside a call's
   arguments, and ``[DONE]`` after whole calls with no finish reason;
-- the same tool-call stream read in pieces of 1 and 7 bytes.
+- the same tool-call stream read in pieces of 1 and 7 bytes;
+- a whole JSON answer to a stream request (a server that ignores ``stream``).
 """
 
 from __future__ import annotations
@@ -214,6 +215,24 @@ async def test_malformed_tool_call_answer_names_the_field_and_the_provider(wire:
         await answer(wire, json.dumps(body).encode())
     assert info.value.provider == ("oa" if wire == "openai" else "an")
     assert info.value.model in ("gpt-x", "claude-x")
+
+
+@pytest.mark.parametrize("wire", ["openai", "anthropic"])
+async def test_json_answer_to_a_stream_request_is_invalid_response(wire: str) -> None:
+    """A server that ignores "stream" and answers whole JSON (tool calls and all) to a
+    stream request is InvalidResponse, never a success."""
+    if wire == "openai":
+        call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        body: dict[str, object] = {
+            "choices": [{"message": {"content": None, "tool_calls": [call]}}],
+        }
+    else:
+        body = {"content": [{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}]}
+    serve = sending(head(), json.dumps(body).encode())
+    async with raw_server(serve) as root, provider_for(wire, root) as llm:
+        with pytest.raises(InvalidResponse, match="JSON where an event stream") as info:
+            [c async for c in llm.stream(REQUEST)]
+    assert info.value.provider == ("oa" if wire == "openai" else "an")
 
 
 @pytest.mark.parametrize("piece", [1, 7, 64 * 1024], ids=["bytewise", "small", "whole"])

@@ -1,7 +1,10 @@
-"""What the HTTP providers read back: tool calls, refusals and rich usage, whole and streamed.
+"""What the HTTP providers read back from tool-call answers, whole and streamed, over
+real sockets to FakeLLMServer (which writes both wires itself, independently of the
+providers, and scripts tool calls with ``Answer``/``ToolUse``).
 
-Answers are canned bytes served over a loopback socket (``_raw_server``), so every
-stream shape (tool-call deltas, a body cut inside a call's arguments) is exact.
+Shapes the fake server cannot produce (malformed tool-call events, refusals, cache and
+reasoning usage, a terminator right after a cut, byte-by-byte reads, ...) are served
+as exact bytes by ``test_hostile_tool_answers.py``.
 """
 
 from __future__ import annotations
@@ -10,18 +13,16 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from _raw_server import head, raw_server, sending
+from _provider_kit import Wire, make_provider
 
 from vex_llm import (
-    AnthropicProvider,
     FallbackProvider,
-    InvalidResponse,
     LlmRequest,
     LlmResponse,
     Message,
-    OpenAIProvider,
     StreamChunk,
     StreamInterrupted,
+    Timeout,
     Tool,
     ToolCall,
     ToolCallDelta,
@@ -29,331 +30,39 @@ from vex_llm import (
     collect,
 )
 from vex_llm.providers._base import HttpProvider
+from vex_llm.testing import Answer, FakeLLMServer, Fault, ToolUse
 
-REQUEST = LlmRequest.from_prompt("What is the weather in Paris?")
-SSE = "text/event-stream"
+pytestmark = pytest.mark.fake_server
 
-
-def provider_for(wire: str, root: str) -> HttpProvider:
-    """A provider for ``wire`` aimed at a loopback root."""
-    if wire == "openai":
-        return OpenAIProvider("gpt-x", base_url=root + "/v1", name="oa")
-    return AnthropicProvider("claude-x", base_url=root, name="an")
-
-
-async def answer(wire: str, body: bytes) -> LlmResponse:
-    """What ``complete()`` reads from a JSON answer."""
-    async with raw_server(sending(head(), body)) as root, provider_for(wire, root) as llm:
-        return await llm.complete(REQUEST)
+REQUEST = LlmRequest.from_prompt("What is the weather in Paris?")  # 6 prompt tokens
+PARIS = '{"city": "Paris"}'  # 17 characters: 3 streamed pieces of 8
+OSLO = '{"city": "Oslo"}'  # 16 characters: 2 pieces
+IDS = {"openai": ("call_1", "call_2"), "anthropic": ("toolu_1", "toolu_2")}
+MODELS = {"openai": "fake-gpt", "anthropic": "fake-claude"}
+PROVIDER_FINISH = {"openai": "tool_calls", "anthropic": "tool_use"}
 
 
-async def chunks(wire: str, body: bytes, *, piece: int = 64 * 1024) -> list[StreamChunk]:
-    """The chunks ``stream()`` reads from an event-stream body sent in pieces."""
-    serve = sending(head(content_type=SSE), body, piece=piece)
-    async with raw_server(serve) as root, provider_for(wire, root) as llm:
-        return [chunk async for chunk in llm.stream(REQUEST)]
-
-
-def sse(*events: dict[str, object], done: bool = False) -> bytes:
-    """``data:`` lines for JSON events (and the OpenAI terminator)."""
-    out = b"".join(b"data: %s\n\n" % json.dumps(event).encode() for event in events)
-    return out + (b"data: [DONE]\n\n" if done else b"")
-
-
-def openai_event(delta: dict[str, object], finish: str | None = None) -> dict[str, object]:
-    """One chat.completion.chunk event."""
-    return {
-        "id": "c1",
-        "model": "gpt-x-1",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    }
-
-
-def call_piece(index: int, arguments: str, **first: str) -> dict[str, object]:
-    """An OpenAI delta with one tool-call piece (``id`` and ``name`` on the first)."""
-    function: dict[str, object] = {"arguments": arguments}
-    if "name" in first:
-        function["name"] = first["name"]
-    piece: dict[str, object] = {"index": index, "function": function}
-    if "id" in first:
-        piece |= {"id": first["id"], "type": "function"}
-    return {"tool_calls": [piece]}
-
-
-OPENAI_CALLS = [
-    openai_event({"role": "assistant", "content": None}),
-    openai_event(call_piece(0, "", id="call_1", name="weather")),
-    openai_event(call_piece(0, '{"city": ')),
-    openai_event(call_piece(0, '"Paris"}')),
-    openai_event(call_piece(1, '{"city": "Oslo"}', id="call_2", name="weather")),
-    openai_event({}, "tool_calls"),
-    {"id": "c1", "model": "gpt-x-1", "choices": [], "usage": {
-        "prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13,
-        "prompt_tokens_details": {"cached_tokens": 6},
-        "completion_tokens_details": {"reasoning_tokens": 2},
-    }},
-]  # fmt: skip
-
-
-def anthropic_event(kind: str, **fields: object) -> dict[str, object]:
-    """One Messages stream event."""
-    return {"type": kind, **fields}
-
-
-def tool_start(index: int, call_id: str) -> dict[str, object]:
-    """A tool_use block opening."""
-    block = {"type": "tool_use", "id": call_id, "name": "weather", "input": {}}
-    return anthropic_event("content_block_start", index=index, content_block=block)
-
-
-def json_piece(index: int, text: str) -> dict[str, object]:
-    """An input_json_delta."""
-    delta = {"type": "input_json_delta", "partial_json": text}
-    return anthropic_event("content_block_delta", index=index, delta=delta)
-
-
-ANTHROPIC_START = anthropic_event(
-    "message_start",
-    message={"model": "claude-x-1", "usage": {"input_tokens": 3, "cache_read_input_tokens": 6}},
-)
-ANTHROPIC_CALLS = [
-    ANTHROPIC_START,
-    anthropic_event("content_block_start", index=0, content_block={"type": "text", "text": ""}),
-    anthropic_event(
-        "content_block_delta", index=0, delta={"type": "text_delta", "text": "Checking."}
-    ),
-    anthropic_event("content_block_stop", index=0),
-    tool_start(1, "toolu_1"),
-    json_piece(1, '{"city": '),
-    json_piece(1, '"Paris"}'),
-    anthropic_event("content_block_stop", index=1),
-    tool_start(2, "toolu_2"),
-    json_piece(2, '{"city": "Oslo"}'),
-    anthropic_event("content_block_stop", index=2),
-    anthropic_event("message_delta", delta={"stop_reason": "tool_use"}, usage={"output_tokens": 4}),
-    anthropic_event("message_stop"),
-]
-
-
-async def test_openai_answer_with_tool_calls_refusal_and_rich_usage() -> None:
-    """complete() reads tool calls, the refusal, the provider's own finish and cache usage."""
-    body = {
-        "id": "chatcmpl-1",
-        "model": "gpt-x-1",
-        "choices": [
-            {
-                "message": {
-                    "content": None,
-                    "refusal": "no",
-                    "tool_calls": [
-                        {
-                            "id": "call_1",
-                            "type": "function",
-                            "function": {"name": "weather", "arguments": '{"city":"Paris"}'},
-                        }
-                    ],
-                },
-                "finish_reason": "tool_calls",
-            }
-        ],
-        "usage": OPENAI_CALLS[-1]["usage"],
-    }
-    response = await answer("openai", json.dumps(body).encode())
-    assert response.tool_calls == (ToolCall("call_1", "weather", '{"city":"Paris"}'),)
-    assert (response.content, response.refusal) == ("", "no")
-    assert (response.finish_reason, response.provider_finish_reason) == ("tool_calls", "tool_calls")
-    assert response.usage == Usage(9, 4, 13, cached_input_tokens=6, reasoning_tokens=2)
-    assert (response.provider, response.model, response.id) == ("oa", "gpt-x-1", "chatcmpl-1")
-
-
-async def test_anthropic_answer_with_tool_use_and_cache_usage() -> None:
-    """complete() reads tool_use blocks as calls and cache reads and writes as usage."""
-    body = {
-        "id": "msg_1",
-        "type": "message",
-        "model": "claude-x-1",
-        "content": [
-            {"type": "text", "text": "Checking."},
-            {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {"city": "Paris"}},
-        ],
-        "stop_reason": "tool_use",
-        "usage": {
-            "input_tokens": 3,
-            "cache_read_input_tokens": 6,
-            "cache_creation_input_tokens": 1,
-            "output_tokens": 4,
-        },
-    }
-    response = await answer("anthropic", json.dumps(body).encode())
-    assert response.content == "Checking."
-    assert response.tool_calls == (ToolCall("toolu_1", "weather", '{"city": "Paris"}'),)
-    assert (response.finish_reason, response.provider_finish_reason) == ("tool_calls", "tool_use")
-    assert response.usage == Usage(10, 4, 14, cached_input_tokens=6, cache_write_tokens=1)
-
-
-@pytest.mark.parametrize("wire", ["openai", "anthropic"])
-async def test_malformed_tool_call_answer_names_the_field_and_the_provider(wire: str) -> None:
-    """A tool call without its name is InvalidResponse naming the field and the provider."""
-    if wire == "openai":
-        call = {"id": "call_1", "type": "function", "function": {"arguments": "{}"}}
-        body = {"choices": [{"message": {"content": None, "tool_calls": [call]}}]}
-        field = r"choices\[0\]\.message\.tool_calls\[0\]\.function\.name"
-    else:
-        body = {"content": [{"type": "tool_use", "id": "toolu_1", "input": {}}]}
-        field = r"content\[0\]\.name"
-    with pytest.raises(InvalidResponse, match=field) as info:
-        await answer(wire, json.dumps(body).encode())
-    assert info.value.provider == ("oa" if wire == "openai" else "an")
-    assert info.value.model in ("gpt-x", "claude-x")
-
-
-@pytest.mark.parametrize("piece", [1, 7, 64 * 1024], ids=["bytewise", "small", "whole"])
-async def test_openai_streamed_tool_calls_collect_into_calls(piece: int) -> None:
-    """delta.tool_calls pieces stream as ToolCallDelta; collect() joins them; a stream
-    ending with finish_reason tool_calls is complete."""
-    stream = await chunks("openai", sse(*OPENAI_CALLS, done=True), piece=piece)
-    pieces = [p for c in stream for p in c.tool_calls]
-    assert pieces[:2] == [
-        ToolCallDelta(0, id="call_1", name="weather", arguments_delta=""),
-        ToolCallDelta(0, arguments_delta='{"city": '),
-    ]
-    assert [c.finish_reason for c in stream[:-1]] == [None] * (len(stream) - 1)
-    last = stream[-1]
-    assert (last.finish_reason, last.provider_finish_reason) == ("tool_calls", "tool_calls")
-    assert (last.provider, last.model) == ("oa", "gpt-x-1")
-    assert last.usage == Usage(9, 4, 13, cached_input_tokens=6, reasoning_tokens=2)
-    response = await collect(_replay(stream))
-    assert response.tool_calls == (
-        ToolCall("call_1", "weather", '{"city": "Paris"}'),
-        ToolCall("call_2", "weather", '{"city": "Oslo"}'),
+def two_calls(wire: Wire, text: str | None = "Checking.") -> Answer:
+    """Text (when given), then a call for Paris and one for Oslo, with the wire's ids."""
+    first, second = IDS[wire]
+    calls = (
+        ToolUse(name="weather", arguments=PARIS, id=first),
+        ToolUse(name="weather", arguments=OSLO, id=second),
     )
-    assert response.finish_reason == "tool_calls"
+    return Answer(text=text, tool_calls=calls)
 
 
-@pytest.mark.parametrize("piece", [1, 64 * 1024], ids=["bytewise", "whole"])
-async def test_anthropic_streamed_tool_use_collects_into_calls(piece: int) -> None:
-    """tool_use blocks and input_json_delta events stream as ToolCallDelta (numbered from 0);
-    collect() gives the text, the calls, the finish and the usage."""
-    stream = await chunks("anthropic", sse(*ANTHROPIC_CALLS), piece=piece)
-    pieces = [p for c in stream for p in c.tool_calls]
-    assert pieces[0] == ToolCallDelta(0, id="toolu_1", name="weather")
-    assert {p.index for p in pieces} == {0, 1}
-    response = await collect(_replay(stream))
-    assert response.content == "Checking."
-    assert response.tool_calls == (
-        ToolCall("toolu_1", "weather", '{"city": "Paris"}'),
-        ToolCall("toolu_2", "weather", '{"city": "Oslo"}'),
-    )
-    assert (response.finish_reason, response.provider_finish_reason) == ("tool_calls", "tool_use")
-    assert (response.provider, response.model) == ("an", "claude-x-1")
-    assert response.usage == Usage(9, 4, 13, cached_input_tokens=6)
+def the_calls(wire: Wire) -> tuple[ToolCall, ToolCall]:
+    """The two calls of ``two_calls``, as the caller gets them."""
+    first, second = IDS[wire]
+    return ToolCall(first, "weather", PARIS), ToolCall(second, "weather", OSLO)
 
 
-@pytest.mark.parametrize("wire", ["openai", "anthropic"])
-@pytest.mark.parametrize("terminated", [False, True], ids=["cut", "terminator"])
-async def test_body_cut_inside_tool_arguments_is_interrupted(wire: str, terminated: bool) -> None:
-    """A body that ends inside a call's arguments (with or without the terminator after
-    it) is StreamInterrupted carrying the partial text and calls, never a success."""
-    if wire == "openai":
-        events = [
-            openai_event({"content": "Let me see."}),
-            *OPENAI_CALLS[1:3],
-        ]
-        body = sse(*events, done=terminated)
-        first_id = "call_1"
-    else:
-        events = [ANTHROPIC_START, *ANTHROPIC_CALLS[1:6]]
-        if terminated:
-            events.append(anthropic_event("message_stop"))
-        body = sse(*events)
-        first_id = "toolu_1"
-    with pytest.raises(StreamInterrupted) as info:
-        await chunks(wire, body)
-    error = info.value
-    assert error.partial in ("Let me see.", "Checking.")
-    assert error.partial_tool_calls == (ToolCall(first_id, "weather", '{"city": '),)
-    assert error.provider == ("oa" if wire == "openai" else "an")
-
-
-async def test_openai_terminator_after_whole_calls_without_finish_completes() -> None:
-    """[DONE] after whole tool calls but no finish reason completes as tool_calls."""
-    stream = await chunks("openai", sse(*OPENAI_CALLS[:5], done=True))
-    assert stream[-1].finish_reason == "tool_calls"
-
-
-@pytest.mark.parametrize("wire", ["openai", "anthropic"])
-async def test_error_event_after_tool_call_pieces_is_interrupted(wire: str) -> None:
-    """An error event once tool-call pieces came (no text yet) is StreamInterrupted."""
-    if wire == "openai":
-        error: dict[str, object] = {"error": {"type": "server_error", "message": "boom"}}
-        body = sse(*OPENAI_CALLS[1:3], error)
-    else:
-        error = anthropic_event("error", error={"type": "overloaded_error", "message": "boom"})
-        body = sse(ANTHROPIC_START, tool_start(0, "toolu_1"), json_piece(0, "{"), error)
-    with pytest.raises(StreamInterrupted) as info:
-        await chunks(wire, body)
-    assert len(info.value.partial_tool_calls) == 1
-    assert info.value.partial == ""
-
-
-@pytest.mark.parametrize("wire", ["openai", "anthropic"])
-async def test_malformed_tool_call_event_is_invalid_response(wire: str) -> None:
-    """A tool-call event that breaks the wire format is InvalidResponse naming the field."""
-    if wire == "openai":
-        body = sse(openai_event({"tool_calls": [{"id": "call_1"}]}))
-        field = r"tool_calls\[0\]\.index"
-    else:
-        body = sse(ANTHROPIC_START, json_piece(3, "{"))
-        field = "index"
-    with pytest.raises(InvalidResponse, match=field) as info:
-        await chunks(wire, body)
-    assert info.value.provider == ("oa" if wire == "openai" else "an")
-
-
-@pytest.mark.parametrize(
-    ("wire", "body", "stream"),
-    [
-        ("openai", sse(openai_event({"tool_calls": [{"index": -1}]})), True),
-        (
-            "openai",
-            json.dumps(
-                {"choices": [{"message": {"tool_calls": [
-                    {"id": "", "function": {"name": "f", "arguments": "{}"}}
-                ]}}]}
-            ).encode(),
-            False,
-        ),
-        (
-            "anthropic",
-            json.dumps(
-                {"content": [{"type": "tool_use", "id": "", "name": "f", "input": {}}]}
-            ).encode(),
-            False,
-        ),
-    ],
-    ids=["negative-index", "empty-id", "empty-tool-use-id"],
-)  # fmt: skip
-async def test_values_the_types_refuse_are_invalid_response(
-    wire: str, body: bytes, stream: bool
-) -> None:
-    """A tool call with an empty id or a negative index is InvalidResponse, not ValueError."""
-    read = chunks if stream else answer
-    with pytest.raises(InvalidResponse, match="must be") as info:
-        await read(wire, body)
-    assert info.value.provider == ("oa" if wire == "openai" else "an")
-
-
-async def test_openai_refusal_streams_as_refusal_pieces() -> None:
-    """delta.refusal pieces stream on their chunks; collect() joins them."""
-    body = sse(
-        openai_event({"refusal": "I can"}),
-        openai_event({"refusal": "not."}),
-        openai_event({}, "stop"),
-    )
-    stream = await chunks("openai", body)
-    response = await collect(_replay(stream))
-    assert (response.refusal, response.content) == ("I cannot.", "")
-    assert stream[0].provider == "oa"
+def usage_of(answer: Answer) -> Usage:
+    """The usage the fake server reports for ``answer`` to ``REQUEST`` (a token a word)."""
+    words = len((answer.text or "").split())
+    words += sum(len(f"{c.name} {c.arguments}".split()) for c in answer.tool_calls)
+    return Usage(6, words, 6 + words)
 
 
 async def _replay(stream: list[StreamChunk]) -> AsyncIterator[StreamChunk]:
@@ -362,10 +71,160 @@ async def _replay(stream: list[StreamChunk]) -> AsyncIterator[StreamChunk]:
         yield chunk
 
 
-async def test_fallback_from_openai_to_anthropic_mid_conversation() -> None:
+@pytest.mark.parametrize("text", ["Checking.", None], ids=["text", "no-text"])
+async def test_whole_answer_with_tool_calls(
+    server: FakeLLMServer, provider: HttpProvider, wire: Wire, text: str | None
+) -> None:
+    """complete() reads the calls (arguments as sent, Anthropic's input object as JSON
+    text), the text (none: ""), the normalised and the provider's own finish, the usage."""
+    answer = two_calls(wire, text)
+    server.script([answer], wire=wire)
+    response = await provider.complete(REQUEST)
+    assert response.tool_calls == the_calls(wire)
+    assert response.content == (text or "")
+    assert (response.finish_reason, response.provider_finish_reason) == (
+        "tool_calls",
+        PROVIDER_FINISH[wire],
+    )
+    assert (response.provider, response.model) == (wire, MODELS[wire])
+    assert response.id == ("chatcmpl-00000001" if wire == "openai" else "msg_00000001")
+    assert response.usage == usage_of(answer)
+    assert response.refusal is None
+
+
+@pytest.mark.parametrize("fault", [None, Fault.noisy_sse()], ids=["clean", "noisy-splits"])
+async def test_streamed_tool_calls_collect_into_calls(
+    server: FakeLLMServer, provider: HttpProvider, wire: Wire, fault: Fault | None
+) -> None:
+    """Tool-call deltas (OpenAI delta.tool_calls; Anthropic tool_use blocks and
+    input_json_delta events, numbered from 0) stream as ToolCallDelta pieces; collect()
+    joins them; a stream ending with the tool_calls finish is complete."""
+    answer = two_calls(wire)
+    server.script([answer], wire=wire)
+    if fault is not None:
+        server.inject(fault, times=1)
+    stream = [chunk async for chunk in provider.stream(REQUEST)]
+    first, second = IDS[wire]
+    assert [p for c in stream for p in c.tool_calls] == [
+        ToolCallDelta(0, id=first, name="weather", arguments_delta=""),
+        ToolCallDelta(0, arguments_delta='{"city":'),
+        ToolCallDelta(0, arguments_delta=' "Paris"'),
+        ToolCallDelta(0, arguments_delta="}"),
+        ToolCallDelta(1, id=second, name="weather", arguments_delta=""),
+        ToolCallDelta(1, arguments_delta='{"city":'),
+        ToolCallDelta(1, arguments_delta=' "Oslo"}'),
+    ]
+    assert "".join(c.delta for c in stream) == "Checking."
+    assert [c.finish_reason for c in stream[:-1]] == [None] * (len(stream) - 1)
+    assert (stream[0].provider, stream[0].model) == (wire, MODELS[wire])
+    last = stream[-1]
+    assert (last.finish_reason, last.provider_finish_reason) == (
+        "tool_calls",
+        PROVIDER_FINISH[wire],
+    )
+    assert (last.provider, last.model) == (wire, MODELS[wire])
+    assert last.usage == usage_of(answer)
+    response = await collect(_replay(stream))
+    assert response.tool_calls == the_calls(wire)
+    assert response.content == "Checking."
+    assert (response.finish_reason, response.provider_finish_reason) == (
+        "tool_calls",
+        PROVIDER_FINISH[wire],
+    )
+    assert (response.provider, response.model) == (wire, MODELS[wire])
+    assert response.usage == usage_of(answer)
+
+
+@pytest.mark.parametrize(
+    ("call", "pieces", "partial_calls"),
+    [
+        (0, 0, ((0, ""),)),
+        (0, 1, ((0, '{"city":'),)),
+        (0, 2, ((0, '{"city": "Paris"'),)),
+        (1, 1, ((0, PARIS), (1, '{"city":'))),
+    ],
+    ids=["opened", "one-piece", "two-pieces", "second-call"],
+)
+@pytest.mark.parametrize("break_with", ["cut", "reset"])
+async def test_stream_broken_inside_tool_arguments_is_interrupted(
+    server: FakeLLMServer,
+    provider: HttpProvider,
+    wire: Wire,
+    break_with: str,
+    call: int,
+    pieces: int,
+    partial_calls: tuple[tuple[int, str], ...],
+) -> None:
+    """A body that ends (cut: cleanly, without finish or terminator; reset: a TCP reset)
+    inside a call's arguments is StreamInterrupted carrying the partial text and the
+    calls begun so far (the last one with its partial JSON), never a success."""
+    answer = two_calls(wire, "Let me see.")
+    at = answer.inside_arguments(call, pieces)
+    fault = Fault.cut(after_chunks=at) if break_with == "cut" else Fault.reset(after_chunks=at)
+    server.script([answer], wire=wire)
+    server.inject(fault, times=1)
+    with pytest.raises(StreamInterrupted) as info:
+        await collect(provider.stream(REQUEST))
+    error = info.value
+    assert error.partial == "Let me see."
+    ids = IDS[wire]
+    assert error.partial_tool_calls == tuple(
+        ToolCall(ids[i], "weather", arguments) for i, arguments in partial_calls
+    )
+    assert error.provider == wire
+
+
+async def test_stall_inside_tool_arguments_is_an_idle_timeout(
+    server: FakeLLMServer, wire: Wire
+) -> None:
+    """A stream that goes silent inside a call's arguments is Timeout(idle_timeout), never
+    a success with the call's JSON cut short."""
+    answer = two_calls(wire)
+    server.script([answer], wire=wire)
+    server.inject(Fault.stall(after_chunks=answer.inside_arguments(pieces=1)), times=1)
+    async with make_provider(wire, server, idle_timeout=0.1) as provider:
+        with pytest.raises(Timeout) as info:
+            await collect(provider.stream(REQUEST))
+    assert info.value.code == "idle_timeout"
+    assert info.value.provider == wire
+
+
+async def test_short_stall_inside_tool_arguments_still_collects_the_calls(
+    server: FakeLLMServer, wire: Wire
+) -> None:
+    """A pause inside a call's arguments shorter than idle_timeout: the calls arrive whole."""
+    answer = two_calls(wire)
+    server.script([answer], wire=wire)
+    stall = Fault.stall(after_chunks=answer.inside_arguments(pieces=1), seconds=0.05)
+    server.inject(stall, times=1)
+    async with make_provider(wire, server, idle_timeout=1.0) as provider:
+        response = await collect(provider.stream(REQUEST))
+    assert response.tool_calls == the_calls(wire)
+    assert response.finish_reason == "tool_calls"
+
+
+async def test_error_event_after_tool_call_pieces_is_interrupted(
+    server: FakeLLMServer, provider: HttpProvider, wire: Wire
+) -> None:
+    """An error event once tool-call pieces came (no text yet) is StreamInterrupted with
+    the partial call, not the error's own class."""
+    answer = two_calls(wire, text=None)
+    server.script([answer], wire=wire)
+    server.inject(Fault.stream_error(after_chunks=answer.inside_arguments()), times=1)
+    with pytest.raises(StreamInterrupted) as info:
+        await collect(provider.stream(REQUEST))
+    assert info.value.partial_tool_calls == (ToolCall(IDS[wire][0], "weather", '{"city":'),)
+    assert info.value.partial == ""
+    assert info.value.provider == wire
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_fallback_from_openai_to_anthropic_mid_conversation(
+    server: FakeLLMServer, stream: bool
+) -> None:
     """A tool-using conversation that the OpenAI-compatible primary cannot serve (503) is
     sent to the Anthropic backup translated (tool_use and merged tool_result blocks), and
-    the backup's tool call comes back, whole and streamed."""
+    the backup's tool calls come back."""
     conversation = LlmRequest(
         [
             Message("user", "Weather in Paris and Oslo?"),
@@ -382,62 +241,45 @@ async def test_fallback_from_openai_to_anthropic_mid_conversation() -> None:
         ],
         tools=[Tool(name="weather", parameters={"type": "object"})],
     )
-    down = sending(head(503), b'{"error": {"type": "server_error", "message": "down"}}')
-    whole = {
-        "model": "claude-x-1",
-        "content": [{"type": "tool_use", "id": "toolu_9", "name": "weather", "input": {}}],
-        "stop_reason": "tool_use",
-    }
-    seen: list[bytes] = []
-    async with raw_server(down) as primary_root:
-        async with raw_server(sending(head(), json.dumps(whole).encode()), seen=seen) as root:
-            primary = provider_for("openai", primary_root)
-            async with primary, provider_for("anthropic", root) as backup:
-                response = await FallbackProvider([primary, backup]).complete(conversation)
-        streamed_body = sse(*ANTHROPIC_CALLS)
-        serve = sending(head(content_type=SSE), streamed_body)
-        async with raw_server(serve, seen=seen) as root:
-            primary = provider_for("openai", primary_root)
-            async with primary, provider_for("anthropic", root) as backup:
-                streamed = await collect(FallbackProvider([primary, backup]).stream(conversation))
-    assert response.provider == streamed.provider == "an"
-    assert response.tool_calls == (ToolCall("toolu_9", "weather", "{}"),)
-    assert [c.id for c in streamed.tool_calls] == ["toolu_1", "toolu_2"]
-    for body in map(json.loads, seen):
-        assert body["messages"][1:] == [
-            {
-                "role": "assistant",
-                "content": [
-                    {
-                        "type": "tool_use",
-                        "id": "call_1",
-                        "name": "weather",
-                        "input": {"city": "Paris"},
-                    },
-                    {
-                        "type": "tool_use",
-                        "id": "call_2",
-                        "name": "weather",
-                        "input": {"city": "Oslo"},
-                    },
-                ],
-            },
-            {
-                "role": "user",
-                "content": [
-                    {"type": "tool_result", "tool_use_id": "call_1", "content": "sunny"},
-                    {"type": "tool_result", "tool_use_id": "call_2", "content": "snow"},
-                ],
-            },
-        ]
-        assert body["tools"] == [{"name": "weather", "input_schema": {"type": "object"}}]
-
-
-async def test_anthropic_usage_from_message_start_when_no_message_delta_came() -> None:
-    """message_start's usage is the stream's usage when message_stop follows no message_delta."""
-    text = anthropic_event(
-        "content_block_delta", index=0, delta={"type": "text_delta", "text": "Hi"}
+    server.inject(Fault.error(503), wire="openai")
+    # Whole: a call without arguments (Anthropic's input {} is "{}"); streamed: two calls.
+    answer = (
+        two_calls("anthropic", text=None) if stream else Answer.tool_call("weather", id="toolu_9")
     )
-    stream = await chunks("anthropic", sse(ANTHROPIC_START, text, anthropic_event("message_stop")))
-    assert stream[-1].usage == Usage(9, 0, 9, cached_input_tokens=6)
-    assert stream[-1].finish_reason == "stop"
+    server.script([answer], wire="anthropic")
+    primary, backup = make_provider("openai", server), make_provider("anthropic", server)
+    async with primary, backup:
+        chain = FallbackProvider([primary, backup])
+        response: LlmResponse
+        if stream:
+            response = await collect(chain.stream(conversation))
+        else:
+            response = await chain.complete(conversation)
+    assert response.provider == "anthropic"
+    if stream:
+        assert response.tool_calls == the_calls("anthropic")
+    else:
+        assert response.tool_calls == (ToolCall("toolu_9", "weather", "{}"),)
+    assert [(e.wire, e.status) for e in server.journal] == [("openai", 503), ("anthropic", 200)]
+    body = server.journal[-1].json()
+    assert isinstance(body, dict)
+    assert body["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "tool_use", "id": "call_1", "name": "weather", "input": {"city": "Paris"}},
+                {"type": "tool_use", "id": "call_2", "name": "weather", "input": {"city": "Oslo"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "call_1", "content": "sunny"},
+                {"type": "tool_result", "tool_use_id": "call_2", "content": "snow"},
+            ],
+        },
+    ]
+    assert body["tools"] == [{"name": "weather", "input_schema": {"type": "object"}}]
+    assert json.loads(server.journal[0].body)["tools"] == [
+        {"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}
+    ]

@@ -2,7 +2,7 @@
 (``ResilientProvider``), retries, timeouts, one overall deadline, fallback chains,
 hedging, and ``stack()`` that assembles them.
 
-Recommended order, outermost first: deadline -> fallback -> per provider: retry ->
+Recommended order, outermost first: cache -> deadline -> fallback -> per provider: retry ->
 circuit breaker (``ResilientProvider``) -> attempt timeout -> provider.
 """
 
@@ -14,6 +14,7 @@ from ._deadline import DeadlineProvider
 from ._scope import Deadline, StreamBreak, current_deadline, deadline, on_stream_break, time_left
 from ._stack import ResilienceStack, stack
 from ._trace import EventKind, Trace, TraceEvent, trace
+from .cache import CacheConfig, CachedProvider, CacheMode, CacheStats, cache_control
 from .fallback import FallbackProvider
 from .hedge import HedgeConfig, HedgeProvider
 from .resilient import ResilientProvider
@@ -22,6 +23,10 @@ from .timeout import TimeoutConfig, TimeoutProvider
 
 __all__ = [
     "AllProvidersFailed",
+    "CacheConfig",
+    "CacheMode",
+    "CacheStats",
+    "CachedProvider",
     "Deadline",
     "DeadlineProvider",
     "EventKind",
@@ -39,6 +44,7 @@ __all__ = [
     "Trace",
     "TraceEvent",
     "backoff",
+    "cache_control",
     "current_deadline",
     "deadline",
     "on_stream_break",

@@ -27,7 +27,6 @@ from ._errors import (
     Timeout,
 )
 from ._provider import LlmProvider, ProviderWrapper
-from ._tenant import current_tenant, tenant
 from ._types import (
     DocumentPart,
     ImagePart,
@@ -74,9 +73,11 @@ from .policies import (
     Trace,
     TraceEvent,
     cache_control,
+    current_tenant,
     deadline,
     on_stream_break,
     stack,
+    tenant,
     time_left,
     trace,
 )

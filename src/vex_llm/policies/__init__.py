@@ -13,6 +13,7 @@ from ._backoff import backoff
 from ._deadline import DeadlineProvider
 from ._scope import Deadline, StreamBreak, current_deadline, deadline, on_stream_break, time_left
 from ._stack import ResilienceStack, stack
+from ._tenant import current_tenant, tenant
 from ._trace import EventKind, Trace, TraceEvent, trace
 from .cache import CacheConfig, CachedProvider, CacheMode, CacheStats, cache_control
 from .fallback import FallbackProvider
@@ -46,9 +47,11 @@ __all__ = [
     "backoff",
     "cache_control",
     "current_deadline",
+    "current_tenant",
     "deadline",
     "on_stream_break",
     "stack",
+    "tenant",
     "time_left",
     "trace",
 ]

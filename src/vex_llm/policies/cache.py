@@ -19,11 +19,11 @@ from .._clock import Clock
 from .._collect import collect
 from .._limits import check_count, check_seconds, checked_as
 from .._provider import LlmProvider, ProviderWrapper, close_stream
-from .._tenant import current_tenant
 from .._types import LlmRequest, LlmResponse, StreamChunk, ToolCallDelta
 from ..stores import CacheStore, MemoryCache
 from ._cache_flight import Flights, StreamFlights
 from ._cache_key import Unkeyable, request_key
+from ._tenant import current_tenant
 
 CacheMode = Literal["use", "bypass", "refresh"]
 """How the calls inside a ``cache_control()`` block use the cache."""

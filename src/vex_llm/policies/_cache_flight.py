@@ -7,6 +7,9 @@ cancelled only when its last caller leaves, and the flight is forgotten at that 
 a caller arriving afterwards starts a fresh one. A stream flight reads the upstream stream
 once and hands every chunk to each of its callers, live; a late caller first gets the
 chunks it missed.
+
+Flights are per event loop (a key names one flight per loop), so one cache can serve
+several loops, in several threads, without a caller awaiting another loop's future.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from .._provider import close_stream
 from .._types import LlmResponse, StreamChunk
 
 _T = TypeVar("_T")
+_Key = tuple[asyncio.AbstractEventLoop, str]
 
 
 class _Flight(Generic[_T]):
@@ -35,7 +39,7 @@ class Flights:
     """The flights of ``complete()`` calls in progress, by cache key."""
 
     def __init__(self) -> None:
-        self._flights: dict[str, _Flight[LlmResponse]] = {}
+        self._flights: dict[_Key, _Flight[LlmResponse]] = {}
         self.joined = 0
         """Callers that got their answer from another caller's upstream call."""
 
@@ -44,12 +48,13 @@ class Flights:
 
     async def run(
         self,
-        key: str,
+        text: str,
         call: Callable[[], Awaitable[LlmResponse]],
         keep: Callable[[LlmResponse], Awaitable[None]],
     ) -> LlmResponse:
         """The answer of the flight for ``key``, starting it with ``call`` if none is in
         the air; ``keep`` stores the answer once the callers have it."""
+        key = (asyncio.get_running_loop(), text)
         flight = self._flights.get(key)
         if flight is None:
             flight = self._flights[key] = _Flight()
@@ -64,14 +69,14 @@ class Flights:
             if flight.callers == 0 and not flight.result.done():
                 self._abandon(key, flight)
 
-    def _abandon(self, key: str, flight: _Flight[LlmResponse]) -> None:
+    def _abandon(self, key: _Key, flight: _Flight[LlmResponse]) -> None:
         self._forget(key, flight)
         if flight.task is not None:
             flight.task.cancel()
 
     async def _fly(
         self,
-        key: str,
+        key: _Key,
         flight: _Flight[LlmResponse],
         call: Callable[[], Awaitable[LlmResponse]],
         keep: Callable[[LlmResponse], Awaitable[None]],
@@ -94,7 +99,7 @@ class Flights:
         finally:
             self._forget(key, flight)
 
-    def _forget(self, key: str, flight: _Flight[LlmResponse]) -> None:
+    def _forget(self, key: _Key, flight: _Flight[LlmResponse]) -> None:
         if self._flights.get(key) is flight:
             del self._flights[key]
 
@@ -128,7 +133,7 @@ class StreamFlights:
     """The flights of ``stream()`` calls in progress, by cache key."""
 
     def __init__(self) -> None:
-        self._flights: dict[str, _StreamFlight] = {}
+        self._flights: dict[_Key, _StreamFlight] = {}
         self.joined = 0
         """Callers that followed another caller's upstream stream."""
 
@@ -137,12 +142,13 @@ class StreamFlights:
 
     async def follow(
         self,
-        key: str,
+        text: str,
         open_stream: Callable[[], AsyncIterator[StreamChunk]],
         keep: Callable[[list[StreamChunk]], Awaitable[None]],
     ) -> AsyncIterator[StreamChunk]:
         """The chunks of the flight for ``key`` (started with ``open_stream`` if none is
         in the air); ``keep`` gets every chunk of a stream that ended without an error."""
+        key = (asyncio.get_running_loop(), text)
         flight = self._flights.get(key)
         if flight is None:
             flight = self._flights[key] = _StreamFlight()
@@ -167,11 +173,14 @@ class StreamFlights:
                 if self._flights.get(key) is flight:
                     del self._flights[key]
                 if flight.task is not None:
+                    # The last reader left: the upstream stream (its connection, its
+                    # breaker permit) is closed before this reader's close returns.
                     flight.task.cancel()
+                    await asyncio.wait({flight.task})
 
     async def _read(
         self,
-        key: str,
+        key: _Key,
         flight: _StreamFlight,
         open_stream: Callable[[], AsyncIterator[StreamChunk]],
         keep: Callable[[list[StreamChunk]], Awaitable[None]],

@@ -177,8 +177,11 @@ class CachedProvider(ProviderWrapper):
 
     Args:
         provider: The provider (usually a whole stack) whose answers are cached.
-        config: The cache's settings.
-        clock: Monotonic seconds for TTL and idle time.
+        config: The cache's settings (default ``CacheConfig()``).
+        clock: Monotonic seconds for TTL and idle time (default ``time.monotonic``).
+
+    Raises:
+        TypeError: If ``provider`` is not an ``LlmProvider``.
     """
 
     def __init__(

@@ -4,6 +4,7 @@ and a caller that leaves never fails the others."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
@@ -205,3 +206,46 @@ async def test_thousand_concurrent_requests_one_call() -> None:
     upstream.gate.set()
     await asyncio.gather(*calls)
     assert upstream.calls == 1
+
+
+class ThreadGated(LlmProvider):
+    """Answers when a thread-safe gate opens; usable from several event loops."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.started = threading.Event()
+        self.calls = 0
+
+    @property
+    def name(self) -> str:
+        return "thread-gated"
+
+    async def complete(self, request: LlmRequest) -> LlmResponse:
+        self.calls += 1
+        self.started.set()
+        await asyncio.to_thread(self.gate.wait, 30)
+        return LlmResponse("answer", provider=self.name, finish_reason="stop")
+
+
+def test_flights_are_per_event_loop() -> None:
+    """A call on another event loop (another thread) never waits on this loop's flight:
+    it makes its own call, and both loops get their answer."""
+    upstream = ThreadGated()
+    cache = CachedProvider(upstream)
+    answers: list[str] = []
+
+    def run() -> None:
+        answers.append(asyncio.run(cache.complete(request())).content)
+
+    first = threading.Thread(target=run)
+    first.start()
+    assert upstream.started.wait(30)
+    second = threading.Thread(target=run)
+    second.start()
+    while upstream.calls < 2 and second.is_alive():
+        second.join(0.01)
+    upstream.gate.set()
+    first.join(30)
+    second.join(30)
+    assert answers == ["answer", "answer"]
+    assert upstream.calls == 2

@@ -221,3 +221,35 @@ def test_processes_share_the_cache(redis_server: RedisServer, prefix: str) -> No
         assert other["stats"]["hits"] == 2  # type: ignore[index]  # JSON
     stranger = report(run_worker(redis_server.url, prefix, prompts, "globex"))
     assert stranger["calls"] == 2
+
+
+async def test_from_client_leaves_your_client_open(
+    redis_server: RedisServer, prefix: str, client: redis_asyncio.Redis
+) -> None:
+    """A cache over your client uses it and does not close it."""
+    cache = RedisCache.from_client(client, prefix=prefix, timeout=2.0)
+    assert await cache.put("k", RICH, 0.0, ttl=60.0, idle_ttl=None)
+    await cache.aclose()
+    assert await client.ping()
+    assert "redis://" not in repr(cache)
+
+
+def test_from_client_takes_only_a_redis_client() -> None:
+    """Anything but a ``redis.asyncio.Redis`` is a TypeError."""
+    with pytest.raises(TypeError, match=r"redis\.asyncio\.Redis"):
+        RedisCache.from_client(object())  # type: ignore[arg-type]  # the point
+
+
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ({"prefix": ""}, "prefix"),
+        ({"timeout": 0}, "timeout"),
+        ({"max_value_bytes": 0}, "max_value_bytes"),
+        ({"compress_level": 10}, "compress_level"),
+    ],
+)
+def test_bad_settings_fail_when_built(settings: dict[str, object], match: str) -> None:
+    """Invalid settings raise ValueError naming the setting, before any connection."""
+    with pytest.raises(ValueError, match=match):
+        RedisCache("redis://127.0.0.1:1/0", **settings)  # type: ignore[arg-type]  # the point

@@ -26,6 +26,7 @@ from vex_llm import (
     ToolCall,
     ToolChoice,
     cache_control,
+    collect,
     stack,
     tenant,
 )
@@ -374,3 +375,27 @@ async def test_caller_errors_pass_through_and_are_not_stored() -> None:
         await cache.complete(BASE)
     assert caught.value.code == "context_length_exceeded"
     assert cache.stats().stored == 0
+
+
+class BrokenStore(MemoryCache):
+    """A store whose every operation raises."""
+
+    async def get(self, key: str, now: float) -> LlmResponse | None:
+        raise OSError("disk gone")
+
+    async def put(
+        self, key: str, answer: LlmResponse, now: float, *, ttl: float, idle_ttl: float | None
+    ) -> bool:
+        raise OSError("disk gone")
+
+
+async def test_a_broken_store_never_fails_a_call(caplog: pytest.LogCaptureFixture) -> None:
+    """A store that raises is a miss and a skipped write; the call is answered."""
+    mock = MockProvider.smart()
+    cache = CachedProvider(mock, CacheConfig(store=BrokenStore()))
+    prompt = LlmRequest.from_prompt("hello")
+    await cache.complete(prompt)
+    assert (await collect(cache.stream(prompt))).content
+    assert mock.calls == 2
+    assert cache.stats().not_stored == 2
+    assert [r.getMessage() for r in caplog.records].count("cache_store_error") == 4

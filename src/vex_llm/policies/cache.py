@@ -8,6 +8,7 @@ upstream call (single flight, ``_cache_flight``).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -24,6 +25,8 @@ from ..stores import CacheStore, MemoryCache
 from ._cache_flight import Flights, StreamFlights
 from ._cache_key import Unkeyable, request_key
 from ._tenant import current_tenant
+
+logger: Final = logging.getLogger("vex_llm")
 
 CacheMode = Literal["use", "bypass", "refresh"]
 """How the calls inside a ``cache_control()`` block use the cache."""
@@ -158,6 +161,10 @@ async def _chunks(chunks: list[StreamChunk]) -> AsyncIterator[StreamChunk]:
         yield chunk
 
 
+def _store_failed(operation: str, exc: Exception) -> None:
+    logger.warning("cache_store_error", extra={"operation": operation, "error": type(exc).__name__})
+
+
 class CachedProvider(ProviderWrapper):
     """Serves repeated requests from a cache: exact match on everything that shapes the
     answer, the tenant included (``vex_llm.tenant``).
@@ -169,7 +176,8 @@ class CachedProvider(ProviderWrapper):
     finish reason, and a hit on a stream replays the answer as a stream (text, tool
     calls, usage and finish reason as stored; chunk boundaries differ). ``complete()`` and
     ``stream()`` share entries. Requests with ``temperature > 0`` pass through unless
-    ``cache_sampled``; ``cache_control()`` bypasses or refreshes per call.
+    ``cache_sampled``; ``cache_control()`` bypasses or refreshes per call. A store that
+    raises is a miss (logged as ``cache_store_error``), never a failed call.
 
     The shared upstream call runs in the first caller's context (its deadline and
     tenant). Closing the provider cancels the calls in the air; it does not close a
@@ -241,7 +249,7 @@ class CachedProvider(ProviderWrapper):
             self._passed += 1
             return await self._inner.complete(request)
         if mode == "use":
-            answer = await self._store.get(key, self._clock())
+            answer = await self._lookup(key)
             if answer is not None:
                 self._hits += 1
                 return answer
@@ -265,7 +273,7 @@ class CachedProvider(ProviderWrapper):
                 await close_stream(chunks)
             return
         if mode == "use":
-            answer = await self._store.get(key, self._clock())
+            answer = await self._lookup(key)
             if answer is not None:
                 self._hits += 1
                 for chunk in replay(answer):
@@ -288,6 +296,13 @@ class CachedProvider(ProviderWrapper):
         finally:
             await close_stream(flight)
 
+    async def _lookup(self, key: str) -> LlmResponse | None:
+        try:
+            return await self._store.get(key, self._clock())
+        except Exception as exc:  # a broken store is a miss, never a failed call
+            _store_failed("get", exc)
+            return None
+
     def is_whole(self, answer: LlmResponse) -> bool:
         """Whether ``answer`` may be stored: finished, not a refusal, not truncated
         (unless ``cache_truncated``)."""
@@ -303,9 +318,13 @@ class CachedProvider(ProviderWrapper):
         config = self._config
         if answer.latency_s:
             answer = replace(answer, latency_s=0.0)
-        stored = await self._store.put(
-            key, answer, self._clock(), ttl=config.ttl, idle_ttl=config.idle_ttl
-        )
+        try:
+            stored = await self._store.put(
+                key, answer, self._clock(), ttl=config.ttl, idle_ttl=config.idle_ttl
+            )
+        except Exception as exc:  # a broken store costs the entry, never the call
+            _store_failed("put", exc)
+            stored = False
         if stored:
             self._stored += 1
         else:

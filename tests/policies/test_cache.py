@@ -399,3 +399,16 @@ async def test_a_broken_store_never_fails_a_call(caplog: pytest.LogCaptureFixtur
     assert mock.calls == 2
     assert cache.stats().not_stored == 2
     assert [r.getMessage() for r in caplog.records].count("cache_store_error") == 4
+
+
+async def test_caches_share_a_store_they_are_given() -> None:
+    """Two caches over one (empty) MemoryCache and one namespace serve each other's
+    entries."""
+    store = MemoryCache()
+    one = CachedProvider(MockProvider.smart(name="a"), CacheConfig(store=store, namespace="app"))
+    other = MockProvider.smart(name="b")
+    two = CachedProvider(other, CacheConfig(store=store, namespace="app"))
+    assert one.store is store
+    await one.complete(BASE)
+    await two.complete(BASE)
+    assert (other.calls, two.stats().hits, len(store)) == (0, 1, 1)

@@ -201,7 +201,8 @@ class CachedProvider(ProviderWrapper):
     ) -> None:
         super().__init__(provider)
         self._config = config = config if config is not None else CacheConfig()
-        self._store = config.store or MemoryCache(max_entries=config.max_entries)
+        given = config.store  # an empty MemoryCache is falsy: compare with None
+        self._store = given if given is not None else MemoryCache(max_entries=config.max_entries)
         self._namespace = config.namespace if config.namespace is not None else provider.name
         self._clock = clock
         self._flights = Flights()

@@ -5,6 +5,7 @@ gone is a miss, never an error."""
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import zlib
@@ -253,3 +254,36 @@ def test_bad_settings_fail_when_built(settings: dict[str, object], match: str) -
     """Invalid settings raise ValueError naming the setting, before any connection."""
     with pytest.raises(ValueError, match=match):
         RedisCache("redis://127.0.0.1:1/0", **settings)  # type: ignore[arg-type]  # the point
+
+
+async def test_redis_going_away_and_back(
+    own_redis_server: RedisServer, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis killed: reads miss, writes are skipped, Redis is left alone for
+    ``reconnect_after`` (on the cache's clock); back: the cache rejoins, logged once each."""
+    caplog.set_level(logging.INFO, logger="vex_llm")
+    clock = ManualClock(0.0)
+    async with RedisCache(
+        own_redis_server.url,
+        prefix=prefix,
+        timeout=0.5,
+        connect_timeout=0.5,
+        max_errors=2,
+        reconnect_after=5.0,
+        clock=clock,
+    ) as cache:
+        assert await cache.put("k", RICH, 0.0, ttl=60.0, idle_ttl=None)
+        own_redis_server.stop()
+        assert await cache.get("k", 0.0) is None
+        assert not await cache.put("k", RICH, 0.0, ttl=60.0, idle_ttl=None)
+        assert (cache.degraded, cache.errors) == (True, 2)
+        own_redis_server.start()
+        assert await cache.get("k", 0.0) is None  # resting: Redis is not asked
+        assert cache.errors == 2
+        clock.advance(5.0)
+        assert await cache.put("k", RICH, 0.0, ttl=60.0, idle_ttl=None)
+        assert await cache.get("k", 0.0) == RICH
+        assert not cache.degraded
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages.count("cache_store_fallback") == 1
+    assert messages.count("cache_store_rejoined") == 1

@@ -53,13 +53,18 @@ def _reader(kind: type) -> Callable[[object], tuple[object, ...]]:
 
 
 def _plain(value: object) -> object:
-    """``value`` as nested tuples of str, int, float, bool and None."""
+    """``value`` as nested tuples of str, int, float, bool and None.
+
+    Every tuple starts with a tag saying what it was (``"["`` a sequence, ``"{}"`` a
+    mapping, a dataclass's name), so two different values never give one form (an empty
+    dict and the list ``["{}"]`` would otherwise).
+    """
     kind = type(value)
     if kind in _SCALARS:
         return value
     if kind is tuple or kind is list:
         elements = cast("Sequence[object]", value)
-        return tuple([v if type(v) in _SCALARS else _plain(v) for v in elements])
+        return ("[", *[v if type(v) in _SCALARS else _plain(v) for v in elements])
     fields = _FIELDS.get(kind)
     if fields is None and dataclasses.is_dataclass(value):
         fields = _FIELDS[kind] = _reader(kind)

@@ -56,6 +56,9 @@ from .breaker import (
     classify_error,
 )
 from .policies import (
+    CacheConfig,
+    CachedProvider,
+    CacheStats,
     DeadlineProvider,
     FallbackProvider,
     HedgeConfig,
@@ -69,14 +72,17 @@ from .policies import (
     TimeoutProvider,
     Trace,
     TraceEvent,
+    cache_control,
+    current_tenant,
     deadline,
     on_stream_break,
     stack,
+    tenant,
     time_left,
     trace,
 )
 from .providers import AnthropicProvider, HttpLimits, MockProvider, OpenAIProvider
-from .stores import CircuitStore, MemoryStore, RedisStore
+from .stores import CacheStore, CircuitStore, MemoryCache, MemoryStore, RedisCache, RedisStore
 
 # A library never decides where its log records go: without this handler, Python's
 # last-resort handler would print warnings such as circuit_opened to stderr in an
@@ -87,6 +93,10 @@ __all__ = [
     "AllProvidersFailed",
     "AnthropicProvider",
     "AuthenticationFailed",
+    "CacheConfig",
+    "CacheStats",
+    "CacheStore",
+    "CachedProvider",
     "Capabilities",
     "CircuitBreaker",
     "CircuitConfig",
@@ -110,6 +120,7 @@ __all__ = [
     "LlmProvider",
     "LlmRequest",
     "LlmResponse",
+    "MemoryCache",
     "MemoryStore",
     "Message",
     "MockProvider",
@@ -121,6 +132,7 @@ __all__ = [
     "ProviderWrapper",
     "RateLimited",
     "Reasoning",
+    "RedisCache",
     "RedisStore",
     "ResilienceStack",
     "ResilientProvider",
@@ -145,12 +157,15 @@ __all__ = [
     "Trace",
     "TraceEvent",
     "Usage",
+    "cache_control",
     "check_capabilities",
     "classify_error",
     "collect",
+    "current_tenant",
     "deadline",
     "on_stream_break",
     "stack",
+    "tenant",
     "time_left",
     "trace",
 ]

@@ -146,3 +146,31 @@ async def http_provider_uses() -> None:
 
     async with Mine("m", base_url="http://127.0.0.1:9/v1", path="/chat/completions", name="x"):
         pass
+
+
+async def cache_uses() -> None:
+    from vex_llm import (
+        CacheConfig,
+        CachedProvider,
+        CacheStats,
+        MemoryCache,
+        MockProvider,
+        RedisCache,
+        cache_control,
+        current_tenant,
+        stack,
+        tenant,
+    )
+
+    redis_cache = RedisCache("redis://127.0.0.1:6379/0", prefix="app", max_value_bytes=65536)
+    config = CacheConfig(ttl=600.0, idle_ttl=60.0, store=MemoryCache(max_entries=100))
+    llm = stack([MockProvider.smart()], cache=config)
+    cache = llm.cache
+    assert cache is not None
+    assert_type(cache.stats(), CacheStats)
+    with tenant("acme"), cache_control("refresh"):
+        assert_type(current_tenant(), str | None)
+        await CachedProvider(MockProvider.smart(), CacheConfig(store=redis_cache)).complete(
+            LlmRequest.from_prompt("hi")
+        )
+    await redis_cache.aclose()

@@ -2,7 +2,7 @@
 (``ResilientProvider``), retries, timeouts, one overall deadline, fallback chains,
 hedging, and ``stack()`` that assembles them.
 
-Recommended order, outermost first: deadline -> fallback -> per provider: retry ->
+Recommended order, outermost first: cache -> deadline -> fallback -> per provider: retry ->
 circuit breaker (``ResilientProvider``) -> attempt timeout -> provider.
 """
 
@@ -13,7 +13,9 @@ from ._backoff import backoff
 from ._deadline import DeadlineProvider
 from ._scope import Deadline, StreamBreak, current_deadline, deadline, on_stream_break, time_left
 from ._stack import ResilienceStack, stack
+from ._tenant import current_tenant, tenant
 from ._trace import EventKind, Trace, TraceEvent, trace
+from .cache import CacheConfig, CachedProvider, CacheMode, CacheStats, cache_control
 from .fallback import FallbackProvider
 from .hedge import HedgeConfig, HedgeProvider
 from .resilient import ResilientProvider
@@ -22,6 +24,10 @@ from .timeout import TimeoutConfig, TimeoutProvider
 
 __all__ = [
     "AllProvidersFailed",
+    "CacheConfig",
+    "CacheMode",
+    "CacheStats",
+    "CachedProvider",
     "Deadline",
     "DeadlineProvider",
     "EventKind",
@@ -39,10 +45,13 @@ __all__ = [
     "Trace",
     "TraceEvent",
     "backoff",
+    "cache_control",
     "current_deadline",
+    "current_tenant",
     "deadline",
     "on_stream_break",
     "stack",
+    "tenant",
     "time_left",
     "trace",
 ]

@@ -1,5 +1,5 @@
-"""The recommended stack in one call: deadline -> fallback -> per provider: retry ->
-circuit breaker -> attempt timeout -> provider."""
+"""The recommended stack in one call: cache -> deadline -> fallback -> per provider:
+retry -> circuit breaker -> attempt timeout -> provider."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ..stores import CircuitStore
 from ._backoff import Random
 from ._deadline import DeadlineProvider
 from ._scope import StreamBreak
+from .cache import CacheConfig, CachedProvider
 from .fallback import FallbackProvider
 from .hedge import HedgeConfig, HedgeProvider
 from .resilient import ResilientProvider
@@ -48,8 +49,14 @@ class ResilienceStack(LlmProvider):
 
     @property
     def outer(self) -> LlmProvider:
-        """The outermost layer (a ``DeadlineProvider`` unless built without a deadline)."""
+        """The outermost layer (a ``CachedProvider`` when built with a cache, else a
+        ``DeadlineProvider`` unless built without a deadline)."""
         return self._outer
+
+    @property
+    def cache(self) -> CachedProvider | None:
+        """The cache layer (its ``stats()``), when the stack was built with one."""
+        return self._outer if isinstance(self._outer, CachedProvider) else None
 
     @property
     def circuits(self) -> Mapping[str, ResilientProvider]:
@@ -89,12 +96,14 @@ def stack(
     provider_timeouts: Mapping[LlmProvider, TimeoutConfig] | None = None,
     provider_retry: Mapping[LlmProvider, RetryConfig] | None = None,
     provider_circuits: Mapping[LlmProvider, CircuitConfig] | None = None,
+    cache: CacheConfig | None = None,
 ) -> ResilienceStack:
     """Wrap providers in the recommended resilience stack.
 
-    Outermost first: one overall ``deadline`` per call; a fallback chain over the
-    providers in order (or, with ``hedge``, hedged requests); then, for each provider,
-    retries with a budget, a circuit breaker, and per-attempt timeouts (built only here).
+    Outermost first: with ``cache``, a cache of answers; one overall ``deadline`` per
+    call; a fallback chain over the providers in order (or, with ``hedge``, hedged
+    requests); then, for each provider, retries with a budget, a circuit breaker, and
+    per-attempt timeouts (built only here).
 
     Args:
         providers: Primary first (at least one; names must differ, they name circuits).
@@ -114,6 +123,11 @@ def stack(
         provider_timeouts: Some providers' own ``timeouts`` (a config file sets them).
         provider_retry: Some providers' own ``retry`` settings.
         provider_circuits: Some providers' own ``circuit`` rules.
+        cache: Serve repeated requests from a cache (``CacheConfig``), as the outermost
+            layer: a hit then costs no deadline timer, no fallback, no retry budget and no
+            circuit permit; the key does not depend on which provider answered, so an
+            answer from a fallback serves later calls too; and the single flight sits
+            above everything that calls a provider. Default ``None``: no cache.
 
     Returns:
         The stack, itself an ``LlmProvider``.
@@ -131,6 +145,8 @@ def stack(
     circuits, retried = _guarded(chain, *own, store, clock, sleep, rng)
     windows = {retried[p.name]: size for p, size in (context_windows or {}).items()}
     outer = _outer(list(retried.values()), hedge, deadline, on_stream_break, clock, sleep, windows)
+    if cache is not None:
+        outer = CachedProvider(outer, cache, clock=clock)
     return ResilienceStack(outer, circuits)
 
 

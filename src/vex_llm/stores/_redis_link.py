@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.connection import AbstractConnection
 
-Call = tuple[int, Sequence[str], Sequence[str]]
+Call = tuple[int, Sequence[str], Sequence[str | bytes]]
 """One script call: the script's index (in the sources given to ``Link``), keys, args."""
 
 
@@ -117,7 +117,7 @@ class Link:
     async def _exchange(
         self, conn: AbstractConnection, calls: Sequence[Call], within: float
     ) -> list[object]:
-        commands: list[list[str | int]] = [
+        commands: list[list[str | int | bytes]] = [
             ["EVALSHA", self._shas[script], len(keys), *keys, *args] for script, keys, args in calls
         ]
         replies: list[object] = []

@@ -16,6 +16,7 @@ from typing import Final
 
 import httpx
 
+from .._clock import Clock, sleep_for
 from .._errors import LlmError, Timeout
 from .._guard import claim_limits, within
 from .._limits import check_seconds, checked_as
@@ -44,7 +45,9 @@ class HttpProvider(LlmProvider):
     Subclasses give the API root, the key and headers, and implement the wire format.
     Credentials in ``base_url`` are masked in the repr, in ``url``, in every error and in
     httpx's request log. The limits a ``TimeoutProvider`` or ``DeadlineProvider`` above
-    declares are enforced here, with the provider's own, under one timer.
+    declares are enforced here, with the provider's own, under one timer. The limits run
+    on ``clock`` when one is given (a ``ManualClock`` drives them in tests: its ``sleep``
+    is what they wait on), else on the event loop's time.
     """
 
     enforces_declared_limits: Final = True
@@ -67,6 +70,7 @@ class HttpProvider(LlmProvider):
         idle_timeout: float,
         limits: HttpLimits | None,
         client: httpx.AsyncClient | None,
+        clock: Clock | None = None,
     ) -> None:
         owner = type(self).__name__
         model_value: object = model  # callers without a type checker do pass None
@@ -107,6 +111,10 @@ class HttpProvider(LlmProvider):
         if client is None:
             client = httpx.AsyncClient(limits=self._limits.pool())
         self._client = client
+        # The limits' time: the loop's own (None) or a given clock, e.g. a ManualClock
+        # that a test advances past a limit; its sleep is the one the limits wait on.
+        self._clock = clock
+        self._sleep = asyncio.sleep if clock is None else sleep_for(clock)
 
     def _httpx_timeouts(self) -> tuple[httpx.Timeout, httpx.Timeout]:
         """httpx's limits for a call and for a stream.
@@ -201,8 +209,8 @@ class HttpProvider(LlmProvider):
         """
         model = request.model or self._model
         body = json.dumps(self._payload(request, model, stream=False)).encode()
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        clock = self._clock or asyncio.get_running_loop().time
+        started = clock()
         boundary = self._boundary
         outgoing = self._client.build_request(
             "POST", self._url, content=body, headers=self._headers, timeout=self._call_limits
@@ -213,7 +221,7 @@ class HttpProvider(LlmProvider):
 
         try:
             # Our own limit and any claimed from the layers above, under one timer.
-            async with within(self._timeout, asyncio.sleep, total, also=claim_limits()):
+            async with within(self._timeout, self._sleep, total, also=claim_limits()):
                 response = await self._client.send(outgoing, stream=True)
                 try:
                     status = response.status_code
@@ -238,13 +246,14 @@ class HttpProvider(LlmProvider):
             error = boundary.invalid("a body that is not JSON", model=model)
             raise self._fail(error) from boundary.cause(exc)
         try:
-            return self._answer(data, model, loop.time() - started)
+            return self._answer(data, model, clock() - started)
         except LlmError as error:
             self._fail(error)
             raise
 
-    async def _open(self, body: bytes, model: str, started: float) -> httpx.Response:
-        """Send a stream request and wait for a 2xx event stream's headers."""
+    async def _open(self, body: bytes, model: str, read: StreamRead) -> httpx.Response:
+        """Send a stream request and wait (under ``read``'s timer) for a 2xx event stream's
+        headers."""
         request = self._client.build_request(
             "POST",
             self._url,
@@ -252,19 +261,7 @@ class HttpProvider(LlmProvider):
             headers=self._stream_headers,
             timeout=self._stream_limits,
         )
-        if self._headers_timeout <= self._first_token_timeout:
-            limit, code = self._headers_timeout, "headers_timeout"
-        else:
-            limit, code = self._first_token_timeout, "ttft_timeout"
-        try:
-            async with asyncio.timeout_at(started + limit):
-                response = await self._client.send(request, stream=True)
-        except TimeoutError as exc:
-            error: LlmError = self._boundary.deadline_error(code, limit, model=model)
-            raise self._fail(error) from self._boundary.cause(exc)
-        except httpx.HTTPError as exc:
-            error = self._boundary.transport_error(exc, model=model)
-            raise self._fail(error) from self._boundary.cause(exc)
+        response = await read.headers(self._client.send(request, stream=True))
         status = response.status_code
         is_json = "json" in response.headers.get("content-type", "")
         if 200 <= status < 300 and not is_json:
@@ -321,10 +318,13 @@ class HttpProvider(LlmProvider):
         """
         model = request.model or self._model
         body = json.dumps(self._payload(request, model, stream=True)).encode()
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        response = await self._open(body, model, started)
-        read = StreamRead(self, self._reader(model), loop, started + self._first_token_timeout)
+        clock = self._clock or asyncio.get_running_loop().time
+        read = StreamRead(self, self._reader(model), clock, self._sleep, clock())
+        try:
+            response = await self._open(body, model, read)
+        except BaseException:
+            read.close()
+            raise
         raw = pieces(response)
         feed = SseDecoder(max_line=self._max_line, max_event=self._max_event).feed
         guard = read.guard

@@ -8,6 +8,7 @@ from typing import Final
 
 import httpx
 
+from .._clock import Clock
 from .._types import LlmRequest, LlmResponse, Usage
 from ._base import HttpProvider, to_int
 from ._body import HttpLimits
@@ -67,6 +68,8 @@ class AnthropicProvider(HttpProvider):
         limits: Body, stream and connection-pool limits (default ``HttpLimits()``).
         client: An ``httpx.AsyncClient`` to use (and leave open); default: one of our own,
             sized by ``limits``.
+        clock: The clock the time limits run on (default: the event loop's time); a
+            ``ManualClock`` lets a test move a stream past its limits without waiting.
 
     Raises:
         ValueError: On an empty model or name, a bad URL (shown with its credentials
@@ -93,6 +96,7 @@ class AnthropicProvider(HttpProvider):
         extra_headers: Mapping[str, str] | None = None,
         limits: HttpLimits | None = None,
         client: httpx.AsyncClient | None = None,
+        clock: Clock | None = None,
     ) -> None:
         owner = type(self).__name__
         tokens: object = max_tokens  # callers without a type checker pass floats
@@ -129,6 +133,7 @@ class AnthropicProvider(HttpProvider):
             idle_timeout=idle_timeout,
             limits=limits,
             client=client,
+            clock=clock,
         )
 
     def _payload(self, request: LlmRequest, model: str, *, stream: bool) -> dict[str, object]:

@@ -14,6 +14,7 @@ from typing import Final, Literal, Self, TypedDict, Unpack
 
 import httpx
 
+from .._clock import Clock
 from .._types import LlmRequest, LlmResponse, Usage
 from ._base import HttpProvider, to_int
 from ._body import HttpLimits
@@ -110,6 +111,8 @@ class OpenAIProvider(HttpProvider):
             connections, 10 s to get one from the pool).
         client: An ``httpx.AsyncClient`` to use (and leave open); default: one of our own,
             sized by ``limits``.
+        clock: The clock the time limits run on (default: the event loop's time); a
+            ``ManualClock`` lets a test move a stream past its limits without waiting.
 
     Raises:
         ValueError: On an empty model or name, a bad URL (shown with its credentials
@@ -135,6 +138,7 @@ class OpenAIProvider(HttpProvider):
         extra_headers: Mapping[str, str] | None = None,
         limits: HttpLimits | None = None,
         client: httpx.AsyncClient | None = None,
+        clock: Clock | None = None,
     ) -> None:
         owner = type(self).__name__
         url_source = "base_url"
@@ -164,6 +168,7 @@ class OpenAIProvider(HttpProvider):
             idle_timeout=idle_timeout,
             limits=limits,
             client=client,
+            clock=clock,
         )
 
     @classmethod

@@ -193,3 +193,48 @@ async def test_the_idle_limit_waits_for_the_first_chunk_of_an_http_stream() -> N
     chunks = await reading
     await client.aclose()
     assert "".join(c.delta for c in chunks) == "w0 w1 "
+
+
+async def test_a_stream_over_http_times_its_first_token_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """TimeoutProvider over an HTTP stream: one timer for headers, first token and idle gaps."""
+    http = _provider(_events(CHUNKS))
+    bounded = vex_llm.TimeoutProvider(http, TimeoutConfig(first_token_timeout=5.0))
+    loop = asyncio.get_running_loop()
+    call_at = loop.call_at
+    calls = 0
+
+    def counting(*args: object, **kwargs: object) -> asyncio.TimerHandle:
+        nonlocal calls
+        calls += 1
+        return call_at(*args, **kwargs)  # type: ignore[arg-type]  # forwarded as received
+
+    monkeypatch.setattr(loop, "call_at", counting)
+    chunks = await collect(bounded.stream(request()))
+    monkeypatch.undo()
+    await http.aclose()
+    assert len(chunks) == CHUNKS + 1
+    # The stream's one guard, and the bounded read of the body's end after [DONE].
+    assert calls == 2
+
+
+async def test_the_timeout_providers_first_token_limit_binds_an_http_stream() -> None:
+    """A first-token limit declared by TimeoutProvider fires inside the HTTP provider."""
+    never = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        await never.wait()
+        yield b""
+
+    def handle(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    http = OpenAIProvider("m", base_url="http://test.invalid/v1", api_key="sk-test", client=client)
+    bounded = vex_llm.TimeoutProvider(http, TimeoutConfig(first_token_timeout=0.05))
+    with pytest.raises(Timeout, match="first token") as info:
+        await collect(bounded.stream(request()))
+    await client.aclose()
+    assert info.value.provider == "openai"
+    assert info.value.code is None  # the TimeoutProvider's error, not the provider's ttft_timeout

@@ -41,24 +41,30 @@ def _provider(events: list[bytes], stall: asyncio.Event | None = None) -> OpenAI
     return OpenAIProvider("m", base_url="http://test.invalid/v1", api_key="sk-test", client=client)
 
 
+class Timers:
+    """Counts the running loop's ``call_at`` (every timer set) until the patch is undone."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        loop = asyncio.get_running_loop()
+        self.calls = 0
+        call_at = loop.call_at
+
+        def counting(*args: object, **kwargs: object) -> asyncio.TimerHandle:
+            self.calls += 1
+            return call_at(*args, **kwargs)  # type: ignore[arg-type]  # forwarded as received
+
+        monkeypatch.setattr(loop, "call_at", counting)
+
+
 async def test_a_stack_stream_arms_no_timer_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
     """200 chunks through stack(): a handful of timer operations in all, not one per layer."""
     llm = vex_llm.stack([_provider(_events(CHUNKS))])
-    loop = asyncio.get_running_loop()
-    call_at = loop.call_at
-    calls = 0
-
-    def counting(*args: object, **kwargs: object) -> asyncio.TimerHandle:
-        nonlocal calls
-        calls += 1
-        return call_at(*args, **kwargs)  # type: ignore[arg-type]  # forwarded as received
-
-    monkeypatch.setattr(loop, "call_at", counting)
+    timers = Timers(monkeypatch)
     deltas = [chunk.delta async for chunk in llm.stream(request())]
     monkeypatch.undo()
     await llm.aclose()
     assert len(deltas) == CHUNKS + 1
-    assert calls < 10
+    assert timers.calls < 10
 
 
 async def test_a_stream_is_an_object_not_an_async_generator() -> None:
@@ -149,21 +155,12 @@ async def test_an_attempt_over_http_is_timed_once(monkeypatch: pytest.MonkeyPatc
     client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
     http = OpenAIProvider("m", base_url="http://test.invalid/v1", api_key="sk-test", client=client)
     bounded = vex_llm.TimeoutProvider(http, TimeoutConfig(attempt_timeout=5.0))
-    loop = asyncio.get_running_loop()
-    call_at = loop.call_at
-    calls = 0
-
-    def counting(*args: object, **kwargs: object) -> asyncio.TimerHandle:
-        nonlocal calls
-        calls += 1
-        return call_at(*args, **kwargs)  # type: ignore[arg-type]  # forwarded as received
-
-    monkeypatch.setattr(loop, "call_at", counting)
+    timers = Timers(monkeypatch)
     answer = await bounded.complete(request())
     monkeypatch.undo()
     await client.aclose()
     assert answer.content == "hi"
-    assert calls == 1
+    assert timers.calls == 1
 
 
 async def test_the_idle_limit_waits_for_the_first_chunk_of_an_http_stream() -> None:
@@ -201,22 +198,13 @@ async def test_a_stream_over_http_times_its_first_token_once(
     """TimeoutProvider over an HTTP stream: one timer for headers, first token and idle gaps."""
     http = _provider(_events(CHUNKS))
     bounded = vex_llm.TimeoutProvider(http, TimeoutConfig(first_token_timeout=5.0))
-    loop = asyncio.get_running_loop()
-    call_at = loop.call_at
-    calls = 0
-
-    def counting(*args: object, **kwargs: object) -> asyncio.TimerHandle:
-        nonlocal calls
-        calls += 1
-        return call_at(*args, **kwargs)  # type: ignore[arg-type]  # forwarded as received
-
-    monkeypatch.setattr(loop, "call_at", counting)
+    timers = Timers(monkeypatch)
     chunks = await collect(bounded.stream(request()))
     monkeypatch.undo()
     await http.aclose()
     assert len(chunks) == CHUNKS + 1
     # The stream's one guard, and the bounded read of the body's end after [DONE].
-    assert calls == 2
+    assert timers.calls == 2
 
 
 async def test_the_timeout_providers_first_token_limit_binds_an_http_stream() -> None:

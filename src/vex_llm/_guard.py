@@ -257,14 +257,16 @@ class Until(Limit):
         self._expired = expired
 
     def remaining(self) -> float:
-        return self._due - self._clock()
+        due = self._due
+        # Lifted, it stays in the stream's guard: answer without reading the clock.
+        return due if due == _INF else due - self._clock()
 
     def expired(self) -> LlmError:
         return self._expired()
 
     def stop(self) -> None:
         """Lift the limit (what it waited for came)."""
-        self._due = math.inf
+        self._due = _INF
 
 
 class within:  # named like asyncio.timeout, and used like it

@@ -13,6 +13,7 @@ from _policies import collect, request
 
 import vex_llm
 from vex_llm import OpenAIProvider, StreamInterrupted, Timeout, TimeoutConfig
+from vex_llm._guard import Until, limit_scope
 
 CHUNKS = 200
 
@@ -226,3 +227,22 @@ async def test_the_timeout_providers_first_token_limit_binds_an_http_stream() ->
     await client.aclose()
     assert info.value.provider == "openai"
     assert info.value.code is None  # the TimeoutProvider's error, not the provider's ttft_timeout
+
+
+async def test_a_limit_spent_before_the_headers_fails_the_stream_at_once() -> None:
+    """A declared limit already spent when a stream opens raises its error; nothing is sent."""
+    seen: list[httpx.Request] = []
+
+    def handle(sent: httpx.Request) -> httpx.Response:
+        seen.append(sent)
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=b"")
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    http = OpenAIProvider("m", base_url="http://test.invalid/v1", api_key="sk-test", client=client)
+    loop = asyncio.get_running_loop()
+    spent = Until(0.0, loop.time, asyncio.sleep, lambda: Timeout("the budget is spent"))
+    with limit_scope((spent,)), pytest.raises(Timeout, match="budget is spent"):
+        await collect(http.stream(request()))
+    await client.aclose()
+    assert seen == []
+    assert not spent.claimed  # handed back for whoever reads next

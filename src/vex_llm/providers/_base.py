@@ -261,7 +261,7 @@ class HttpProvider(LlmProvider):
             headers=self._stream_headers,
             timeout=self._stream_limits,
         )
-        response = await read.headers(self._client.send(request, stream=True))
+        response = await read.headers(self._client, request)
         status = response.status_code
         is_json = "json" in response.headers.get("content-type", "")
         if 200 <= status < 300 and not is_json:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import httpx
@@ -75,11 +75,12 @@ class StreamRead(Limit):
         self._claimed = claim_limits()
         self.guard = Guard((self, *self._claimed), asyncio.get_running_loop())
 
-    async def headers(self, sending: Awaitable[httpx.Response]) -> httpx.Response:
-        """Wait for the response headers under the stream's one timer.
+    async def headers(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+        """Send the request and wait for the response headers under the stream's one timer.
 
         Args:
-            sending: The request being sent (``client.send(..., stream=True)``).
+            client: The provider's client.
+            request: The stream request.
 
         Returns:
             The response, its body not yet read.
@@ -94,7 +95,7 @@ class StreamRead(Limit):
         try:
             guard.arm()
             try:
-                response = await sending
+                response = await client.send(request, stream=True)
             finally:
                 guard.disarm()
         except BaseException as exc:

@@ -13,8 +13,8 @@ them) from an ``httpx.MockTransport``. Rows, interleaved round by round:
 Printed per row: microseconds per chunk (best round), the ratio to raw httpx, the timer
 operations per chunk (``loop.call_at``) and the garbage-collected container allocations
 per chunk (from gen-0 collections). Then ``--concurrent`` streams at once through raw
-httpx and through the stack: process CPU seconds per stream and the ratio, and how many
-streams failed.
+httpx, through the bare provider and through the stack: process CPU seconds per stream
+and the ratio, and how many streams failed.
 
 Run: .venv/bin/python bench/streams.py [--chunks N] [--rounds R] [--concurrent C]
 """
@@ -170,6 +170,7 @@ async def concurrent(args: argparse.Namespace) -> None:
     """CPU per stream with many streams at once, raw httpx vs the stack (default settings)."""
     events = sse_events(args.concurrent_chunks)
     raw_client = httpx.AsyncClient(transport=transport(events))
+    provider = sse_provider(events)
     stack = vex_llm.stack([sse_provider(events)])
 
     async def run_all(one: Callable[[], Awaitable[int]]) -> tuple[float, int]:
@@ -179,21 +180,26 @@ async def concurrent(args: argparse.Namespace) -> None:
         failed = sum(isinstance(r, BaseException) for r in results)
         return time.process_time() - started, failed
 
-    best_raw = best_stack = float("inf")
-    failed_raw = failed_stack = 0
+    rows: dict[str, Callable[[], Awaitable[int]]] = {
+        "raw httpx": lambda: raw_stream(raw_client),
+        "provider": lambda: provider_stream(provider),
+        "stack": lambda: provider_stream(stack),
+    }
+    best = dict.fromkeys(rows, float("inf"))
+    failed = dict.fromkeys(rows, 0)
     for _ in range(args.rounds):
-        cpu, failed_raw = await run_all(lambda: raw_stream(raw_client))
-        best_raw = min(best_raw, cpu)
-        cpu, failed_stack = await run_all(lambda: provider_stream(stack))
-        best_stack = min(best_stack, cpu)
+        for name, one in rows.items():  # interleaved, so drift hits every row alike
+            cpu, failed[name] = await run_all(one)
+            best[name] = min(best[name], cpu)
     n = args.concurrent
     chunks = args.concurrent_chunks
     print(f"\n{n} concurrent streams of {chunks} chunks, best of {args.rounds} rounds")
     print(f"{'row':<12}{'CPU ms/stream':>15}{'x raw':>8}{'failed':>8}")
-    print(f"{'raw httpx':<12}{best_raw / n * 1e3:>15.3f}{1.0:>8.2f}{failed_raw:>8}")
-    ratio = best_stack / best_raw
-    print(f"{'stack':<12}{best_stack / n * 1e3:>15.3f}{ratio:>8.2f}{failed_stack:>8}")
+    for name in rows:
+        ratio = best[name] / best["raw httpx"]
+        print(f"{name:<12}{best[name] / n * 1e3:>15.3f}{ratio:>8.2f}{failed[name]:>8}")
     await stack.aclose()
+    await provider.aclose()
     await raw_client.aclose()
 
 

@@ -16,8 +16,14 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from types import TracebackType
 
-from ._clock import Sleep
+from ._clock import Clock, Sleep
 from ._errors import LlmError
+
+_INF = math.inf
+_current_task = asyncio.current_task
+
+_SLACK = 1e-3
+"""Seconds a timer may fire after the wait's due time rather than be moved earlier."""
 
 
 class Limit:
@@ -98,12 +104,14 @@ class Guard:
         "_limits",
         "_loop",
         "_task",
+        "_time",
         "_waiting",
     )
 
     def __init__(self, limits: tuple[Limit, ...], loop: asyncio.AbstractEventLoop) -> None:
         self._limits = limits
         self._loop = loop
+        self._time = loop.time
         self._fast = all(limit.sleep is asyncio.sleep for limit in limits)
         self._handle: asyncio.TimerHandle | None = None
         self._dog: asyncio.Future[None] | None = None
@@ -121,27 +129,33 @@ class Guard:
         Raises:
             LlmError: The chosen limit is already spent.
         """
-        best = math.inf
+        # Once per chunk: locals, and the loop's bound time, rather than attribute hops.
+        best = _INF
+        chosen = None
         for limit in self._limits:
             left = limit.remaining()
             if left < best:
                 best = left
-                self._chosen = limit
-        if best == math.inf:
+                chosen = limit
+        if chosen is None:
             return
-        if best <= 0:
-            raise self._chosen.expired()
-        task = asyncio.current_task()
+        self._chosen = chosen
+        if best <= 0.0:
+            raise chosen.expired()
+        task = _current_task(self._loop)
         assert task is not None, "vex_llm streams run inside an asyncio task"
         self._task = task
         self._cancelling = task.cancelling()
         self._waiting = True
         if not self._fast:
-            self._dog = asyncio.ensure_future(self._bark(self._chosen.sleep, best))
+            self._dog = asyncio.ensure_future(self._bark(chosen.sleep, best))
             return
-        due = self._loop.time() + best
+        due = self._time() + best
         self._due = due
-        if self._at > due:
+        # Limits read their clocks one after another, so the same deadline comes out a
+        # few microseconds apart from wait to wait: moving the timer for less than the
+        # slack would cost a timer operation for nothing (it fires at most that late).
+        if self._at > due + _SLACK:
             if self._handle is not None:
                 self._handle.cancel()
             self._handle = self._loop.call_at(due, self._fire)
@@ -159,7 +173,7 @@ class Guard:
         self._at = math.inf
         if not self._waiting:
             return
-        if self._loop.time() < self._due:
+        if self._time() < self._due:
             self._handle = self._loop.call_at(self._due, self._fire)
             self._at = self._due
             return
@@ -215,6 +229,44 @@ class Fixed(Limit):
 
     def expired(self) -> LlmError:
         return self._expired()
+
+
+class Until(Limit):
+    """A limit that ends at one moment, however many waits it spans (a first-token limit
+    counted from the stream's start), until ``stop()`` lifts it.
+
+    Args:
+        seconds: Seconds from now.
+        clock: The time ``sleep`` waits on (``loop.time`` for ``asyncio.sleep``).
+        sleep: The sleep the limit is measured with.
+        expired: Builds the error raised on expiry.
+    """
+
+    __slots__ = ("_clock", "_due", "_expired")
+
+    def __init__(
+        self,
+        seconds: float,
+        clock: Clock,
+        sleep: Sleep,
+        expired: Callable[[], LlmError],
+    ) -> None:
+        super().__init__(sleep)
+        self._clock = clock
+        self._due = clock() + seconds
+        self._expired = expired
+
+    def remaining(self) -> float:
+        due = self._due
+        # Lifted, it stays in the stream's guard: answer without reading the clock.
+        return due if due == _INF else due - self._clock()
+
+    def expired(self) -> LlmError:
+        return self._expired()
+
+    def stop(self) -> None:
+        """Lift the limit (what it waited for came)."""
+        self._due = _INF
 
 
 class within:  # named like asyncio.timeout, and used like it

@@ -13,6 +13,7 @@ from _policies import collect, request
 
 import vex_llm
 from vex_llm import OpenAIProvider, StreamInterrupted, Timeout, TimeoutConfig
+from vex_llm._guard import Until, limit_scope
 
 CHUNKS = 200
 
@@ -41,24 +42,30 @@ def _provider(events: list[bytes], stall: asyncio.Event | None = None) -> OpenAI
     return OpenAIProvider("m", base_url="http://test.invalid/v1", api_key="sk-test", client=client)
 
 
+class Timers:
+    """Counts the running loop's ``call_at`` (every timer set) until the patch is undone."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        loop = asyncio.get_running_loop()
+        self.calls = 0
+        call_at = loop.call_at
+
+        def counting(*args: object, **kwargs: object) -> asyncio.TimerHandle:
+            self.calls += 1
+            return call_at(*args, **kwargs)  # type: ignore[arg-type]  # forwarded as received
+
+        monkeypatch.setattr(loop, "call_at", counting)
+
+
 async def test_a_stack_stream_arms_no_timer_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
     """200 chunks through stack(): a handful of timer operations in all, not one per layer."""
     llm = vex_llm.stack([_provider(_events(CHUNKS))])
-    loop = asyncio.get_running_loop()
-    call_at = loop.call_at
-    calls = 0
-
-    def counting(*args: object, **kwargs: object) -> asyncio.TimerHandle:
-        nonlocal calls
-        calls += 1
-        return call_at(*args, **kwargs)  # type: ignore[arg-type]  # forwarded as received
-
-    monkeypatch.setattr(loop, "call_at", counting)
+    timers = Timers(monkeypatch)
     deltas = [chunk.delta async for chunk in llm.stream(request())]
     monkeypatch.undo()
     await llm.aclose()
     assert len(deltas) == CHUNKS + 1
-    assert calls < 10
+    assert timers.calls < 10
 
 
 async def test_a_stream_is_an_object_not_an_async_generator() -> None:
@@ -149,21 +156,12 @@ async def test_an_attempt_over_http_is_timed_once(monkeypatch: pytest.MonkeyPatc
     client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
     http = OpenAIProvider("m", base_url="http://test.invalid/v1", api_key="sk-test", client=client)
     bounded = vex_llm.TimeoutProvider(http, TimeoutConfig(attempt_timeout=5.0))
-    loop = asyncio.get_running_loop()
-    call_at = loop.call_at
-    calls = 0
-
-    def counting(*args: object, **kwargs: object) -> asyncio.TimerHandle:
-        nonlocal calls
-        calls += 1
-        return call_at(*args, **kwargs)  # type: ignore[arg-type]  # forwarded as received
-
-    monkeypatch.setattr(loop, "call_at", counting)
+    timers = Timers(monkeypatch)
     answer = await bounded.complete(request())
     monkeypatch.undo()
     await client.aclose()
     assert answer.content == "hi"
-    assert calls == 1
+    assert timers.calls == 1
 
 
 async def test_the_idle_limit_waits_for_the_first_chunk_of_an_http_stream() -> None:
@@ -193,3 +191,58 @@ async def test_the_idle_limit_waits_for_the_first_chunk_of_an_http_stream() -> N
     chunks = await reading
     await client.aclose()
     assert "".join(c.delta for c in chunks) == "w0 w1 "
+
+
+async def test_a_stream_over_http_times_its_first_token_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """TimeoutProvider over an HTTP stream: one timer for headers, first token and idle gaps."""
+    http = _provider(_events(CHUNKS))
+    bounded = vex_llm.TimeoutProvider(http, TimeoutConfig(first_token_timeout=5.0))
+    timers = Timers(monkeypatch)
+    chunks = await collect(bounded.stream(request()))
+    monkeypatch.undo()
+    await http.aclose()
+    assert len(chunks) == CHUNKS + 1
+    # The stream's one guard, and the bounded read of the body's end after [DONE].
+    assert timers.calls == 2
+
+
+async def test_the_timeout_providers_first_token_limit_binds_an_http_stream() -> None:
+    """A first-token limit declared by TimeoutProvider fires inside the HTTP provider."""
+    never = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        await never.wait()
+        yield b""
+
+    def handle(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    http = OpenAIProvider("m", base_url="http://test.invalid/v1", api_key="sk-test", client=client)
+    bounded = vex_llm.TimeoutProvider(http, TimeoutConfig(first_token_timeout=0.05))
+    with pytest.raises(Timeout, match="first token") as info:
+        await collect(bounded.stream(request()))
+    await client.aclose()
+    assert info.value.provider == "openai"
+    assert info.value.code is None  # the TimeoutProvider's error, not the provider's ttft_timeout
+
+
+async def test_a_limit_spent_before_the_headers_fails_the_stream_at_once() -> None:
+    """A declared limit already spent when a stream opens raises its error; nothing is sent."""
+    seen: list[httpx.Request] = []
+
+    def handle(sent: httpx.Request) -> httpx.Response:
+        seen.append(sent)
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=b"")
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    http = OpenAIProvider("m", base_url="http://test.invalid/v1", api_key="sk-test", client=client)
+    loop = asyncio.get_running_loop()
+    spent = Until(0.0, loop.time, asyncio.sleep, lambda: Timeout("the budget is spent"))
+    with limit_scope((spent,)), pytest.raises(Timeout, match="budget is spent"):
+        await collect(http.stream(request()))
+    await client.aclose()
+    assert seen == []
+    assert not spent.claimed  # handed back for whoever reads next

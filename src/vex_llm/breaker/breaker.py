@@ -72,7 +72,16 @@ class CircuitBreaker:
         TypeError: If ``config`` is not a ``CircuitConfig`` or ``store`` not a ``CircuitStore``.
     """
 
-    __slots__ = ("_backend", "_circuit", "_clock", "_config", "_fast", "_hooks", "_name")
+    __slots__ = (
+        "_backend",
+        "_circuit",
+        "_clock",
+        "_config",
+        "_fast_closed",
+        "_fast_open",
+        "_hooks",
+        "_name",
+    )
 
     def __init__(
         self,
@@ -99,11 +108,14 @@ class CircuitBreaker:
         # Chosen once: a store that hands out no local circuit keeps the state elsewhere,
         # and every operation goes through its async, atomic interface.
         self._backend: Backend = LOCAL if store is None or local else SharedBackend(store)
-        shared = self._backend is not LOCAL
-        # Closed-state calls of a local, count-based circuit need no lock and no clock
-        # (True); a local one with windows or slow calls needs the clock (False); a shared
-        # one goes to the store (None). The open-state fast path serves both local kinds.
-        self._fast: bool | None = None if shared else not config.needs_clock
+        local_kind = self._backend is LOCAL
+        # The states that take a fast path, compared by identity on every call (None:
+        # never). Closed-state calls of a local, count-based circuit need no lock and no
+        # clock; a local one with windows or slow calls needs the clock; a shared one goes
+        # to the store. The open-state fast path serves both local kinds.
+        fast_closed = local_kind and not config.needs_clock
+        self._fast_closed: CircuitState | None = _CLOSED if fast_closed else None
+        self._fast_open: CircuitState | None = _OPEN if local_kind else None
 
     def __repr__(self) -> str:
         return f"CircuitBreaker(name={self._name!r}, state={self._circuit.state.value})"
@@ -277,7 +289,7 @@ class CircuitBreaker:
         circuit = self._circuit
         generation = circuit.generation
         state = circuit.state
-        if state is _CLOSED and self._fast:
+        if state is self._fast_closed:
             # The hot path: admitting needs no lock and no clock, and a success with no
             # failure streak changes nothing. Counting is an atomic next() on a tally.
             calls = circuit.calls
@@ -293,21 +305,17 @@ class CircuitBreaker:
             if circuit.failures or circuit.generation != generation:
                 LOCAL.record(self, generation, 0, Outcome.SUCCESS, None, None)
             return result
-        if state is _OPEN and self._fast is not None:
+        if state is self._fast_open:
             # Reject without the lock while the open period clearly still runs. Only
             # reads and atomic counters: the worst a race can do is reject a call that a
             # transition a moment later would have admitted as a probe.
             cold = circuit.cold
             assert cold is not None  # a local circuit that is open always has its cold part
             wait = cold.open_until - self._clock()
-            if wait > 0 and not cold.isolated:
+            if wait > 0.0 and not cold.isolated:
                 next(cold.rejected)
                 hooks = self._hooks or self._ensure_hooks()
-                raise rejection(
-                    hooks.open_message,
-                    hooks.open_where,
-                    wait,
-                ) from hooks.cause
+                raise rejection(hooks.open_message, hooks.open_where, wait) from hooks.cause
         admission, started = await self._backend.admit(self)
         try:
             result = await fn(*args, **kwargs)
@@ -335,7 +343,7 @@ class CircuitBreaker:
         """
         circuit = self._circuit
         generation = circuit.generation
-        if circuit.state is _CLOSED and self._fast:
+        if circuit.state is self._fast_closed:
             calls = circuit.calls
             if calls is None:
                 circuit.count()

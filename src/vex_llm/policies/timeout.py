@@ -9,7 +9,15 @@ from dataclasses import dataclass
 
 from .._clock import Sleep
 from .._errors import DeadlineExceeded, Timeout
-from .._guard import Fixed, Limit, declared_limits, enforces_limits, limit_scope, within
+from .._guard import (
+    Fixed,
+    Limit,
+    Until,
+    declared_limits,
+    enforces_limits,
+    limit_scope,
+    within,
+)
 from .._limits import check_seconds, checked_as
 from .._provider import LlmProvider, ProviderWrapper
 from .._stream import ChunkStream, first_chunk
@@ -171,10 +179,19 @@ class _TimedStream(ChunkStream):
         idle = _IdleLimit(owner, current_deadline())
         self._idle = (idle,)
         limit, expired = owner._bound(owner.config.first_token, "first_token")
-        with limit_scope(declared_limits() + self._idle):
-            async with within(limit, owner._sleep, expired):
-                chunks = owner.inner.stream(self._request)
-                first = await first_chunk(chunks, owner.inner.name)
+        inner = owner.inner
+        if owner._sleep is asyncio.sleep and enforces_limits(inner):
+            # The provider times the first token with its own limit, under its one timer.
+            first_token = Until(limit, asyncio.get_running_loop().time, asyncio.sleep, expired)
+            with limit_scope((*declared_limits(), *self._idle, first_token)):
+                chunks = inner.stream(self._request)
+                first = await first_chunk(chunks, inner.name)
+            first_token.stop()
+        else:
+            with limit_scope(declared_limits() + self._idle):
+                async with within(limit, owner._sleep, expired):
+                    chunks = inner.stream(self._request)
+                    first = await first_chunk(chunks, inner.name)
         idle.started = True
         return first, chunks
 

@@ -18,6 +18,7 @@ from typing import Final
 import httpx
 
 from .._capabilities import Capabilities
+from .._clock import Clock, sleep_for
 from .._errors import LlmError, StreamInterrupted, Timeout
 from .._guard import claim_limits, within
 from .._limits import check_seconds, checked_as
@@ -66,6 +67,8 @@ class HttpProvider(WireHooks, LlmProvider):
         client: An ``httpx.AsyncClient`` to use (and leave open); default: one of our own.
         capabilities: What the model can take (default ``Capabilities()``: everything);
             a request needing more fails with ``InvalidRequest`` before it is sent.
+        clock: The limits' clock (default ``None``: the event loop's time); a
+            ``ManualClock`` drives them in tests (its ``sleep`` is what they wait on).
 
     Raises:
         ValueError: On an empty model or name, a bad URL, or a non-positive duration.
@@ -93,6 +96,7 @@ class HttpProvider(WireHooks, LlmProvider):
         limits: HttpLimits | None = None,
         client: httpx.AsyncClient | None = None,
         capabilities: Capabilities | None = None,
+        clock: Clock | None = None,
     ) -> None:
         owner = type(self).__name__
         model_value: object = model  # callers without a type checker do pass None
@@ -143,6 +147,10 @@ class HttpProvider(WireHooks, LlmProvider):
         if client is None:
             client = httpx.AsyncClient(limits=self._limits.pool())
         self._client = client
+        # The limits' time: the loop's own (None) or a given clock, e.g. a ManualClock
+        # that a test advances past a limit; its sleep is the one the limits wait on.
+        self._clock = clock
+        self._sleep = asyncio.sleep if clock is None else sleep_for(clock)
 
     def _httpx_timeouts(self) -> tuple[httpx.Timeout, httpx.Timeout]:
         """httpx's limits for a call and for a stream.
@@ -213,8 +221,8 @@ class HttpProvider(WireHooks, LlmProvider):
         """
         model = request.model or self._model
         body = self._body(request, model, stream=False)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        clock = self._clock or asyncio.get_running_loop().time
+        started = clock()
         boundary = self._boundary
         outgoing = self._client.build_request(
             "POST", self._url, content=body, headers=self._headers, timeout=self._call_limits
@@ -225,7 +233,7 @@ class HttpProvider(WireHooks, LlmProvider):
 
         try:
             # Our own limit and any claimed from the layers above, under one timer.
-            async with within(self._timeout, asyncio.sleep, total, also=claim_limits()):
+            async with within(self._timeout, self._sleep, total, also=claim_limits()):
                 response = await self._client.send(outgoing, stream=True)
                 try:
                     status = response.status_code
@@ -249,10 +257,11 @@ class HttpProvider(WireHooks, LlmProvider):
         except ValueError as exc:
             error = boundary.invalid("a body that is not JSON", model=model)
             raise self._fail(error) from boundary.cause(exc)
-        return self._read(data, model, loop.time() - started)
+        return self._read(data, model, clock() - started)
 
-    async def _open(self, body: bytes, model: str, started: float) -> httpx.Response:
-        """Send a stream request and wait for a 2xx event stream's headers."""
+    async def _open(self, body: bytes, model: str, read: StreamRead) -> httpx.Response:
+        """Send a stream request and wait (under ``read``'s timer) for a 2xx event stream's
+        headers."""
         request = self._client.build_request(
             "POST",
             self._url,
@@ -260,19 +269,7 @@ class HttpProvider(WireHooks, LlmProvider):
             headers=self._stream_headers,
             timeout=self._stream_limits,
         )
-        if self._headers_timeout <= self._first_token_timeout:
-            limit, code = self._headers_timeout, "headers_timeout"
-        else:
-            limit, code = self._first_token_timeout, "ttft_timeout"
-        try:
-            async with asyncio.timeout_at(started + limit):
-                response = await self._client.send(request, stream=True)
-        except TimeoutError as exc:
-            error: LlmError = self._boundary.deadline_error(code, limit, model=model)
-            raise self._fail(error) from self._boundary.cause(exc)
-        except httpx.HTTPError as exc:
-            error = self._boundary.transport_error(exc, model=model)
-            raise self._fail(error) from self._boundary.cause(exc)
+        response = await read.headers(self._client, request)
         status = response.status_code
         is_json = "json" in response.headers.get("content-type", "")
         if 200 <= status < 300 and not is_json:
@@ -329,11 +326,14 @@ class HttpProvider(WireHooks, LlmProvider):
         """
         model = request.model or self._model
         body = self._body(request, model, stream=True)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        response = await self._open(body, model, started)
+        clock = self._clock or asyncio.get_running_loop().time
         reader = self.stream_reader(model)
-        read = StreamRead(self, reader, loop, started + self._first_token_timeout)
+        read = StreamRead(self, reader, clock, self._sleep, clock())
+        try:
+            response = await self._open(body, model, read)
+        except BaseException:
+            read.close()
+            raise
         raw = pieces(response)
         feed = SseDecoder(max_line=self._max_line, max_event=self._max_event).feed
         guard = read.guard

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from .._clock import Clock, Sleep
 from .._errors import LlmError, Timeout
 from .._guard import Guard, Limit, claim_limits
 from .._types import StreamChunk
@@ -20,28 +21,33 @@ if TYPE_CHECKING:
 
 
 class StreamRead(Limit):
-    """The reading of one stream: the time to first token from the request's start, then
-    the idle limit between events once text flows (a ``Limit`` for the stream's ``Guard``).
+    """The reading of one stream: the wait for its headers, the time to first token from
+    the request's start, then the idle limit between events once text flows (a ``Limit``
+    for the stream's ``Guard``).
 
-    The limits the layers above declared (a TimeoutProvider's idle limit, the call's
-    deadline) are claimed here and enforced with ours, under one timer (``guard``) moved
-    only when needed; ``close()`` hands them back.
+    One timer (``guard``) covers the whole stream, headers wait included, and is moved only
+    when needed; each limit is timed once. The limits the layers above declared (a
+    TimeoutProvider's first-token and idle limits, the call's deadline) are claimed here
+    and enforced with ours, under that timer; ``close()`` hands them back.
 
     Args:
         provider: The provider reading.
         reader: The wire format's reader of this stream's events.
-        loop: The running loop (its time is the limits' clock).
-        due: The loop time by which the first token must come.
+        clock: The provider's clock (its time is the limits' time).
+        sleep: The sleep that belongs to ``clock`` (``asyncio.sleep``: the loop's timer).
+        started: The clock time the request started (the limits count from it).
     """
 
     __slots__ = (
         "_claimed",
+        "_clock",
         "_due",
         "_first",
+        "_heading",
         "_idle",
-        "_loop",
         "_provider",
         "_reader",
+        "_ttft_due",
         "fresh",
         "guard",
     )
@@ -50,20 +56,63 @@ class StreamRead(Limit):
         self,
         provider: HttpProvider,
         reader: StreamReader,
-        loop: asyncio.AbstractEventLoop,
-        due: float,
+        clock: Clock,
+        sleep: Sleep,
+        started: float,
     ) -> None:
-        super().__init__(asyncio.sleep)
+        super().__init__(sleep)
         self._provider = provider
         self._reader = reader
-        self._loop = loop
-        self._due = due
+        self._clock = clock
+        self._ttft_due = started + provider._first_token_timeout
+        headers_due = started + provider._headers_timeout
+        # Until the headers come, the earlier of the two limits applies (and names itself).
+        self._heading = headers_due <= self._ttft_due
+        self._due = min(headers_due, self._ttft_due)
         self._idle = provider._idle_timeout
         self._first = True
         self.fresh = False
         """Events came since the last wait (the loop sets it; the next wait reads it)."""
         self._claimed = claim_limits()
-        self.guard = Guard((self, *self._claimed), loop)
+        self.guard = Guard((self, *self._claimed), asyncio.get_running_loop())
+
+    async def headers(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+        """Send the request and wait for the response headers under the stream's one timer.
+
+        Args:
+            client: The provider's client.
+            request: The stream request.
+
+        Returns:
+            The response, its body not yet read.
+
+        Raises:
+            Timeout: ``headers_timeout`` or ``ttft_timeout`` ran out (or a claimed limit).
+            LlmError: The transport failed.
+        """
+        guard = self.guard
+        provider = self._provider
+        boundary = provider._boundary
+        try:
+            guard.arm()
+            try:
+                response = await client.send(request, stream=True)
+            finally:
+                guard.disarm()
+        except BaseException as exc:
+            error = guard.convert(exc)
+            if isinstance(error, Timeout):
+                cause = error.__cause__
+                raise provider._fail(error) from (None if cause is None else boundary.cause(cause))
+            if isinstance(error, httpx.HTTPError):
+                failure = boundary.transport_error(error, model=self._reader.model)
+                raise provider._fail(failure) from boundary.cause(error)
+            if error is exc:
+                raise
+            raise error from error.__cause__
+        self._heading = False
+        self._due = self._ttft_due
+        return response
 
     def close(self) -> None:
         """The stream ended: cancel the timer and hand the claimed limits back."""
@@ -72,7 +121,7 @@ class StreamRead(Limit):
             limit.claimed = False  # whoever reads next (a fallback) enforces them again
 
     def remaining(self) -> float:
-        now = self._loop.time()
+        now = self._clock()
         if self.fresh:
             # Once text flows (or the answer finished) the idle limit runs from the last
             # events; a read that completes no event does not restart it.
@@ -83,7 +132,9 @@ class StreamRead(Limit):
 
     def expired(self) -> Timeout:
         provider = self._provider
-        if self._first:
+        if self._heading:
+            seconds, code = provider._headers_timeout, "headers_timeout"
+        elif self._first:
             seconds, code = provider._first_token_timeout, "ttft_timeout"
         else:
             seconds, code = provider._idle_timeout, "idle_timeout"

@@ -9,6 +9,7 @@ from typing import Final
 import httpx
 
 from .._capabilities import Capabilities
+from .._clock import Clock
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ..wire import anthropic as wire
 from ._base import HttpProvider
@@ -65,6 +66,8 @@ class AnthropicProvider(HttpProvider):
             ``Capabilities.for_kind("anthropic")``: everything). A request needing more
             fails with ``InvalidRequest`` (``.code`` ``"unsupported_vision"``, ...) before
             it is sent.
+        clock: The clock the time limits run on (default: the event loop's time); a
+            ``ManualClock`` lets a test move a stream past its limits without waiting.
 
     Raises:
         ValueError: On an empty model or name, a bad URL (shown with its credentials
@@ -92,6 +95,7 @@ class AnthropicProvider(HttpProvider):
         limits: HttpLimits | None = None,
         client: httpx.AsyncClient | None = None,
         capabilities: Capabilities | None = None,
+        clock: Clock | None = None,
     ) -> None:
         owner = type(self).__name__
         tokens: object = max_tokens  # callers without a type checker pass floats
@@ -131,6 +135,7 @@ class AnthropicProvider(HttpProvider):
             capabilities=(
                 Capabilities.for_kind("anthropic") if capabilities is None else capabilities
             ),
+            clock=clock,
         )
 
     def build_body(self, request: LlmRequest, model: str, *, stream: bool) -> dict[str, object]:

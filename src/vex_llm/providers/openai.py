@@ -15,6 +15,7 @@ from typing import Final, Literal, Self, TypedDict, Unpack
 import httpx
 
 from .._capabilities import Capabilities
+from .._clock import Clock
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ..wire import openai as wire
 from ._base import HttpProvider
@@ -74,6 +75,7 @@ class OpenAIOptions(TypedDict, total=False):
     limits: HttpLimits | None
     client: httpx.AsyncClient | None
     capabilities: Capabilities | None
+    clock: Clock | None
 
 
 class OpenAIProvider(HttpProvider):
@@ -123,6 +125,8 @@ class OpenAIProvider(HttpProvider):
             ``Capabilities.for_kind("openai")``: everything but prefill;
             ``preset()`` gives the preset's kind). A request needing more fails with
             ``InvalidRequest`` (``.code`` ``"unsupported_vision"``, ...) before it is sent.
+        clock: The clock the time limits run on (default: the event loop's time); a
+            ``ManualClock`` lets a test move a stream past its limits without waiting.
 
     Raises:
         ValueError: On an empty model or name, a bad URL (shown with its credentials
@@ -149,6 +153,7 @@ class OpenAIProvider(HttpProvider):
         limits: HttpLimits | None = None,
         client: httpx.AsyncClient | None = None,
         capabilities: Capabilities | None = None,
+        clock: Clock | None = None,
     ) -> None:
         owner = type(self).__name__
         url_source = "base_url"
@@ -181,6 +186,7 @@ class OpenAIProvider(HttpProvider):
             capabilities=(
                 Capabilities.for_kind("openai") if capabilities is None else capabilities
             ),
+            clock=clock,
         )
 
     @classmethod

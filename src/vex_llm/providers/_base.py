@@ -2,7 +2,7 @@
 
 A wire format (``openai.py``, ``anthropic.py``) supplies three things: the request body,
 the reading of a finished answer, and a ``StreamReader`` for its events. Everything that
-touches time, httpx or errors happens here and in ``_http.py``.
+touches time, httpx2 or errors happens here and in ``_http.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from abc import abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from typing import Final
 
-import httpx
+import httpx2
 
 from .._errors import LlmError, Timeout
 from .._guard import claim_limits, within
@@ -39,11 +39,11 @@ def to_int(value: object) -> int:
 
 
 class HttpProvider(LlmProvider):
-    """An ``LlmProvider`` over HTTP: one pooled ``httpx.AsyncClient``, four time limits.
+    """An ``LlmProvider`` over HTTP: one pooled ``httpx2.AsyncClient``, four time limits.
 
     Subclasses give the API root, the key and headers, and implement the wire format.
     Credentials in ``base_url`` are masked in the repr, in ``url``, in every error and in
-    httpx's request log. The limits a ``TimeoutProvider`` or ``DeadlineProvider`` above
+    httpx2's request log. The limits a ``TimeoutProvider`` or ``DeadlineProvider`` above
     declares are enforced here, with the provider's own, under one timer.
     """
 
@@ -66,7 +66,7 @@ class HttpProvider(LlmProvider):
         first_token_timeout: float,
         idle_timeout: float,
         limits: HttpLimits | None,
-        client: httpx.AsyncClient | None,
+        client: httpx2.AsyncClient | None,
     ) -> None:
         owner = type(self).__name__
         model_value: object = model  # callers without a type checker do pass None
@@ -88,7 +88,7 @@ class HttpProvider(LlmProvider):
         self._url = endpoint(base_url, path, owner, url_source)
         secrets = (*url_secrets(base_url), *url_secrets(self._url), *header_secrets(headers))
         if secrets:
-            mask_httpx_logs()  # httpx logs each request's full URL at INFO
+            mask_httpx_logs()  # httpx2 logs each request's full URL at INFO
         self._shown_url = mask_url(self._url)
         self._headers = {"accept-encoding": ACCEPT_ENCODING, **headers}
         self._stream_headers = {**self._headers, "accept": "text/event-stream"}
@@ -105,23 +105,23 @@ class HttpProvider(LlmProvider):
         self._call_limits, self._stream_limits = self._httpx_timeouts()
         self._owns_client = client is None
         if client is None:
-            client = httpx.AsyncClient(limits=self._limits.pool())
+            client = httpx2.AsyncClient(limits=self._limits.pool())
         self._client = client
 
-    def _httpx_timeouts(self) -> tuple[httpx.Timeout, httpx.Timeout]:
-        """httpx's limits for a call and for a stream.
+    def _httpx_timeouts(self) -> tuple[httpx2.Timeout, httpx2.Timeout]:
+        """httpx2's limits for a call and for a stream.
 
         They back ours up; ours (asyncio deadlines) are the ones that fire. Waiting for a
         pooled connection is local congestion (``PoolExhausted``), never the provider's
         timeout: that wait ends before the first of our own limits can.
         """
         pool = self._limits.pool_timeout
-        call = httpx.Timeout(
+        call = httpx2.Timeout(
             self._timeout, connect=self._connect_timeout, pool=min(pool, 0.9 * self._timeout)
         )
         longest = max(self._headers_timeout, self._first_token_timeout, self._idle_timeout)
         first_limit = min(self._headers_timeout, self._first_token_timeout)
-        stream = httpx.Timeout(
+        stream = httpx2.Timeout(
             longest + 1.0, connect=self._connect_timeout, pool=min(pool, 0.9 * first_limit)
         )
         return call, stream
@@ -225,7 +225,7 @@ class HttpProvider(LlmProvider):
                     await response.aclose()
         except Timeout as timeout:
             raise self._fail(timeout) from timeout.__cause__
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise self._fail(boundary.transport_error(exc, model=model)) from boundary.cause(exc)
         except WireViolation as exc:
             raise self._fail(boundary.invalid(str(exc), model=model)) from None
@@ -243,7 +243,7 @@ class HttpProvider(LlmProvider):
             self._fail(error)
             raise
 
-    async def _open(self, body: bytes, model: str, started: float) -> httpx.Response:
+    async def _open(self, body: bytes, model: str, started: float) -> httpx2.Response:
         """Send a stream request and wait for a 2xx event stream's headers."""
         request = self._client.build_request(
             "POST",
@@ -262,7 +262,7 @@ class HttpProvider(LlmProvider):
         except TimeoutError as exc:
             error: LlmError = self._boundary.deadline_error(code, limit, model=model)
             raise self._fail(error) from self._boundary.cause(exc)
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             error = self._boundary.transport_error(exc, model=model)
             raise self._fail(error) from self._boundary.cause(exc)
         status = response.status_code
@@ -290,11 +290,11 @@ class HttpProvider(LlmProvider):
             self._boundary.invalid("JSON where an event stream was asked for", model=model)
         )
 
-    async def _error_body(self, response: httpx.Response) -> bytes:
+    async def _error_body(self, response: httpx2.Response) -> bytes:
         """At most ``max_error_body_bytes`` of a body (errors while reading only lose detail)."""
         try:
             return await read_start(response, self._limits.max_error_body_bytes)
-        except (httpx.HTTPError, WireViolation):
+        except (httpx2.HTTPError, WireViolation):
             return b""
 
     async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:

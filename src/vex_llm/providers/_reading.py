@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-import httpx
+import httpx2
 
 from .._errors import LlmError, Timeout
 from .._guard import Guard, Limit, claim_limits
@@ -115,7 +115,7 @@ class StreamRead(Limit):
             async with asyncio.timeout(limits.drain_timeout):
                 while left > 0:
                     left -= len(await raw.__anext__())
-        except (StopAsyncIteration, TimeoutError, LlmError, httpx.HTTPError, WireViolation):
+        except (StopAsyncIteration, TimeoutError, LlmError, httpx2.HTTPError, WireViolation):
             return
 
     def chunk(self, text: str) -> StreamChunk:
@@ -149,17 +149,17 @@ class StreamRead(Limit):
         reader = self._reader
         provider = self._provider
         boundary = provider._boundary
-        ended = isinstance(exc, Timeout | httpx.HTTPError | WireViolation)
+        ended = isinstance(exc, Timeout | httpx2.HTTPError | WireViolation)
         if ended and reader.finish_reason is not None:
             return
         if isinstance(exc, Timeout):
             cause = exc.__cause__
             raise provider._fail(exc) from (None if cause is None else boundary.cause(cause))
-        if isinstance(exc, httpx.HTTPError | WireViolation):
+        if isinstance(exc, httpx2.HTTPError | WireViolation):
             raise provider._fail(self._broken(exc)) from boundary.cause(exc)
         raise exc
 
-    def _broken(self, exc: httpx.HTTPError | WireViolation) -> LlmError:
+    def _broken(self, exc: httpx2.HTTPError | WireViolation) -> LlmError:
         """The error for a stream body that broke or broke the wire format mid-way."""
         reader = self._reader
         boundary = self._provider._boundary

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Final
 
-import httpx
+import httpx2
 
 from .._types import LlmRequest, LlmResponse, Usage
 from ._base import HttpProvider, to_int
@@ -65,7 +65,7 @@ class AnthropicProvider(HttpProvider):
         extra_headers: Headers sent with every request (e.g. ``anthropic-beta``).
             Values are stripped; credential headers are scrubbed from messages.
         limits: Body, stream and connection-pool limits (default ``HttpLimits()``).
-        client: An ``httpx.AsyncClient`` to use (and leave open); default: one of our own,
+        client: An ``httpx2.AsyncClient`` to use (and leave open); default: one of our own,
             sized by ``limits``.
 
     Raises:
@@ -92,7 +92,7 @@ class AnthropicProvider(HttpProvider):
         idle_timeout: float = 30.0,
         extra_headers: Mapping[str, str] | None = None,
         limits: HttpLimits | None = None,
-        client: httpx.AsyncClient | None = None,
+        client: httpx2.AsyncClient | None = None,
     ) -> None:
         owner = type(self).__name__
         tokens: object = max_tokens  # callers without a type checker pass floats

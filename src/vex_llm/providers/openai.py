@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Literal, Self, TypedDict, Unpack
 
-import httpx
+import httpx2
 
 from .._types import LlmRequest, LlmResponse, Usage
 from ._base import HttpProvider, to_int
@@ -69,7 +69,7 @@ class OpenAIOptions(TypedDict, total=False):
     stream_usage: bool
     extra_headers: Mapping[str, str] | None
     limits: HttpLimits | None
-    client: httpx.AsyncClient | None
+    client: httpx2.AsyncClient | None
 
 
 class OpenAIProvider(HttpProvider):
@@ -108,7 +108,7 @@ class OpenAIProvider(HttpProvider):
         limits: Body, stream and connection-pool limits (default ``HttpLimits()``: 16 MiB
             answers, 64 KiB of an error body, 1 MiB stream lines, 4 MiB events, 1000
             connections, 10 s to get one from the pool).
-        client: An ``httpx.AsyncClient`` to use (and leave open); default: one of our own,
+        client: An ``httpx2.AsyncClient`` to use (and leave open); default: one of our own,
             sized by ``limits``.
 
     Raises:
@@ -134,7 +134,7 @@ class OpenAIProvider(HttpProvider):
         stream_usage: bool = True,
         extra_headers: Mapping[str, str] | None = None,
         limits: HttpLimits | None = None,
-        client: httpx.AsyncClient | None = None,
+        client: httpx2.AsyncClient | None = None,
     ) -> None:
         owner = type(self).__name__
         url_source = "base_url"

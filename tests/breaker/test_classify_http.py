@@ -72,8 +72,8 @@ def test_http_caller_errors_and_local_congestion_are_ignored(exc: BaseException)
 
 
 def fork_module() -> types.ModuleType:
-    """A stand-in for ``httpx2``: the same exception names in a separate hierarchy."""
-    module = types.ModuleType("httpx2")
+    """A stand-in for ``httpx`` (the original): the same exception names, another hierarchy."""
+    module = types.ModuleType("httpx")
     http_error = type("HTTPError", (Exception,), {})
     transport = type("TransportError", (http_error,), {})
     timeout = type("TimeoutException", (transport,), {})
@@ -92,10 +92,10 @@ def fork_module() -> types.ModuleType:
     return module
 
 
-def test_the_httpx2_fork_is_recognised(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The same rule holds for exceptions of the httpx2 fork, found by module name."""
+def test_the_original_httpx_is_recognised(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same rule holds for exceptions of the original httpx, found by module name."""
     fork = fork_module()
-    monkeypatch.setitem(sys.modules, "httpx2", fork)
+    monkeypatch.setitem(sys.modules, "httpx", fork)
     assert classify_error(fork.ConnectError("refused")) is Outcome.FAILURE
     assert classify_error(fork.PoolTimeout("busy")) is Outcome.IGNORED
     assert classify_error(fork.LocalProtocolError("bad")) is Outcome.IGNORED

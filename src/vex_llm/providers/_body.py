@@ -12,7 +12,7 @@ import zlib
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Final
 
 import httpx2
 
@@ -192,8 +192,7 @@ async def _refused(msg: str) -> AsyncGenerator[bytes]:
 
 
 def _raw(response: httpx2.Response) -> AsyncGenerator[bytes]:
-    # httpx2 types aiter_raw() as an AsyncIterator; it is an async generator (it has aclose).
-    return cast("AsyncGenerator[bytes]", response.aiter_raw())
+    return response.aiter_raw()
 
 
 async def read_body(response: httpx2.Response, limit: int) -> bytes:

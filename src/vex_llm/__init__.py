@@ -77,6 +77,7 @@ from .policies import (
 )
 from .providers import AnthropicProvider, HttpLimits, MockProvider, OpenAIProvider
 from .stores import CircuitStore, MemoryStore, RedisStore
+from .transport import BlockingProvider, blocking
 
 # A library never decides where its log records go: without this handler, Python's
 # last-resort handler would print warnings such as circuit_opened to stderr in an
@@ -87,6 +88,7 @@ __all__ = [
     "AllProvidersFailed",
     "AnthropicProvider",
     "AuthenticationFailed",
+    "BlockingProvider",
     "Capabilities",
     "CircuitBreaker",
     "CircuitConfig",
@@ -145,6 +147,7 @@ __all__ = [
     "Trace",
     "TraceEvent",
     "Usage",
+    "blocking",
     "check_capabilities",
     "classify_error",
     "collect",

@@ -1,0 +1,16 @@
+"""Fixtures for the transport tests: a FakeLLMServer in a thread of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from vex_llm.testing import FakeLLMServer
+
+
+@pytest.fixture
+def fake_llm_server() -> Iterator[FakeLLMServer]:
+    """A running ``FakeLLMServer`` (seed 0) on 127.0.0.1, stopped after the test."""
+    with FakeLLMServer(seed=0) as server:
+        yield server

@@ -1,0 +1,197 @@
+"""One upstream as an ``LlmProvider``: one HTTP exchange over the inner transport.
+
+The transport runs every LLM call through ``stack()`` over one ``Exchange`` per upstream,
+so retries, circuit breakers, timeouts and stream guards, fallback and hedging are
+vex-llm's own policies, unchanged. The policies pass a placeholder ``LlmRequest`` down; the
+HTTP request travels beside it in a context variable (``CURRENT``). What comes back up is
+the raw answer: a non-streamed body is kept on the call (the ``LlmResponse`` names it), and
+a stream's bytes ride in the chunks' ``delta`` as latin-1 text (one character per byte,
+turned back into the same bytes at the top without a decoder).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Final
+
+import httpx2
+
+from .._errors import LlmError, StreamInterrupted
+from .._provider import LlmProvider
+from .._types import LlmRequest, LlmResponse, StreamChunk
+from ..providers import Boundary
+from ._call import CURRENT, LlmCall, Upstream
+
+# Bytes that say a stream finished (a finish reason, or the wire's own end marker). A body
+# that ends without one of them was cut: never a silently truncated success.
+_FINISHED: Final = (
+    b'"finish_reason":"',
+    b'"finish_reason": "',
+    b"data: [DONE]",
+    b"event: message_stop",
+    b'"stop_reason":"',
+    b'"stop_reason": "',
+    b"response.completed",
+)
+# Bytes that say a stream carries its first token: text, a tool call, reasoning, or its end.
+# Until one comes, what arrived (headers, a role-only first event) is held back, so a
+# provider that answers at once and then stays silent is cut by the first-token limit, and
+# the call can still be retried or go elsewhere before the SDK has seen anything.
+_TEXT: Final = tuple(
+    f'"{name}":{space}"'.encode()
+    for name in ("content", "text", "arguments", "partial_json", "delta", "thinking")
+    for space in ("", " ")
+)
+_TOKEN: Final = (b'"tool_calls"', b'"tool_use"', *_FINISHED)
+
+
+def has_token(piece: bytes) -> bool:
+    """Whether ``piece`` carries a token: a non-empty text field, a tool call, or the end."""
+    if any(marker in piece for marker in _TOKEN):
+        return True
+    for marker in _TEXT:
+        at = piece.find(marker)
+        while at >= 0:
+            after = at + len(marker)
+            if after < len(piece) and piece[after] != 0x22:  # not the empty string ""
+                return True
+            at = piece.find(marker, after)
+    return False
+
+
+ERROR_BODY_LIMIT: Final = 1024 * 1024
+"""Bytes of an upstream's error answer kept (to classify it and hand it on)."""
+
+
+async def _raw_body(response: httpx2.Response, limit: int | None = ERROR_BODY_LIMIT) -> bytes:
+    """The undecoded body (as it will be handed on); at most ``limit`` bytes of it."""
+    parts: list[bytes] = []
+    size = 0
+    async for piece in response.aiter_raw():
+        parts.append(piece)
+        size += len(piece)
+        if limit is not None and size >= limit:
+            break
+    return b"".join(parts)
+
+
+def _decoded(response: httpx2.Response, raw: bytes) -> bytes:
+    """The body as the SDK will read it (gzip undone), for classifying an error answer."""
+    if "content-encoding" not in response.headers:
+        return raw
+    copy = httpx2.Response(response.status_code, headers=response.headers, content=raw)
+    try:
+        return copy.read()
+    except httpx2.DecodingError:
+        return raw
+
+
+class Exchange(LlmProvider):
+    """One upstream: sends the current call's request there and classifies the answer.
+
+    Args:
+        upstream: Where to send it (``None``: the request's own URL).
+        name: The provider's name: the upstream's base URL and the model (it names the
+            circuit, so a base URL and model pair is one circuit everywhere).
+        base_url: The base URL (for ``x-vex-upstream``).
+        transport: The inner httpx2 transport.
+    """
+
+    def __init__(
+        self,
+        upstream: Upstream | None,
+        name: str,
+        base_url: str,
+        transport: httpx2.AsyncBaseTransport,
+    ) -> None:
+        self._upstream = upstream
+        self._name = name
+        self._base_url = base_url
+        self._transport = transport
+        self._boundary = Boundary(
+            name, secret=None if upstream is None else upstream.api_key, key_env=None
+        )
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def complete(self, request: LlmRequest) -> LlmResponse:
+        call = CURRENT.get()
+        response = await self._send(call)
+        boundary = self._boundary
+        try:
+            raw = await _raw_body(response, limit=None)  # an answer, bounded by the attempt timeout
+        except httpx2.HTTPError as exc:
+            raise boundary.transport_error(exc, model=call.model) from exc
+        finally:
+            await response.aclose()
+        if response.status_code >= 400:
+            raise self._refused(call, response, raw)
+        call.kept[self._name] = _answer(response, raw)
+        return LlmResponse(self._name, provider=self._name, finish_reason="stop")
+
+    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        call = CURRENT.get()
+        response = await self._send(call)
+        try:
+            if response.status_code >= 400:
+                raw = await self._read(call, response)
+                raise self._refused(call, response, raw)
+            call.kept[self._name] = response
+            # A compressed stream cannot be searched for markers: its end is its end.
+            finished = "content-encoding" in response.headers
+            held: list[bytes] | None = []
+            async for piece in response.aiter_raw():
+                if not finished:
+                    finished = any(marker in piece for marker in _FINISHED)
+                if held is None:
+                    yield StreamChunk(piece.decode("latin-1"))
+                    continue
+                held.append(piece)
+                if finished or has_token(piece):
+                    first = b"".join(held).decode("latin-1")
+                    held = None
+                    yield StreamChunk(first, provider=self._name)
+        except httpx2.HTTPError as exc:
+            raise self._boundary.transport_error(exc, model=call.model, partial="") from exc
+        finally:
+            await response.aclose()
+        if not finished:
+            msg = f"{self._name} stream ended without its finish marker (stream_cut)"
+            raise StreamInterrupted(msg, provider=self._name, code="stream_cut", model=call.model)
+        if held:  # it finished without a token: an empty answer, whole
+            yield StreamChunk(b"".join(held).decode("latin-1"), provider=self._name)
+        yield StreamChunk("", finish_reason="stop")
+
+    async def _send(self, call: LlmCall) -> httpx2.Response:
+        call.attempts += 1
+        call.upstream = self._base_url
+        try:
+            return await self._transport.handle_async_request(call.request_for(self._upstream))
+        except httpx2.HTTPError as exc:
+            raise self._boundary.transport_error(exc, model=call.model) from exc
+
+    async def _read(self, call: LlmCall, response: httpx2.Response) -> bytes:
+        try:
+            return await _raw_body(response)
+        except httpx2.HTTPError as exc:
+            raise self._boundary.transport_error(exc, model=call.model) from exc
+
+    def _refused(self, call: LlmCall, response: httpx2.Response, raw: bytes) -> LlmError:
+        """The error for an upstream's error answer; the answer is kept to hand it on."""
+        error = self._boundary.status_error(
+            response.status_code, response.headers, _decoded(response, raw), model=call.model
+        )
+        call.answers[id(error)] = (response, raw)
+        return error
+
+
+def _answer(response: httpx2.Response, raw: bytes) -> httpx2.Response:
+    """A finished answer, its body in memory and still encoded as it came."""
+    return httpx2.Response(
+        response.status_code,
+        headers=response.headers,
+        stream=httpx2.ByteStream(raw),
+        extensions=response.extensions,
+    )

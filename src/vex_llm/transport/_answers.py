@@ -29,7 +29,7 @@ from .._errors import (
 from .._provider import close_stream
 from .._types import StreamChunk
 from ..policies import ResilientProvider, time_left
-from ._call import LlmCall
+from ._call import LlmCall, Wire
 
 UPSTREAM: Final = "x-vex-upstream"
 ATTEMPTS: Final = "x-vex-attempts"
@@ -154,25 +154,41 @@ def broken(error: LlmError) -> httpx2.TransportError:
 
 class SdkStream(httpx2.AsyncByteStream):
     """A stream's body for the SDK: the first chunk (already read, to pick the upstream),
-    then the rest; a break becomes ``broken(error)``; closing it closes the policies'
-    stream (releasing its circuit permit)."""
+    then the rest; closing it closes the policies' stream (releasing its circuit permit).
 
-    def __init__(self, first: StreamChunk, chunks: AsyncIterator[StreamChunk]) -> None:
+    A break after the start becomes ``broken(error)``, which the openai SDK raises as its
+    ``APIConnectionError`` (``APITimeoutError`` for a stall). The anthropic SDK lets
+    transport errors inside a stream escape untyped, so on its wire a break that falls
+    between two events ends the body with an SSE ``error`` event instead (type
+    ``api_error``, the message naming the reason), which it raises as its
+    ``APIStatusError``: ``except anthropic.APIError`` still catches it.
+    """
+
+    def __init__(self, first: StreamChunk, chunks: AsyncIterator[StreamChunk], wire: Wire) -> None:
         self._first: StreamChunk | None = first
         self._chunks = chunks
+        self._events = wire == "anthropic"
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         first = self._first
+        between = True  # whether the bytes so far end on an event boundary
         if first is not None:
             self._first = None
             if first.delta:
+                between = first.delta.endswith("\n\n")
                 yield first.delta.encode("latin-1")
         try:
             async for chunk in self._chunks:
-                if chunk.delta:
-                    yield chunk.delta.encode("latin-1")
+                delta = chunk.delta
+                if delta:
+                    between = delta.endswith("\n\n")
+                    yield delta.encode("latin-1")
         except LlmError as exc:
-            raise broken(exc) from exc
+            error = broken(exc)
+            if not (self._events and between):
+                raise error from exc
+            data = {"type": "error", "error": {"type": "api_error", "message": str(error)}}
+            yield b"event: error\ndata: " + json.dumps(data).encode() + b"\n\n"
 
     async def aclose(self) -> None:
         await close_stream(self._chunks)

@@ -140,7 +140,7 @@ class AsyncResilientTransport(httpx2.AsyncBaseTransport):
                 return failure_answer(call, exc, self._circuits)
             assert first.provider is not None  # the first chunk names its upstream
             started = call.kept[first.provider]
-            return answer(call, _streamed(started, SdkStream(first, chunks)))
+            return answer(call, _streamed(started, SdkStream(first, chunks, call.wire)))
         finally:
             CURRENT.reset(token)
 

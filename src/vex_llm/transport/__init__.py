@@ -2,7 +2,8 @@
 
 ``AsyncResilientTransport`` puts retries, circuit breakers, timeouts and stream guards,
 fallback and hedging under any ``httpx2.AsyncClient`` (so under ``openai.AsyncOpenAI`` and
-``anthropic.AsyncAnthropic``); ``Upstream`` names a same-wire alternative to fall back to.
+``anthropic.AsyncAnthropic``), and ``ResilientTransport`` under a sync ``httpx2.Client``;
+``Upstream`` names a same-wire alternative to fall back to.
 ``blocking(provider)`` runs any provider or ``stack()`` from plain threads.
 """
 
@@ -11,5 +12,12 @@ from __future__ import annotations
 from ._async import AsyncResilientTransport
 from ._blocking import BlockingProvider, blocking
 from ._call import Upstream
+from ._sync import ResilientTransport
 
-__all__ = ["AsyncResilientTransport", "BlockingProvider", "Upstream", "blocking"]
+__all__ = [
+    "AsyncResilientTransport",
+    "BlockingProvider",
+    "ResilientTransport",
+    "Upstream",
+    "blocking",
+]

@@ -113,11 +113,19 @@ def made_up(
         data: dict[str, object] = {"type": "error", "error": {"type": reason, "message": message}}
     else:
         data = {"error": {"message": message, "type": "vex_llm_error", "code": reason}}
-    extra = [("content-type", "application/json"), (REASON, reason), _NO_SDK_RETRY]
+    body = json.dumps(data).encode()
+    extra = [
+        ("content-type", "application/json"),
+        ("content-length", str(len(body))),
+        (REASON, reason),
+        _NO_SDK_RETRY,
+    ]
     if retry_after is not None:
         extra.append(("retry-after", str(max(1, math.ceil(retry_after)))))
+    # A stream, not content=: a body given as content counts as read already, and the sync
+    # transport reads every answer's body as a stream.
     return httpx2.Response(
-        status, headers=_marked(call, (), *extra), content=json.dumps(data).encode()
+        status, headers=_marked(call, (), *extra), stream=httpx2.ByteStream(body)
     )
 
 

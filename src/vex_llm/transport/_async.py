@@ -99,6 +99,11 @@ class AsyncResilientTransport(httpx2.AsyncBaseTransport):
         self._circuits: dict[str, ResilientProvider] = {}
 
     @property
+    def inner(self) -> httpx2.AsyncBaseTransport:
+        """The transport the requests go out through."""
+        return self._inner
+
+    @property
     def circuits(self) -> Mapping[str, ResilientProvider]:
         """The circuit-breaker layer of every upstream used so far, by circuit name
         (``"<base_url> <model>"``): state, stats and manual control."""

@@ -16,11 +16,7 @@ closed and the daemon thread never holds up the exit.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
-import threading
-import weakref
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from types import TracebackType
 from typing import Final, Self, TypeVar
@@ -28,35 +24,11 @@ from typing import Final, Self, TypeVar
 from .._limits import check_seconds, checked_as
 from .._provider import LlmProvider, close_stream
 from .._types import LlmRequest, LlmResponse, StreamChunk
+from ._loop import LoopThread
 
-_log: Final = logging.getLogger("vex_llm")
 _T = TypeVar("_T")
 _END: Final = object()
-
-
-def _run(
-    loop: asyncio.AbstractEventLoop,
-    provider: LlmProvider,
-    streams: set[AsyncIterator[StreamChunk]],
-    wait: float,
-) -> None:
-    """The loop thread: run until stopped; then cancel the calls still running, close the
-    streams still open and the provider (at most ``wait`` seconds), and close the loop."""
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_forever()
-    finally:
-        leftover = asyncio.all_tasks(loop)
-        for task in leftover:
-            task.cancel()
-        if leftover:
-            loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
-        try:
-            loop.run_until_complete(asyncio.wait_for(_close(provider, streams), wait))
-        except Exception as exc:  # closing is best effort: the loop must close regardless
-            _log.warning("blocking_close_failed", extra={"error": type(exc).__name__})
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
+_WHAT: Final = "blocking() facade"
 
 
 async def _close(provider: LlmProvider, streams: set[AsyncIterator[StreamChunk]]) -> None:
@@ -68,16 +40,6 @@ async def _close(provider: LlmProvider, streams: set[AsyncIterator[StreamChunk]]
         with contextlib.suppress(Exception):  # a stream that fails to close is still gone
             await close_stream(chunks)
     await provider.aclose()
-
-
-def _shut_down(loop: asyncio.AbstractEventLoop, thread: threading.Thread, wait: float) -> None:
-    """Stop the loop and join its thread (at most ``wait`` seconds more than the provider's
-    close). Runs once: from ``close()``, at collection, or at interpreter exit."""
-    if loop.is_closed():
-        return
-    loop.call_soon_threadsafe(loop.stop)
-    if threading.current_thread() is not thread:  # collected on the loop's own thread
-        thread.join(2 * wait)
 
 
 class BlockingProvider:
@@ -101,7 +63,7 @@ class BlockingProvider:
         ValueError: On a negative or non-finite ``close_timeout``.
     """
 
-    __slots__ = ("__weakref__", "_closer", "_loop", "_provider", "_streams", "_thread")
+    __slots__ = ("__weakref__", "_loop", "_provider", "_streams")
 
     def __init__(self, provider: LlmProvider, *, close_timeout: float = 10.0) -> None:
         value: object = provider
@@ -110,18 +72,16 @@ class BlockingProvider:
             raise TypeError(msg)
         checked_as("blocking close_timeout", _seconds, close_timeout)
         self._provider = provider
-        self._loop = asyncio.new_event_loop()
-        self._streams: set[AsyncIterator[StreamChunk]] = set()  # open streams, closed at exit
-        self._thread = threading.Thread(
-            target=_run,
-            args=(self._loop, provider, self._streams, close_timeout),
-            name=f"vex-llm blocking({provider.name})",
-            daemon=True,
+        streams: set[AsyncIterator[StreamChunk]] = set()  # open streams, closed at the end
+        self._streams = streams
+        # The closing coroutine holds the provider and the streams, never self: an unclosed
+        # facade can still be collected (and is closed at interpreter exit otherwise).
+        self._loop = LoopThread(
+            self,
+            f"vex-llm blocking({provider.name})",
+            lambda: _close(provider, streams),
+            close_timeout,
         )
-        self._thread.start()
-        # The finalizer holds the loop, thread and provider, never self: an unclosed facade
-        # can still be collected, and finalize's atexit hook closes it at exit otherwise.
-        self._closer = weakref.finalize(self, _shut_down, self._loop, self._thread, close_timeout)
 
     @property
     def name(self) -> str:
@@ -136,7 +96,7 @@ class BlockingProvider:
     @property
     def closed(self) -> bool:
         """Whether ``close()`` ran (or the facade was finalized)."""
-        return not self._closer.alive
+        return not self._loop.running
 
     def complete(self, request: LlmRequest) -> LlmResponse:
         """Run one completion and wait for it.
@@ -194,7 +154,7 @@ class BlockingProvider:
             LlmError: While iterating, as the provider's ``stream()``.
             RuntimeError: As ``complete()``.
         """
-        self._check_open()
+        self._loop.check(_WHAT)
         return self._chunks(request)
 
     def close(self) -> None:
@@ -203,7 +163,7 @@ class BlockingProvider:
         Calls still running in other threads are cancelled (they raise
         ``concurrent.futures.CancelledError``).
         """
-        self._closer()
+        self._loop.stop()
 
     def __enter__(self) -> Self:
         return self
@@ -222,27 +182,8 @@ class BlockingProvider:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _check_open(self) -> None:
-        if not self._closer.alive:
-            msg = "this blocking() facade is closed: make a new one"
-            raise RuntimeError(msg)
-        if threading.current_thread() is self._thread:
-            msg = "a blocking() call from its own event loop would deadlock: await the provider"
-            raise RuntimeError(msg)
-
     def _call(self, coro: Coroutine[object, object, _T]) -> _T:
-        try:
-            self._check_open()
-        except RuntimeError:
-            coro.close()  # never scheduled: close it so it is not reported as never awaited
-            raise
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        try:
-            return future.result()
-        except BaseException:
-            # KeyboardInterrupt (or any error) while waiting: the call must not run on.
-            future.cancel()
-            raise
+        return self._loop.run(coro, _WHAT)
 
     def _chunks(self, request: LlmRequest) -> Iterator[StreamChunk]:
         chunks = self._call(_open(self._provider, request))
@@ -259,11 +200,11 @@ class BlockingProvider:
 
     def _close_stream(self, chunks: AsyncIterator[StreamChunk]) -> None:
         self._streams.discard(chunks)
-        if not self._closer.alive:
+        if not self._loop.running:
             return  # the loop is gone, and every stream it ran was closed with it
-        if threading.current_thread() is self._thread:
+        if self._loop.on_loop():
             # Collected on the loop itself: nobody may block here; the task closes it.
-            _ = self._loop.create_task(close_stream(chunks))
+            _ = self._loop.loop.create_task(close_stream(chunks))
             return
         self._call(close_stream(chunks))
 

@@ -129,6 +129,7 @@ class Exchange(LlmProvider):
         if response.status_code >= 400:
             raise self._refused(call, response, raw)
         call.kept[self._name] = _answer(response, raw)
+        call.upstream = self._base_url  # the answer's (a hedge's loser may have sent later)
         return LlmResponse(self._name, provider=self._name, finish_reason="stop")
 
     async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
@@ -152,6 +153,7 @@ class Exchange(LlmProvider):
                 if finished or has_token(piece):
                     first = b"".join(held).decode("latin-1")
                     held = None
+                    call.upstream = self._base_url
                     yield StreamChunk(first, provider=self._name)
         except httpx2.HTTPError as exc:
             raise self._boundary.transport_error(exc, model=call.model, partial="") from exc

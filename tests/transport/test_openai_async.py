@@ -94,6 +94,23 @@ async def test_streams_pass_through_whole(server: FakeLLMServer) -> None:
         assert chunks[-1].usage is not None
 
 
+async def test_a_noisy_stream_split_at_odd_bytes_passes_whole(server: FakeLLMServer) -> None:
+    """Comments, unknown events, CRLF and odd splits pass through byte for byte, and the end
+    marker is still found (the openai SDK itself cannot parse this body: raw httpx2 reads it)."""
+    server.inject(Fault.noisy_sse())
+    payload = {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "a b"}]}
+    url = server.base_url + "/chat/completions"
+    async with (
+        httpx2.AsyncClient(transport=AsyncResilientTransport()) as http,
+        http.stream("POST", url, json=payload) as r,
+    ):
+        body = b"".join([piece async for piece in r.aiter_bytes()])
+    assert b'"a "' in body
+    assert b'"b"' in body
+    assert body.rstrip().endswith(b"[DONE]")
+    assert r.headers["x-vex-attempts"] == "1"
+
+
 async def test_retries_are_the_transports_alone(server: FakeLLMServer) -> None:
     """Two 503s then an answer: exactly 3 upstream requests, whatever the SDK's max_retries."""
     server.inject(Fault.error(503), times=2)

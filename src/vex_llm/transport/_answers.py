@@ -186,6 +186,11 @@ class SdkStream(httpx2.AsyncByteStream):
                 between = first.delta.endswith("\n\n")
                 yield first.delta.encode("latin-1")
         try:
+            if not self._events:
+                async for chunk in self._chunks:
+                    if chunk.delta:
+                        yield chunk.delta.encode("latin-1")
+                return
             async for chunk in self._chunks:
                 delta = chunk.delta
                 if delta:

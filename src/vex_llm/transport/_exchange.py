@@ -11,6 +11,8 @@ turned back into the same bytes at the top without a decoder).
 
 from __future__ import annotations
 
+import re
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Final
 
@@ -23,15 +25,10 @@ from ..providers import Boundary
 from ._call import CURRENT, LlmCall, Upstream
 
 # Bytes that say a stream finished (a finish reason, or the wire's own end marker). A body
-# that ends without one of them was cut: never a silently truncated success.
-_FINISHED: Final = (
-    b'"finish_reason":"',
-    b'"finish_reason": "',
-    b"data: [DONE]",
-    b"event: message_stop",
-    b'"stop_reason":"',
-    b'"stop_reason": "',
-    b"response.completed",
+# that ends without one of them was cut: never a silently truncated success. They come at
+# the end of a body, so only its last pieces are searched, once, when it ends.
+_FINISHED: Final = re.compile(
+    rb'"(?:finish|stop)_reason": ?"|data: \[DONE\]|event: message_stop|response\.completed'
 )
 # Bytes that say a stream carries its first token: text, a tool call, reasoning, or its end.
 # Until one comes, what arrived (headers, a role-only first event) is held back, so a
@@ -42,12 +39,12 @@ _TEXT: Final = tuple(
     for name in ("content", "text", "arguments", "partial_json", "delta", "thinking")
     for space in ("", " ")
 )
-_TOKEN: Final = (b'"tool_calls"', b'"tool_use"', *_FINISHED)
+_TOKEN: Final = (b'"tool_calls"', b'"tool_use"')
 
 
 def has_token(piece: bytes) -> bool:
     """Whether ``piece`` carries a token: a non-empty text field, a tool call, or the end."""
-    if any(marker in piece for marker in _TOKEN):
+    if any(marker in piece for marker in _TOKEN) or _FINISHED.search(piece):
         return True
     for marker in _TEXT:
         at = piece.find(marker)
@@ -59,6 +56,9 @@ def has_token(piece: bytes) -> bool:
     return False
 
 
+_TAIL: Final = 16
+"""Pieces at the end of a stream searched for its end marker (a marker split over many
+small reads is still whole in them)."""
 ERROR_BODY_LIMIT: Final = 1024 * 1024
 """Bytes of an upstream's error answer kept (to classify it and hand it on)."""
 
@@ -73,6 +73,15 @@ async def _raw_body(response: httpx2.Response, limit: int | None = ERROR_BODY_LI
         if limit is not None and size >= limit:
             break
     return b"".join(parts)
+
+
+def _pieces(response: httpx2.Response) -> AsyncIterator[bytes]:
+    """The body as the inner transport hands it over: its own stream, without the
+    bookkeeping of ``aiter_raw()`` (the client above does that once for the SDK)."""
+    stream = response.stream
+    if isinstance(stream, httpx2.AsyncByteStream):
+        return stream.__aiter__()
+    return response.aiter_raw()
 
 
 def _decoded(response: httpx2.Response, raw: bytes) -> bytes:
@@ -141,16 +150,16 @@ class Exchange(LlmProvider):
                 raise self._refused(call, response, raw)
             call.kept[self._name] = response
             # A compressed stream cannot be searched for markers: its end is its end.
-            finished = "content-encoding" in response.headers
+            compressed = "content-encoding" in response.headers
             held: list[bytes] | None = []
-            async for piece in response.aiter_raw():
-                if not finished:
-                    finished = any(marker in piece for marker in _FINISHED)
+            tail: deque[bytes] = deque(maxlen=_TAIL)  # the end markers are among these
+            async for piece in _pieces(response):
+                tail.append(piece)
                 if held is None:
                     yield StreamChunk(piece.decode("latin-1"))
                     continue
                 held.append(piece)
-                if finished or has_token(piece):
+                if compressed or has_token(piece):
                     first = b"".join(held).decode("latin-1")
                     held = None
                     call.upstream = self._base_url
@@ -159,7 +168,7 @@ class Exchange(LlmProvider):
             raise self._boundary.transport_error(exc, model=call.model, partial="") from exc
         finally:
             await response.aclose()
-        if not finished:
+        if not (compressed or _FINISHED.search(b"".join(tail))):
             msg = f"{self._name} stream ended without its finish marker (stream_cut)"
             raise StreamInterrupted(msg, provider=self._name, code="stream_cut", model=call.model)
         if held:  # it finished without a token: an empty answer, whole

@@ -1,0 +1,146 @@
+"""Benchmark: what AsyncResilientTransport adds under the openai SDK, against the same server.
+
+One run, one FakeLLMServer on 127.0.0.1 (in a child process, so the server does not compete
+with the client for the interpreter), sequential calls over keep-alive connections. Two
+``openai.AsyncOpenAI`` clients, interleaved round by round:
+
+  httpx2 default     ``http_client=httpx2.AsyncClient()`` (httpx2's own transport; the baseline)
+  vex transport      ``http_client=httpx2.AsyncClient(transport=AsyncResilientTransport())``
+
+Both with ``max_retries=0`` (nothing fails here; it only keeps the rows alike). Each row makes
+plain calls and streamed calls of ``--words`` chunks. Printed: p50 and p99 per plain call and
+per stream, the p50 the transport adds per call, and per streamed chunk: the p50 it adds
+per stream, less the per-call addition, divided by the chunks.
+
+Run: .venv/bin/python bench/transport.py [--calls N] [--rounds R] [--words W]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from multiprocessing.connection import Connection
+
+import httpx2
+import openai
+
+from vex_llm.testing import FakeLLMServer
+from vex_llm.transport import AsyncResilientTransport
+
+MODEL = "bench-model"
+Call = Callable[[], Awaitable[object]]
+
+
+def serve(pipe: Connection) -> None:
+    """Child process: run a FakeLLMServer until the parent says stop."""
+    with FakeLLMServer(seed=0) as server:
+        pipe.send(server.base_url)
+        pipe.recv()
+
+
+async def measure(call: Call, count: int) -> list[float]:
+    """Per-call seconds of ``count`` sequential calls."""
+    timings: list[float] = []
+    clock = time.perf_counter
+    for _ in range(count):
+        started = clock()
+        await call()
+        timings.append(clock() - started)
+    return timings
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def calls_of(client: openai.AsyncOpenAI, words: int) -> tuple[Call, Call]:
+    """A plain call and a streamed call (``words`` chunks) through ``client``."""
+    short = [{"role": "user", "content": "Summarise circuit breakers."}]
+    long = [{"role": "user", "content": " ".join(f"w{i}" for i in range(words))}]
+
+    async def plain() -> object:
+        done = await client.chat.completions.create(model=MODEL, messages=short)  # type: ignore[arg-type]
+        return done.choices[0].message.content
+
+    async def streamed() -> object:
+        stream = await client.chat.completions.create(model=MODEL, messages=long, stream=True)  # type: ignore[arg-type]
+        count = 0
+        async for _ in stream:
+            count += 1
+        return count
+
+    return plain, streamed
+
+
+async def run(base_url: str, calls: int, rounds: int, words: int) -> None:
+    clients = {
+        "httpx2 default": openai.AsyncOpenAI(
+            base_url=base_url, api_key="bench", max_retries=0, http_client=httpx2.AsyncClient()
+        ),
+        "vex transport": openai.AsyncOpenAI(
+            base_url=base_url,
+            api_key="bench",
+            max_retries=0,
+            http_client=httpx2.AsyncClient(transport=AsyncResilientTransport()),
+        ),
+    }
+    rows = {name: calls_of(client, words) for name, client in clients.items()}
+    plain: dict[str, list[float]] = {name: [] for name in rows}
+    streams: dict[str, list[float]] = {name: [] for name in rows}
+    try:
+        for one, many in rows.values():  # warm up: connections, caches, first-call imports
+            await measure(one, 100)
+            await measure(many, 10)
+        per_round = max(1, calls // rounds)
+        for _ in range(rounds):
+            for name, (one, many) in rows.items():
+                plain[name] += await measure(one, per_round)
+                streams[name] += await measure(many, max(1, per_round // 10))
+    finally:
+        for client in clients.values():
+            await client.close()
+    print(f"{per_round * rounds} plain calls and {len(streams['vex transport'])} streams of")
+    print(f"{words} chunks per row, {rounds} interleaved rounds, server in a child")
+    header = f"{'row':<16} {'call p50 µs':>12} {'call p99 µs':>12} {'stream p50 µs':>14}"
+    print(header)
+    print("-" * len(header))
+    for name in rows:
+        print(
+            f"{name:<16} {statistics.median(plain[name]) * 1e6:>12.0f} "
+            f"{p99(plain[name]) * 1e6:>12.0f} {statistics.median(streams[name]) * 1e6:>14.0f}"
+        )
+    call_added = statistics.median(plain["vex transport"]) - statistics.median(
+        plain["httpx2 default"]
+    )
+    stream_added = statistics.median(streams["vex transport"]) - statistics.median(
+        streams["httpx2 default"]
+    )
+    per_chunk = (stream_added - call_added) / words
+    print(f"added p50 per call: {call_added * 1e6:+.0f} µs")
+    print(f"added p50 per streamed chunk: {per_chunk * 1e6:+.2f} µs")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000, help="plain calls per row")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
+    parser.add_argument("--words", type=int, default=200, help="chunks per stream")
+    args = parser.parse_args()
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.Process(target=serve, args=(child,), daemon=True)
+    server.start()
+    try:
+        base_url = parent.recv()
+        asyncio.run(run(base_url, args.calls, args.rounds, args.words))
+    finally:
+        parent.send("stop")
+        server.join(10)
+
+
+if __name__ == "__main__":
+    main()

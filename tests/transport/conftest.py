@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from _redis_server import RedisServer
 from vex_llm.testing import FakeLLMServer
 
 
@@ -14,3 +15,12 @@ def fake_llm_server() -> Iterator[FakeLLMServer]:
     """A running ``FakeLLMServer`` (seed 0) on 127.0.0.1, stopped after the test."""
     with FakeLLMServer(seed=0) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A redis-server of this module's own on a free loopback port; its URL."""
+    server = RedisServer()
+    server.start()
+    yield server.url
+    server.close()

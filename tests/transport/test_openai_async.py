@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx2
@@ -11,7 +12,7 @@ import pytest
 from openai.types.chat import ChatCompletionChunk
 
 import vex_llm
-from vex_llm import CircuitConfig, CircuitState, RetryConfig, TimeoutConfig
+from vex_llm import CircuitConfig, CircuitState, RedisStore, RetryConfig, TimeoutConfig
 from vex_llm.testing import FakeLLMServer, Fault
 from vex_llm.transport import AsyncResilientTransport, Upstream
 
@@ -294,3 +295,27 @@ async def test_other_requests_pass_through_untouched(server: FakeLLMServer) -> N
             await client.models.list()
         assert "x-vex-upstream" not in caught.value.response.headers
         assert [r.url.path for r in inner.sent] == ["/v1/models"]
+
+
+@pytest.mark.redis
+async def test_circuits_are_shared_through_redis(server: FakeLLMServer, redis_url: str) -> None:
+    """Two transports (two processes' worth) over one Redis: a circuit one of them opened
+    rejects the other's calls without touching the upstream."""
+    server.inject(Fault.error(503))
+    settings = {"circuit": CircuitConfig(failure_threshold=2), "retry": RetryConfig(attempts=1)}
+    prefix = f"vex-test-{uuid.uuid4().hex}"
+    stores = [RedisStore(redis_url, prefix=prefix) for _ in range(2)]
+    first = AsyncResilientTransport(store=stores[0], **settings)  # type: ignore[arg-type]
+    second = AsyncResilientTransport(store=stores[1], **settings)  # type: ignore[arg-type]
+    try:
+        async with client_for(server, first) as one, client_for(server, second) as other:
+            for _ in range(2):
+                with pytest.raises(openai.InternalServerError):
+                    await ask(one)
+            with pytest.raises(openai.InternalServerError) as caught:
+                await ask(other)
+    finally:
+        for store in stores:
+            await store.aclose()
+    assert caught.value.response.headers["x-vex-reason"] == "circuit_open"
+    assert len(server.journal) == 2

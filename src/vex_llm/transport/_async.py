@@ -23,7 +23,7 @@ from ..policies import (
 )
 from ..stores import CircuitStore, MemoryStore
 from ._answers import SdkStream, answer, failure_answer
-from ._call import CURRENT, LlmCall, Upstream, parse_call
+from ._call import CURRENT, LlmCall, Upstream, endpoint_of, parse_call
 from ._exchange import Exchange
 
 # The policies pass a request down; the HTTP request travels beside it (CURRENT).
@@ -121,8 +121,8 @@ class AsyncResilientTransport(httpx2.AsyncBaseTransport):
         Raises:
             httpx2.HTTPError: Only for requests that pass through untouched.
         """
-        body = await request.aread()
-        call = parse_call(request, body)
+        # Only an LLM call's body is read here: an upload to another endpoint streams through.
+        call = None if endpoint_of(request) is None else parse_call(request, await request.aread())
         if call is None:
             return await self._inner.handle_async_request(request)
         return await self.send(call)

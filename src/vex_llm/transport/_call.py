@@ -138,13 +138,18 @@ class LlmCall:
         return kept
 
 
-def parse_call(request: httpx2.Request, body: bytes) -> LlmCall | None:
-    """The LLM call ``request`` makes, or ``None`` for anything else (files, models list,
-    a body that is not a JSON object): those pass through untouched."""
+def endpoint_of(request: httpx2.Request) -> tuple[str, Wire] | None:
+    """The LLM endpoint ``request`` goes to and its wire, or ``None`` for anything else."""
     if request.method != "POST":
         return None
     path = request.url.path
-    found = next(((e, w) for e, w in _ENDPOINTS if path.endswith(e)), None)
+    return next(((e, w) for e, w in _ENDPOINTS if path.endswith(e)), None)
+
+
+def parse_call(request: httpx2.Request, body: bytes) -> LlmCall | None:
+    """The LLM call ``request`` makes, or ``None`` for anything else (files, models list,
+    a body that is not a JSON object): those pass through untouched."""
+    found = endpoint_of(request)
     if found is None:
         return None
     endpoint, wire = found

@@ -117,22 +117,25 @@ class Exchange(LlmProvider):
         self._name = name
         self._base_url = base_url
         self._transport = transport
-        self._boundary = Boundary(
-            name, secret=None if upstream is None else upstream.api_key, key_env=None
-        )
+        self._key = None if upstream is None else upstream.api_key
 
     @property
     def name(self) -> str:
         return self._name
 
+    def _boundary(self, call: LlmCall) -> Boundary:
+        """The error classification, keeping the key this request carries out of messages
+        (built on the error path only)."""
+        secret = self._key if self._key is not None else call.secret()
+        return Boundary(self._name, secret=secret, key_env=None)
+
     async def complete(self, request: LlmRequest) -> LlmResponse:
         call = CURRENT.get()
         response = await self._send(call)
-        boundary = self._boundary
         try:
             raw = await _raw_body(response, limit=None)  # an answer, bounded by the attempt timeout
         except httpx2.HTTPError as exc:
-            raise boundary.transport_error(exc, model=call.model) from exc
+            raise self._boundary(call).transport_error(exc, model=call.model) from exc
         finally:
             await response.aclose()
         if response.status_code >= 400:
@@ -165,7 +168,7 @@ class Exchange(LlmProvider):
                     call.upstream = self._base_url
                     yield StreamChunk(first, provider=self._name)
         except httpx2.HTTPError as exc:
-            raise self._boundary.transport_error(exc, model=call.model, partial="") from exc
+            raise self._boundary(call).transport_error(exc, model=call.model, partial="") from exc
         finally:
             await response.aclose()
         if not (compressed or _FINISHED.search(b"".join(tail))):
@@ -181,17 +184,17 @@ class Exchange(LlmProvider):
         try:
             return await self._transport.handle_async_request(call.request_for(self._upstream))
         except httpx2.HTTPError as exc:
-            raise self._boundary.transport_error(exc, model=call.model) from exc
+            raise self._boundary(call).transport_error(exc, model=call.model) from exc
 
     async def _read(self, call: LlmCall, response: httpx2.Response) -> bytes:
         try:
             return await _raw_body(response)
         except httpx2.HTTPError as exc:
-            raise self._boundary.transport_error(exc, model=call.model) from exc
+            raise self._boundary(call).transport_error(exc, model=call.model) from exc
 
     def _refused(self, call: LlmCall, response: httpx2.Response, raw: bytes) -> LlmError:
         """The error for an upstream's error answer; the answer is kept to hand it on."""
-        error = self._boundary.status_error(
+        error = self._boundary(call).status_error(
             response.status_code, response.headers, _decoded(response, raw), model=call.model
         )
         call.answers[id(error)] = (response, raw)

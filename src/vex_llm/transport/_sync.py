@@ -14,7 +14,7 @@ from ..breaker import CircuitConfig
 from ..policies import HedgeConfig, ResilientProvider, RetryConfig, TimeoutConfig
 from ..stores import CircuitStore
 from ._async import AsyncResilientTransport
-from ._call import Upstream, parse_call
+from ._call import Upstream, endpoint_of, parse_call
 from ._loop import LoopThread
 
 _WHAT: Final = "ResilientTransport"
@@ -89,7 +89,7 @@ class ResilientTransport(httpx2.BaseTransport):
             httpx2.HTTPError: Only for requests that pass through untouched.
             RuntimeError: After ``close()``, or from the transport's own loop thread.
         """
-        call = parse_call(request, request.read())
+        call = None if endpoint_of(request) is None else parse_call(request, request.read())
         if call is None:
             response = self._loop.run(self._inner.handle_async_request(request), _WHAT)
         else:

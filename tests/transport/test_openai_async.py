@@ -201,6 +201,27 @@ async def test_a_silent_upstream_is_cut_at_the_first_token_limit(server: FakeLLM
         assert len(server.journal) == 1
 
 
+async def test_a_silent_stream_falls_back_before_the_sdk_sees_it(server: FakeLLMServer) -> None:
+    """The primary sends its headers and a role-only event, then nothing: at the first-token
+    limit the stream goes to the backup, and the SDK reads the backup's answer whole."""
+    server.inject(Fault.slow_first_token(30.0))
+    async with FakeLLMServer(seed=0) as backup:
+        transport = AsyncResilientTransport(
+            [Upstream(backup.base_url)], timeouts=TimeoutConfig(first_token_timeout=SHORT)
+        )
+        async with client_for(server, transport) as client:
+            raw = await client.chat.completions.with_raw_response.create(
+                model=MODEL,
+                messages=[{"role": "user", "content": "one two"}],
+                stream=True,  # type: ignore[arg-type]
+            )
+            seen: list[str] = []
+            await drain(raw.parse(), seen)
+        assert raw.headers["x-vex-upstream"] == backup.base_url
+        assert raw.headers["x-vex-attempts"] == "2"
+    assert "".join(seen) == "You said: one two"
+
+
 async def test_a_stalled_stream_raises_the_sdks_timeout_error(server: FakeLLMServer) -> None:
     """A stream that stalls after it started raises APITimeoutError naming the idle limit."""
     server.inject(Fault.stall(after_chunks=2))

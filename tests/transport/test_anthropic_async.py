@@ -66,6 +66,27 @@ async def test_overloaded_is_retried_by_the_transport_alone(server: FakeLLMServe
     assert len(server.journal) == 3
 
 
+async def test_an_overloaded_error_event_before_any_text_is_retried(server: FakeLLMServer) -> None:
+    """An overloaded_error event inside a 200 stream, before any text, is retried like a 529:
+    the SDK reads the third attempt's answer whole."""
+    server.inject(Fault.stream_error("overloaded_error"), times=2)
+    async with client_for(server, AsyncResilientTransport()) as client:
+        assert await read_all(client) == "You said: hello there"
+    assert len(server.journal) == 3
+
+
+async def test_overloaded_error_events_to_the_end_answer_503(server: FakeLLMServer) -> None:
+    """Every attempt's stream says overloaded_error: the SDK gets a 503 naming it."""
+    server.inject(Fault.stream_error("overloaded_error"))
+    transport = AsyncResilientTransport(retry=RetryConfig(attempts=2))
+    async with client_for(server, transport) as client:
+        with pytest.raises(anthropic.InternalServerError) as caught:
+            await read_all(client)
+    assert caught.value.status_code == 503
+    assert caught.value.response.headers["x-vex-reason"] == "overloaded_error"
+    assert len(server.journal) == 2
+
+
 async def test_a_stream_reads_whole_through_the_sdk_helper(server: FakeLLMServer) -> None:
     """messages.stream() through the transport gives the whole text and its stop reason."""
     async with client_for(server, AsyncResilientTransport()) as client:

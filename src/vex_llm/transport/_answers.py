@@ -23,6 +23,8 @@ from .._errors import (
     ConnectionFailed,
     DeadlineExceeded,
     LlmError,
+    NotAvailable,
+    RateLimited,
     StreamInterrupted,
     Timeout,
 )
@@ -68,7 +70,8 @@ def failure_answer(
     All circuits open: 503 ``circuit_open`` with ``Retry-After`` (when a probe is next
     allowed). The deadline spent: 504 ``deadline_exceeded``. An upstream's own error answer
     decided it: that answer as it came (a 429 keeps its ``Retry-After``). Otherwise 504 for
-    a timeout, 502 for anything else, named by ``x-vex-reason``.
+    a timeout, 503 or 429 for an error event inside a 200 stream that said overloaded or
+    rate-limited, 502 for anything else, named by ``x-vex-reason``.
     """
     errors = _errors(error)
     if all(isinstance(e, CircuitOpenError) for e in errors):
@@ -89,8 +92,12 @@ def failure_answer(
             stream=httpx2.ByteStream(raw),
             extensions=response.extensions,
         )
-    status = 504 if isinstance(deciding, Timeout) else 502
-    return made_up(call, status, reason_of(deciding), error, None)
+    if isinstance(deciding, Timeout):
+        return made_up(call, 504, reason_of(deciding), error, None)
+    if isinstance(deciding, RateLimited | NotAvailable):  # an error event inside a 200 stream
+        status = 429 if isinstance(deciding, RateLimited) else 503
+        return made_up(call, status, reason_of(deciding), error, deciding.retry_after)
+    return made_up(call, 502, reason_of(deciding), error, None)
 
 
 def _probe_in(error: LlmError, circuits: Mapping[str, ResilientProvider]) -> float | None:

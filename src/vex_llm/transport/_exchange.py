@@ -11,6 +11,7 @@ turned back into the same bytes at the top without a decoder).
 
 from __future__ import annotations
 
+import json
 import re
 from collections import deque
 from collections.abc import AsyncIterator
@@ -82,6 +83,22 @@ def _pieces(response: httpx2.Response) -> AsyncIterator[bytes]:
     if isinstance(stream, httpx2.AsyncByteStream):
         return stream.__aiter__()
     return response.aiter_raw()
+
+
+def _stream_error(body: bytes) -> dict[str, object] | None:
+    """The first error object among a stream's ``data:`` events, if there is one."""
+    if b'"error"' not in body:
+        return None
+    for line in body.decode("utf-8", "replace").splitlines():
+        if not line.startswith("data:"):
+            continue
+        try:
+            data = json.loads(line[5:])
+        except ValueError:
+            continue
+        if isinstance(data, dict) and "error" in data:
+            return data
+    return None
 
 
 def _decoded(response: httpx2.Response, raw: bytes) -> bytes:
@@ -171,6 +188,12 @@ class Exchange(LlmProvider):
             raise self._boundary(call).transport_error(exc, model=call.model, partial="") from exc
         finally:
             await response.aclose()
+        if held and not compressed:
+            # An error event before any token (an in-stream overloaded_error) is the
+            # error it names: retried, counted and answered like the same status.
+            error = _stream_error(b"".join(held))
+            if error is not None:
+                raise self._boundary(call).event_error(error, model=call.model, partial="")
         if not (compressed or _FINISHED.search(b"".join(tail))):
             msg = f"{self._name} stream ended without its finish marker (stream_cut)"
             raise StreamInterrupted(msg, provider=self._name, code="stream_cut", model=call.model)

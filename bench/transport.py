@@ -12,17 +12,22 @@ plain calls and streamed calls of ``--words`` chunks. Printed: p50 and p99 per p
 per stream, the p50 the transport adds per call, and per streamed chunk: the p50 it adds
 per stream, less the per-call addition, divided by the chunks.
 
-Run: .venv/bin/python bench/transport.py [--calls N] [--rounds R] [--words W]
+``--in-process``: no server and no socket; both rows' innermost transport answers from
+memory (a completion, or an SSE body of one event per read), so only the client side's CPU
+is compared: steadier on a busy machine, where the socket rows' differences drown in noise.
+
+Run: .venv/bin/python bench/transport.py [--calls N] [--rounds R] [--words W] [--in-process]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from multiprocessing.connection import Connection
 
 import httpx2
@@ -77,16 +82,65 @@ def calls_of(client: openai.AsyncOpenAI, words: int) -> tuple[Call, Call]:
     return plain, streamed
 
 
-async def run(base_url: str, calls: int, rounds: int, words: int) -> None:
+class InMemory(httpx2.AsyncBaseTransport):
+    """Answers a completion or a stream of ``words`` chunks from memory, one event per read."""
+
+    def __init__(self, words: int) -> None:
+        head = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": MODEL}
+        self._events = [
+            b"data: " + json.dumps(head | {"choices": [{"index": 0, "delta": delta}]}).encode()
+            for delta in [{"role": "assistant", "content": ""}]
+            + [{"content": f"w{i} "} for i in range(words)]
+        ]
+        finish = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        self._events += [b"data: " + json.dumps(head | finish).encode(), b"data: [DONE]"]
+        self._events = [event + b"\n\n" for event in self._events]
+        message = {"role": "assistant", "content": "Circuit breakers stop calls to a sick service."}
+        self._completion = json.dumps(
+            {
+                "id": "c1",
+                "object": "chat.completion",
+                "created": 1,
+                "model": MODEL,
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            }
+        ).encode()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if b'"stream":true' not in (await request.aread()).replace(b" ", b""):
+            return httpx2.Response(
+                200, headers={"content-type": "application/json"}, content=self._completion
+            )
+        return httpx2.Response(
+            200, headers={"content-type": "text/event-stream"}, stream=_Events(self._events)
+        )
+
+
+class _Events(httpx2.AsyncByteStream):
+    def __init__(self, events: list[bytes]) -> None:
+        self._events = events
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for event in self._events:
+            yield event
+
+
+async def run(base_url: str, calls: int, rounds: int, words: int, in_process: bool) -> None:
+    def inner() -> httpx2.AsyncBaseTransport:
+        return InMemory(words) if in_process else httpx2.AsyncHTTPTransport()
+
     clients = {
         "httpx2 default": openai.AsyncOpenAI(
-            base_url=base_url, api_key="bench", max_retries=0, http_client=httpx2.AsyncClient()
+            base_url=base_url,
+            api_key="bench",
+            max_retries=0,
+            http_client=httpx2.AsyncClient(transport=inner()),
         ),
         "vex transport": openai.AsyncOpenAI(
             base_url=base_url,
             api_key="bench",
             max_retries=0,
-            http_client=httpx2.AsyncClient(transport=AsyncResilientTransport()),
+            http_client=httpx2.AsyncClient(transport=AsyncResilientTransport(transport=inner())),
         ),
     }
     rows = {name: calls_of(client, words) for name, client in clients.items()}
@@ -105,7 +159,8 @@ async def run(base_url: str, calls: int, rounds: int, words: int) -> None:
         for client in clients.values():
             await client.close()
     print(f"{per_round * rounds} plain calls and {len(streams['vex transport'])} streams of")
-    print(f"{words} chunks per row, {rounds} interleaved rounds, server in a child")
+    where = "in process, no socket" if in_process else "server in a child"
+    print(f"{words} chunks per row, {rounds} interleaved rounds, {where}")
     header = f"{'row':<16} {'call p50 µs':>12} {'call p99 µs':>12} {'stream p50 µs':>14}"
     print(header)
     print("-" * len(header))
@@ -130,13 +185,17 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000, help="plain calls per row")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
     parser.add_argument("--words", type=int, default=200, help="chunks per stream")
+    parser.add_argument("--in-process", action="store_true", help="no server: answers from memory")
     args = parser.parse_args()
+    if args.in_process:
+        asyncio.run(run("http://bench.invalid/v1", args.calls, args.rounds, args.words, True))
+        return
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(target=serve, args=(child,), daemon=True)
     server.start()
     try:
         base_url = parent.recv()
-        asyncio.run(run(base_url, args.calls, args.rounds, args.words))
+        asyncio.run(run(base_url, args.calls, args.rounds, args.words, False))
     finally:
         parent.send("stop")
         server.join(10)

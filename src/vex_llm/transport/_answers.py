@@ -146,12 +146,10 @@ def _marked(
 
 def answer(call: LlmCall, response: httpx2.Response) -> httpx2.Response:
     """A successful upstream answer, marked with who answered and after how many tries."""
-    return httpx2.Response(
-        response.status_code,
-        headers=_marked(call, response.headers.multi_items()),
-        stream=response.stream,
-        extensions=response.extensions,
-    )
+    headers = response.headers
+    headers[UPSTREAM] = call.upstream
+    headers[ATTEMPTS] = str(call.attempts)
+    return response
 
 
 def broken(error: LlmError) -> httpx2.TransportError:

@@ -122,7 +122,8 @@ class AsyncResilientTransport(httpx2.AsyncBaseTransport):
             httpx2.HTTPError: Only for requests that pass through untouched.
         """
         # Only an LLM call's body is read here: an upload to another endpoint streams through.
-        call = None if endpoint_of(request) is None else parse_call(request, await request.aread())
+        found = endpoint_of(request)
+        call = None if found is None else parse_call(request, await request.aread(), found)
         if call is None:
             return await self._inner.handle_async_request(request)
         return await self.send(call)

@@ -112,17 +112,17 @@ class LlmCall:
         the query and the extensions (the SDK's timeouts) stay as the SDK set them.
         """
         original = self.request
-        headers = [(k, v) for k, v in original.headers.multi_items() if k.lower() not in _DROPPED]
         if upstream is None:
-            url = original.url
-            body = self.body
-        else:
-            url = httpx2.URL(upstream.base_url + self.endpoint, params=original.url.params)
-            body = self.body
-            if upstream.model is not None and upstream.model != self.model:
-                body = json.dumps(self.data | {"model": upstream.model}).encode()
-            if upstream.api_key is not None:
-                headers = self._with_key(headers, upstream.api_key)
+            # The request as the SDK built it: its body was read into memory, so it can be
+            # sent again for each retry.
+            return original
+        headers = [(k, v) for k, v in original.headers.multi_items() if k.lower() not in _DROPPED]
+        url = httpx2.URL(upstream.base_url + self.endpoint, params=original.url.params)
+        body = self.body
+        if upstream.model is not None and upstream.model != self.model:
+            body = json.dumps(self.data | {"model": upstream.model}).encode()
+        if upstream.api_key is not None:
+            headers = self._with_key(headers, upstream.api_key)
         return httpx2.Request(
             original.method, url, headers=headers, content=body, extensions=original.extensions
         )
@@ -146,12 +146,9 @@ def endpoint_of(request: httpx2.Request) -> tuple[str, Wire] | None:
     return next(((e, w) for e, w in _ENDPOINTS if path.endswith(e)), None)
 
 
-def parse_call(request: httpx2.Request, body: bytes) -> LlmCall | None:
-    """The LLM call ``request`` makes, or ``None`` for anything else (files, models list,
-    a body that is not a JSON object): those pass through untouched."""
-    found = endpoint_of(request)
-    if found is None:
-        return None
+def parse_call(request: httpx2.Request, body: bytes, found: tuple[str, Wire]) -> LlmCall | None:
+    """The LLM call ``request`` makes to the endpoint ``endpoint_of`` found, or ``None``
+    when its body is not a JSON object: it then passes through untouched."""
     endpoint, wire = found
     try:
         data = json.loads(body)
@@ -159,8 +156,9 @@ def parse_call(request: httpx2.Request, body: bytes) -> LlmCall | None:
         return None
     if not isinstance(data, dict):
         return None
-    base = str(request.url.copy_with(query=None, fragment=None))
-    return LlmCall(request, body, data, wire, base[: len(base) - len(endpoint)], endpoint)
+    url = request.url
+    base = f"{url.scheme}://{url.netloc.decode('ascii')}{url.path[: -len(endpoint)]}"
+    return LlmCall(request, body, data, wire, base, endpoint)
 
 
 CURRENT: ContextVar[LlmCall] = ContextVar("vex_llm_transport_call")

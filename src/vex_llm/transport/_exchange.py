@@ -68,7 +68,7 @@ async def _raw_body(response: httpx2.Response, limit: int | None = ERROR_BODY_LI
     """The undecoded body (as it will be handed on); at most ``limit`` bytes of it."""
     parts: list[bytes] = []
     size = 0
-    async for piece in response.aiter_raw():
+    async for piece in body_pieces(response):
         parts.append(piece)
         size += len(piece)
         if limit is not None and size >= limit:
@@ -76,9 +76,11 @@ async def _raw_body(response: httpx2.Response, limit: int | None = ERROR_BODY_LI
     return b"".join(parts)
 
 
-def _pieces(response: httpx2.Response) -> AsyncIterator[bytes]:
+def body_pieces(response: httpx2.Response) -> AsyncIterator[bytes]:
     """The body as the inner transport hands it over: its own stream, without the
-    bookkeeping of ``aiter_raw()`` (the client above does that once for the SDK)."""
+    bookkeeping of ``aiter_raw()`` (the client above does that once for the SDK), and
+    still readable when the transport built the answer from bytes (``content=``, as
+    ``httpx2.MockTransport`` handlers do), which ``aiter_raw()`` counts as read already."""
     stream = response.stream
     if isinstance(stream, httpx2.AsyncByteStream):
         return stream.__aiter__()
@@ -149,15 +151,20 @@ class Exchange(LlmProvider):
     async def complete(self, request: LlmRequest) -> LlmResponse:
         call = CURRENT.get()
         response = await self._send(call)
+        stream = response.stream
         try:
             raw = await _raw_body(response, limit=None)  # an answer, bounded by the attempt timeout
         except httpx2.HTTPError as exc:
             raise self._boundary(call).transport_error(exc, model=call.model) from exc
         finally:
-            await response.aclose()
+            if isinstance(stream, httpx2.AsyncByteStream):
+                await stream.aclose()  # the connection goes back to the pool
         if response.status_code >= 400:
             raise self._refused(call, response, raw)
-        call.kept[self._name] = _answer(response, raw)
+        # The answer keeps its headers and gets its body back from memory, still encoded as
+        # it came: the response is ours alone, and a copy would parse every header again.
+        response.stream = httpx2.ByteStream(raw)
+        call.kept[self._name] = response
         call.upstream = self._base_url  # the answer's (a hedge's loser may have sent later)
         return LlmResponse(self._name, provider=self._name, finish_reason="stop")
 
@@ -173,7 +180,7 @@ class Exchange(LlmProvider):
             compressed = "content-encoding" in response.headers
             held: list[bytes] | None = []
             tail: deque[bytes] = deque(maxlen=_TAIL)  # the end markers are among these
-            async for piece in _pieces(response):
+            async for piece in body_pieces(response):
                 tail.append(piece)
                 if held is None:
                     yield StreamChunk(piece.decode("latin-1"))
@@ -222,13 +229,3 @@ class Exchange(LlmProvider):
         )
         call.answers[id(error)] = (response, raw)
         return error
-
-
-def _answer(response: httpx2.Response, raw: bytes) -> httpx2.Response:
-    """A finished answer, its body in memory and still encoded as it came."""
-    return httpx2.Response(
-        response.status_code,
-        headers=response.headers,
-        stream=httpx2.ByteStream(raw),
-        extensions=response.extensions,
-    )

@@ -15,6 +15,7 @@ from ..policies import HedgeConfig, ResilientProvider, RetryConfig, TimeoutConfi
 from ..stores import CircuitStore
 from ._async import AsyncResilientTransport
 from ._call import Upstream, endpoint_of, parse_call
+from ._exchange import body_pieces
 from ._loop import LoopThread
 
 _WHAT: Final = "ResilientTransport"
@@ -89,7 +90,8 @@ class ResilientTransport(httpx2.BaseTransport):
             httpx2.HTTPError: Only for requests that pass through untouched.
             RuntimeError: After ``close()``, or from the transport's own loop thread.
         """
-        call = None if endpoint_of(request) is None else parse_call(request, request.read())
+        found = endpoint_of(request)
+        call = None if found is None else parse_call(request, request.read(), found)
         if call is None:
             response = self._loop.run(self._inner.handle_async_request(request), _WHAT)
         else:
@@ -115,7 +117,7 @@ class _SyncBody(httpx2.SyncByteStream):
         self._pieces: AsyncIterator[bytes] | None = None
 
     def __iter__(self) -> Iterator[bytes]:
-        pieces = self._response.aiter_raw()
+        pieces = body_pieces(self._response)
         self._pieces = pieces
         while True:
             piece = self._loop.run(_next(pieces), _WHAT)

@@ -26,41 +26,16 @@ import asyncio
 import json
 import multiprocessing
 import statistics
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from multiprocessing.connection import Connection
 
 import httpx2
 import openai
 
-from vex_llm.testing import FakeLLMServer
+from providers import measure, p99, serve  # bench/ is the script's folder: on sys.path
 from vex_llm.transport import AsyncResilientTransport
 
 MODEL = "bench-model"
 Call = Callable[[], Awaitable[object]]
-
-
-def serve(pipe: Connection) -> None:
-    """Child process: run a FakeLLMServer until the parent says stop."""
-    with FakeLLMServer(seed=0) as server:
-        pipe.send(server.base_url)
-        pipe.recv()
-
-
-async def measure(call: Call, count: int) -> list[float]:
-    """Per-call seconds of ``count`` sequential calls."""
-    timings: list[float] = []
-    clock = time.perf_counter
-    for _ in range(count):
-        started = clock()
-        await call()
-        timings.append(clock() - started)
-    return timings
-
-
-def p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
 def calls_of(client: openai.AsyncOpenAI, words: int) -> tuple[Call, Call]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -15,6 +15,13 @@ def fake_llm_server() -> Iterator[FakeLLMServer]:
     """A running ``FakeLLMServer`` (seed 0) on 127.0.0.1, stopped after the test."""
     with FakeLLMServer(seed=0) as server:
         yield server
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeLLMServer]:
+    """A fake server in the test's own event loop."""
+    async with FakeLLMServer(seed=0) as fake:
+        yield fake
 
 
 @pytest.fixture(scope="module")

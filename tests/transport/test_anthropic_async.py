@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import anthropic
 import httpx2
 import pytest
+from _transport_kit import Recording
 
 from vex_llm import CircuitConfig, RetryConfig, TimeoutConfig
 from vex_llm.testing import FakeLLMServer, Fault
@@ -16,28 +15,6 @@ pytestmark = pytest.mark.fake_server
 
 HI = [{"role": "user", "content": "hello there"}]
 MODEL = "claude-fake"
-
-
-class Recording(httpx2.AsyncBaseTransport):
-    """httpx2's own transport, keeping every request it sends upstream."""
-
-    def __init__(self) -> None:
-        self.inner = httpx2.AsyncHTTPTransport()
-        self.sent: list[httpx2.Request] = []
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        self.sent.append(request)
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeLLMServer]:
-    """A fake server in the test's own loop."""
-    async with FakeLLMServer(seed=0) as fake:
-        yield fake
 
 
 def client_for(

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import textwrap
 import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from _transport_kit import run_script
 
 import vex_llm
 from vex_llm import (
@@ -214,13 +212,7 @@ _NEVER_CLOSED = """
 def test_a_facade_never_closed_lets_the_interpreter_exit_cleanly() -> None:
     """An unclosed facade with a half-read stream: the process exits 0, closes the provider,
     and prints no warning or 'Exception ignored'."""
-    done = subprocess.run(
-        [sys.executable, "-W", "error", "-c", textwrap.dedent(_NEVER_CLOSED)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_script(_NEVER_CLOSED)
     assert done.stderr == ""
     assert done.returncode == 0
     assert done.stdout.splitlines() == ["You said: hi", "You ", "provider closed"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx2
 import openai
 import pytest
@@ -16,13 +14,6 @@ from vex_llm.testing import FakeLLMServer, Fault
 from vex_llm.transport import AsyncResilientTransport, Upstream
 
 pytestmark = pytest.mark.fake_server
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeLLMServer]:
-    """A fake server in the test's own loop."""
-    async with FakeLLMServer(seed=0) as fake:
-        yield fake
 
 
 async def test_a_pydantic_ai_agent_falls_back_over_the_transport(server: FakeLLMServer) -> None:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import httpx2
 import openai
 import pytest
+from _transport_kit import Recording
 from openai.types.chat import ChatCompletionChunk
 
 import vex_llm
@@ -21,28 +22,6 @@ pytestmark = pytest.mark.fake_server
 HI = [{"role": "user", "content": "hi"}]
 MODEL = "fake-1"
 SHORT = 0.3  # seconds: the first-token / idle limits in these tests
-
-
-class Recording(httpx2.AsyncBaseTransport):
-    """httpx2's own transport, keeping every request it sends upstream."""
-
-    def __init__(self) -> None:
-        self.inner = httpx2.AsyncHTTPTransport()
-        self.sent: list[httpx2.Request] = []
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        self.sent.append(request)
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeLLMServer]:
-    """A fake server in the test's own loop."""
-    async with FakeLLMServer(seed=0) as fake:
-        yield fake
 
 
 def client_for(

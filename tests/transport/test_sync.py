@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
 import httpx2
 import openai
 import pytest
+from _transport_kit import run_script
 
 import vex_llm
 from vex_llm import CircuitConfig, CircuitState, RetryConfig, TimeoutConfig
@@ -173,13 +171,7 @@ _NEVER_CLOSED = """
 
 def test_a_transport_never_closed_lets_the_interpreter_exit_cleanly() -> None:
     """A sync client never closed: the process exits 0 without a warning on stderr."""
-    done = subprocess.run(
-        [sys.executable, "-W", "error", "-c", textwrap.dedent(_NEVER_CLOSED)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_script(_NEVER_CLOSED)
     assert done.stderr == ""
     assert done.returncode == 0
     assert done.stdout == "You said: hi\n"

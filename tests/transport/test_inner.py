@@ -46,3 +46,18 @@ def test_an_inner_mock_transport_answers_through_the_sync_transport() -> None:
     assert streamed.content == EVENTS
     assert models.json() == ANSWER  # passed through untouched (the mock answers anything)
     assert "x-vex-attempts" not in models.headers
+
+
+def test_a_sync_upload_from_a_generator_passes_through() -> None:
+    """A non-LLM request whose body is a sync generator reaches the inner transport whole."""
+    seen: list[bytes] = []
+
+    def record(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request.content)
+        return httpx2.Response(200, json={"ok": True})
+
+    transport = ResilientTransport(transport=httpx2.MockTransport(record))
+    with httpx2.Client(transport=transport) as client:
+        done = client.post("http://llm.invalid/v1/files", content=iter([b"part one, ", b"two"]))
+    assert done.json() == {"ok": True}
+    assert seen == [b"part one, two"]

@@ -93,6 +93,7 @@ class ResilientTransport(httpx2.BaseTransport):
         found = endpoint_of(request)
         call = None if found is None else parse_call(request, request.read(), found)
         if call is None:
+            request.read()  # a sync body (a generator upload) cannot be sent by the async inner
             response = self._loop.run(self._inner.handle_async_request(request), _WHAT)
         else:
             response = self._loop.run(self._core.send(call), _WHAT)

@@ -11,6 +11,7 @@ import httpx2
 
 from .._clock import Clock, Sleep
 from .._errors import LlmError
+from .._provider import close_stream
 from .._types import LlmRequest
 from ..breaker import CircuitConfig
 from ..policies import (
@@ -142,7 +143,12 @@ class AsyncResilientTransport(httpx2.AsyncBaseTransport):
             chunks = policies.stream(_PLACEHOLDER)
             try:
                 first = await anext(chunks)
-            except LlmError as exc:
+            except BaseException as exc:
+                # Closed here whatever happened (cancellation included): its circuit permit
+                # goes back at once, not when the garbage collector finds it.
+                await close_stream(chunks)
+                if not isinstance(exc, LlmError):
+                    raise
                 return failure_answer(call, exc, self._circuits)
             assert first.provider is not None  # the first chunk names its upstream
             started = call.kept[first.provider]

@@ -1,17 +1,17 @@
-"""Benchmark: what OpenAIProvider adds per call over raw httpx, against the same local server.
+"""Benchmark: what OpenAIProvider adds per call over raw httpx2, against the same local server.
 
 One run, one FakeLLMServer on 127.0.0.1 (in a child process, so the server does not
 compete with the client for the interpreter), sequential calls over keep-alive
 connections. Rows, each with its own connection pool, interleaved round by round:
 
-  raw httpx       json.dumps the payload, ``client.post``, json.loads, take the content:
+  raw httpx2       json.dumps the payload, ``client.post``, json.loads, take the content:
                   the least any client must do (the baseline)
   OpenAIProvider  ``OpenAIProvider.complete``
   Resilient(...)  ``ResilientProvider(OpenAIProvider).complete`` (circuit breaker around it)
   openai SDK      ``AsyncOpenAI(max_retries=0).chat.completions.create`` (if installed:
                   ``pip install -e '.[bench]'``)
 
-Printed: median and p99 per call, and each row's overhead over raw httpx (median and p99).
+Printed: median and p99 per call, and each row's overhead over raw httpx2 (median and p99).
 
 Run: .venv/bin/python bench/providers.py [--calls N] [--rounds R]
 """
@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 
-import httpx
+import httpx2
 
 from vex_llm import LlmRequest, OpenAIProvider
 from vex_llm.testing import FakeLLMServer
@@ -68,7 +68,7 @@ async def run(base_url: str, calls: int, rounds: int) -> None:
     headers = {"content-type": "application/json", "authorization": "Bearer bench"}
     request = LlmRequest.from_prompt(PROMPT)
 
-    raw_client = httpx.AsyncClient()
+    raw_client = httpx2.AsyncClient()
 
     async def raw() -> str:
         response = await raw_client.post(url, content=json.dumps(payload).encode(), headers=headers)
@@ -80,7 +80,7 @@ async def run(base_url: str, calls: int, rounds: int) -> None:
     async def ours() -> str:
         return (await provider.complete(request)).content
 
-    rows: dict[str, Call] = {"raw httpx": raw, "OpenAIProvider": ours}
+    rows: dict[str, Call] = {"raw httpx2": raw, "OpenAIProvider": ours}
     closers: list[Callable[[], Awaitable[None]]] = [raw_client.aclose, provider.aclose]
 
     try:
@@ -125,8 +125,8 @@ async def run(base_url: str, calls: int, rounds: int) -> None:
         for close in closers:
             await close()
 
-    base_median = statistics.median(timings["raw httpx"])
-    base_p99 = p99(timings["raw httpx"])
+    base_median = statistics.median(timings["raw httpx2"])
+    base_p99 = p99(timings["raw httpx2"])
     print(f"{per_round * rounds} calls per row, {rounds} interleaved rounds, server in a child")
     header = f"{'row':<28} {'median µs':>10} {'p99 µs':>10} {'+median µs':>11} {'+p99 µs':>9}"
     print(header)

@@ -2,18 +2,18 @@
 
 In-process and without a socket, so only the client's own work is measured: every row
 reads the same OpenAI-style SSE body (one event per network read, as a server sends
-them) from an ``httpx.MockTransport``. Rows, interleaved round by round:
+them) from an ``httpx2.MockTransport``. Rows, interleaved round by round:
 
-  raw httpx   ``client.stream``, ``aiter_lines``, ``json.loads`` of each ``data:`` line and
+  raw httpx2   ``client.stream``, ``aiter_lines``, ``json.loads`` of each ``data:`` line and
               the delta taken out: the least any SSE client must do (the baseline)
   provider    ``OpenAIProvider.stream`` over the same transport
   stack       ``vex_llm.stack([provider]).stream`` with its defaults: deadline, fallback,
               retry, circuit breaker, timeouts and stream guards around the provider
 
-Printed per row: microseconds per chunk (best round), the ratio to raw httpx, the timer
+Printed per row: microseconds per chunk (best round), the ratio to raw httpx2, the timer
 operations per chunk (``loop.call_at``) and the garbage-collected container allocations
 per chunk (from gen-0 collections). Then ``--concurrent`` streams at once through raw
-httpx, through the bare provider and through the stack: process CPU seconds per stream
+httpx2, through the bare provider and through the stack: process CPU seconds per stream
 and the ratio, and how many streams failed.
 
 Run: .venv/bin/python bench/streams.py [--chunks N] [--rounds R] [--concurrent C]
@@ -28,7 +28,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import httpx
+import httpx2
 
 import vex_llm
 from vex_llm import LlmProvider, LlmRequest, OpenAIProvider
@@ -57,24 +57,24 @@ def sse_events(chunks: int) -> list[bytes]:
 
 def sse_provider(events: list[bytes]) -> OpenAIProvider:
     """An ``OpenAIProvider`` whose client answers from the in-process transport."""
-    client = httpx.AsyncClient(transport=transport(events))
+    client = httpx2.AsyncClient(transport=transport(events))
     return OpenAIProvider(MODEL, base_url=URL, api_key="sk-bench", client=client)
 
 
-def transport(events: list[bytes]) -> httpx.MockTransport:
+def transport(events: list[bytes]) -> httpx2.MockTransport:
     """A transport that answers every request with the SSE body, one event per read."""
 
     async def body() -> AsyncIterator[bytes]:
         for event in events:
             yield event
 
-    def handle(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body())
 
-    return httpx.MockTransport(handle)
+    return httpx2.MockTransport(handle)
 
 
-async def raw_stream(client: httpx.AsyncClient) -> int:
+async def raw_stream(client: httpx2.AsyncClient) -> int:
     """Read one stream the way a minimal client would; return the number of deltas."""
     payload = {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "x"}]}
     deltas = 0
@@ -131,11 +131,11 @@ async def timed(run: Callable[[], Awaitable[int]], counters: Counters) -> tuple[
 async def per_chunk(args: argparse.Namespace) -> None:
     """The per-chunk table."""
     events = sse_events(args.chunks)
-    raw_client = httpx.AsyncClient(transport=transport(events))
+    raw_client = httpx2.AsyncClient(transport=transport(events))
     provider = sse_provider(events)
     stack = vex_llm.stack([sse_provider(events)])
     rows: dict[str, Callable[[], Awaitable[int]]] = {
-        "raw httpx": lambda: raw_stream(raw_client),
+        "raw httpx2": lambda: raw_stream(raw_client),
         "provider": lambda: provider_stream(provider),
         "stack": lambda: provider_stream(stack),
     }
@@ -151,7 +151,7 @@ async def per_chunk(args: argparse.Namespace) -> None:
             if seconds < best[name]:
                 best[name] = seconds
                 counts[name] = counters
-    base = best["raw httpx"] / args.chunks
+    base = best["raw httpx2"] / args.chunks
     print(f"{args.chunks} chunks per stream, best of {args.rounds} rounds, no socket")
     print(f"{'row':<12}{'µs/chunk':>10}{'x raw':>8}{'timers/chunk':>14}{'allocs/chunk':>14}")
     for name in rows:
@@ -167,9 +167,9 @@ async def per_chunk(args: argparse.Namespace) -> None:
 
 
 async def concurrent(args: argparse.Namespace) -> None:
-    """CPU per stream with many streams at once, raw httpx vs the stack (default settings)."""
+    """CPU per stream with many streams at once, raw httpx2 vs the stack (default settings)."""
     events = sse_events(args.concurrent_chunks)
-    raw_client = httpx.AsyncClient(transport=transport(events))
+    raw_client = httpx2.AsyncClient(transport=transport(events))
     provider = sse_provider(events)
     stack = vex_llm.stack([sse_provider(events)])
 
@@ -181,7 +181,7 @@ async def concurrent(args: argparse.Namespace) -> None:
         return time.process_time() - started, failed
 
     rows: dict[str, Callable[[], Awaitable[int]]] = {
-        "raw httpx": lambda: raw_stream(raw_client),
+        "raw httpx2": lambda: raw_stream(raw_client),
         "provider": lambda: provider_stream(provider),
         "stack": lambda: provider_stream(stack),
     }
@@ -196,7 +196,7 @@ async def concurrent(args: argparse.Namespace) -> None:
     print(f"\n{n} concurrent streams of {chunks} chunks, best of {args.rounds} rounds")
     print(f"{'row':<12}{'CPU ms/stream':>15}{'x raw':>8}{'failed':>8}")
     for name in rows:
-        ratio = best[name] / best["raw httpx"]
+        ratio = best[name] / best["raw httpx2"]
         print(f"{name:<12}{best[name] / n * 1e3:>15.3f}{ratio:>8.2f}{failed[name]:>8}")
     await stack.aclose()
     await provider.aclose()

@@ -98,7 +98,7 @@ def test_every_listed_exception_still_exists() -> None:
         ("vex_llm.config", "vex_llm.config._load", True),
         ("vex_llm.policies", "vex_llm._types", True),
         ("vex_llm", "vex_llm._errors", True),
-        ("vex_llm.cli", "httpx._client", True),
+        ("vex_llm.cli", "httpx2._client", True),
     ],
 )
 def test_the_rule(package: str, target: str, allowed: bool) -> None:

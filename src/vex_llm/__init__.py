@@ -83,6 +83,7 @@ from .policies import (
 )
 from .providers import AnthropicProvider, HttpLimits, MockProvider, OpenAIProvider
 from .stores import CacheStore, CircuitStore, MemoryCache, MemoryStore, RedisCache, RedisStore
+from .transport import BlockingProvider, blocking
 
 # A library never decides where its log records go: without this handler, Python's
 # last-resort handler would print warnings such as circuit_opened to stderr in an
@@ -97,6 +98,7 @@ __all__ = [
     "CacheStats",
     "CacheStore",
     "CachedProvider",
+    "BlockingProvider",
     "Capabilities",
     "CircuitBreaker",
     "CircuitConfig",
@@ -158,6 +160,7 @@ __all__ = [
     "TraceEvent",
     "Usage",
     "cache_control",
+    "blocking",
     "check_capabilities",
     "classify_error",
     "collect",

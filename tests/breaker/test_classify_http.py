@@ -1,4 +1,4 @@
-"""classify_error counts an HTTP client's transport failures: a breaker around raw httpx trips."""
+"""classify_error counts an HTTP client's transport failures: a breaker around raw httpx2 trips."""
 
 from __future__ import annotations
 
@@ -9,18 +9,18 @@ import sys
 import types
 from collections.abc import AsyncIterator
 
-import httpx
+import httpx2
 import pytest
 
 from vex_llm import CircuitBreaker, CircuitConfig, CircuitState, Outcome, classify_error
 
-REQUEST = httpx.Request("GET", "http://127.0.0.1/")
+REQUEST = httpx2.Request("GET", "http://127.0.0.1/")
 
 
-def status_error(status: int) -> httpx.HTTPStatusError:
+def status_error(status: int) -> httpx2.HTTPStatusError:
     """What ``raise_for_status()`` raises for ``status``."""
-    response = httpx.Response(status, request=REQUEST)
-    return httpx.HTTPStatusError(f"HTTP {status}", request=REQUEST, response=response)
+    response = httpx2.Response(status, request=REQUEST)
+    return httpx2.HTTPStatusError(f"HTTP {status}", request=REQUEST, response=response)
 
 
 def name_of(exc: BaseException) -> str:
@@ -32,15 +32,15 @@ def name_of(exc: BaseException) -> str:
 @pytest.mark.parametrize(
     "exc",
     [
-        httpx.ConnectError("refused"),
-        httpx.ReadError("reset"),
-        httpx.WriteError("broken pipe"),
-        httpx.CloseError("close"),
-        httpx.RemoteProtocolError("Server disconnected"),
-        httpx.ProxyError("proxy down"),
-        httpx.ConnectTimeout("slow"),
-        httpx.ReadTimeout("slow"),
-        httpx.WriteTimeout("slow"),
+        httpx2.ConnectError("refused"),
+        httpx2.ReadError("reset"),
+        httpx2.WriteError("broken pipe"),
+        httpx2.CloseError("close"),
+        httpx2.RemoteProtocolError("Server disconnected"),
+        httpx2.ProxyError("proxy down"),
+        httpx2.ConnectTimeout("slow"),
+        httpx2.ReadTimeout("slow"),
+        httpx2.WriteTimeout("slow"),
         status_error(429),
         status_error(500),
         status_error(503),
@@ -56,11 +56,11 @@ def test_http_client_failures_count(exc: BaseException) -> None:
 @pytest.mark.parametrize(
     "exc",
     [
-        httpx.PoolTimeout("busy"),
-        httpx.LocalProtocolError("bad header"),
-        httpx.UnsupportedProtocol("ftp"),
-        httpx.DecodingError("gzip"),
-        httpx.TooManyRedirects("loop"),
+        httpx2.PoolTimeout("busy"),
+        httpx2.LocalProtocolError("bad header"),
+        httpx2.UnsupportedProtocol("ftp"),
+        httpx2.DecodingError("gzip"),
+        httpx2.TooManyRedirects("loop"),
         status_error(404),
         status_error(400),
     ],
@@ -72,8 +72,8 @@ def test_http_caller_errors_and_local_congestion_are_ignored(exc: BaseException)
 
 
 def fork_module() -> types.ModuleType:
-    """A stand-in for ``httpx2``: the same exception names in a separate hierarchy."""
-    module = types.ModuleType("httpx2")
+    """A stand-in for ``httpx`` (the original): the same exception names, another hierarchy."""
+    module = types.ModuleType("httpx")
     http_error = type("HTTPError", (Exception,), {})
     transport = type("TransportError", (http_error,), {})
     timeout = type("TimeoutException", (transport,), {})
@@ -92,10 +92,10 @@ def fork_module() -> types.ModuleType:
     return module
 
 
-def test_the_httpx2_fork_is_recognised(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The same rule holds for exceptions of the httpx2 fork, found by module name."""
+def test_the_original_httpx_is_recognised(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same rule holds for exceptions of the original httpx, found by module name."""
     fork = fork_module()
-    monkeypatch.setitem(sys.modules, "httpx2", fork)
+    monkeypatch.setitem(sys.modules, "httpx", fork)
     assert classify_error(fork.ConnectError("refused")) is Outcome.FAILURE
     assert classify_error(fork.PoolTimeout("busy")) is Outcome.IGNORED
     assert classify_error(fork.LocalProtocolError("bad")) is Outcome.IGNORED
@@ -113,9 +113,9 @@ async def test_breaker_around_raw_httpx_opens_on_a_dead_port() -> None:
     """Connection refused by a dead port counts: the circuit opens at the threshold."""
     breaker = CircuitBreaker(CircuitConfig(failure_threshold=2))
     url = f"http://127.0.0.1:{dead_port()}/"
-    async with httpx.AsyncClient() as client:
+    async with httpx2.AsyncClient() as client:
         for _ in range(2):
-            with pytest.raises(httpx.ConnectError):
+            with pytest.raises(httpx2.ConnectError):
                 await breaker.call(client.get, url)
     assert breaker.state is CircuitState.OPEN
 
@@ -147,9 +147,9 @@ async def server(answer: bytes | None) -> AsyncIterator[str]:
 async def test_breaker_around_raw_httpx_opens_on_read_timeouts() -> None:
     """A server that accepts and never answers: read timeouts count."""
     breaker = CircuitBreaker(CircuitConfig(failure_threshold=2))
-    async with server(None) as url, httpx.AsyncClient(timeout=0.05) as client:
+    async with server(None) as url, httpx2.AsyncClient(timeout=0.05) as client:
         for _ in range(2):
-            with pytest.raises(httpx.ReadTimeout):
+            with pytest.raises(httpx2.ReadTimeout):
                 await breaker.call(client.get, url)
     assert breaker.state is CircuitState.OPEN
 
@@ -160,11 +160,11 @@ async def test_breaker_around_raise_for_status(status: int, opens: bool) -> None
     answer = f"HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".encode()
     breaker = CircuitBreaker(CircuitConfig(failure_threshold=2))
 
-    async def fetch(client: httpx.AsyncClient, url: str) -> httpx.Response:
+    async def fetch(client: httpx2.AsyncClient, url: str) -> httpx2.Response:
         return (await client.get(url)).raise_for_status()
 
-    async with server(answer) as url, httpx.AsyncClient() as client:
+    async with server(answer) as url, httpx2.AsyncClient() as client:
         for _ in range(2):
-            with pytest.raises(httpx.HTTPStatusError):
+            with pytest.raises(httpx2.HTTPStatusError):
                 await breaker.call(fetch, client, url)
     assert (breaker.state is CircuitState.OPEN) is opens

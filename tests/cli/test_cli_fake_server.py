@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-import httpx
+import httpx2
 import pytest
 from _cli_run import clean_env, one_line, vex
 
@@ -109,7 +109,7 @@ def test_fake_server_serves_faults_until_terminated(
     """The server prints its base URL, injects the fault, answers `ask`, and stops on SIGTERM."""
     process, url = fake_server
     assert url.endswith("/v1")
-    with httpx.Client(timeout=10.0) as client:
+    with httpx2.Client(timeout=10.0) as client:
         assert client.post(f"{url}/chat/completions", json=BODY).status_code == 503
         answer = client.post(f"{url}/chat/completions", json=BODY)
     assert answer.status_code == 200

@@ -7,7 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-import httpx
+import httpx2
 import pytest
 from _policies import collect, request
 
@@ -35,10 +35,10 @@ def _provider(events: list[bytes], stall: asyncio.Event | None = None) -> OpenAI
                 await stall.wait()
             yield event
 
-    def handle(_: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+    def handle(_: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body())
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    client = httpx2.AsyncClient(transport=httpx2.MockTransport(handle))
     return OpenAIProvider("m", base_url="http://test.invalid/v1", api_key="sk-test", client=client)
 
 
@@ -149,11 +149,11 @@ async def test_the_deadline_still_binds_after_falling_back_from_an_http_stream()
 async def test_an_attempt_over_http_is_timed_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """TimeoutProvider over an HTTP provider: one timer for the attempt, not one per layer."""
 
-    def handle(_: httpx.Request) -> httpx.Response:
+    def handle(_: httpx2.Request) -> httpx2.Response:
         body = {"choices": [{"index": 0, "message": {"content": "hi"}, "finish_reason": "stop"}]}
-        return httpx.Response(200, json=body)
+        return httpx2.Response(200, json=body)
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    client = httpx2.AsyncClient(transport=httpx2.MockTransport(handle))
     http = OpenAIProvider("m", base_url="http://test.invalid/v1", api_key="sk-test", client=client)
     bounded = vex_llm.TimeoutProvider(http, TimeoutConfig(attempt_timeout=5.0))
     timers = Timers(monkeypatch)
@@ -174,10 +174,10 @@ async def test_the_idle_limit_waits_for_the_first_chunk_of_an_http_stream() -> N
         for event in _events(2):
             yield event
 
-    def handle(_: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+    def handle(_: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body())
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    client = httpx2.AsyncClient(transport=httpx2.MockTransport(handle))
     http = OpenAIProvider("m", base_url="http://test.invalid/v1", api_key="sk-test", client=client)
     config = TimeoutConfig(first_token_timeout=60.0, idle_timeout=10.0)
     bounded = vex_llm.TimeoutProvider(http, config, sleep=clock.sleep)
@@ -216,10 +216,10 @@ async def test_the_timeout_providers_first_token_limit_binds_an_http_stream() ->
         await never.wait()
         yield b""
 
-    def handle(_: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+    def handle(_: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body())
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    client = httpx2.AsyncClient(transport=httpx2.MockTransport(handle))
     http = OpenAIProvider("m", base_url="http://test.invalid/v1", api_key="sk-test", client=client)
     bounded = vex_llm.TimeoutProvider(http, TimeoutConfig(first_token_timeout=0.05))
     with pytest.raises(Timeout, match="first token") as info:
@@ -231,13 +231,13 @@ async def test_the_timeout_providers_first_token_limit_binds_an_http_stream() ->
 
 async def test_a_limit_spent_before_the_headers_fails_the_stream_at_once() -> None:
     """A declared limit already spent when a stream opens raises its error; nothing is sent."""
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
 
-    def handle(sent: httpx.Request) -> httpx.Response:
+    def handle(sent: httpx2.Request) -> httpx2.Response:
         seen.append(sent)
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=b"")
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=b"")
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    client = httpx2.AsyncClient(transport=httpx2.MockTransport(handle))
     http = OpenAIProvider("m", base_url="http://test.invalid/v1", api_key="sk-test", client=client)
     loop = asyncio.get_running_loop()
     spent = Until(0.0, loop.time, asyncio.sleep, lambda: Timeout("the budget is spent"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-import httpx
+import httpx2
 
 from vex_llm import AnthropicProvider, OpenAIProvider
 from vex_llm.providers._base import HttpProvider
@@ -50,16 +50,16 @@ def make_provider(
 
 
 def capturing_client(
-    body: bytes, *, status: int = 200, seen: list[httpx.Request]
-) -> httpx.AsyncClient:
+    body: bytes, *, status: int = 200, seen: list[httpx2.Request]
+) -> httpx2.AsyncClient:
     """A client that answers every request with ``body`` and keeps the requests in ``seen``
     (no network)."""
 
-    def answer(request: httpx.Request) -> httpx.Response:
+    def answer(request: httpx2.Request) -> httpx2.Response:
         seen.append(request)
-        return httpx.Response(status, content=body, headers={"content-type": "application/json"})
+        return httpx2.Response(status, content=body, headers={"content-type": "application/json"})
 
-    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    return httpx2.AsyncClient(transport=httpx2.MockTransport(answer))
 
 
 OPENAI_ANSWER = json.dumps(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import httpx
+import httpx2
 import pytest
 from _provider_kit import ANTHROPIC_ANSWER, capturing_client
 
@@ -21,7 +21,7 @@ from vex_llm import (
 
 async def test_payload_headers_and_answer() -> None:
     """System text is lifted out, roles mapped, headers set; text blocks are joined."""
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
     async with capturing_client(ANTHROPIC_ANSWER, seen=seen) as client:
         provider = AnthropicProvider(
             "claude-x", base_url="http://127.0.0.1:9/", api_key="ak", client=client
@@ -65,7 +65,7 @@ async def test_payload_headers_and_answer() -> None:
 
 async def test_request_max_tokens_wins() -> None:
     """A request's max_tokens replaces the provider's default."""
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
     async with capturing_client(ANTHROPIC_ANSWER, seen=seen) as client:
         provider = AnthropicProvider(
             "c", base_url="http://127.0.0.1:9", client=client, max_tokens=10
@@ -89,7 +89,7 @@ async def test_request_max_tokens_wins() -> None:
 async def test_stop_reasons_use_the_common_vocabulary(reason: str, expected: str) -> None:
     """Anthropic stop reasons are reported in the common vocabulary, and as sent."""
     body = json.dumps({"content": [{"type": "text", "text": "x"}], "stop_reason": reason}).encode()
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
     async with capturing_client(body, seen=seen) as client:
         provider = AnthropicProvider("c", base_url="http://127.0.0.1:9", client=client)
         response = await provider.complete(LlmRequest.from_prompt("x"))
@@ -99,7 +99,7 @@ async def test_stop_reasons_use_the_common_vocabulary(reason: str, expected: str
 async def test_error_object_in_a_200_is_an_error() -> None:
     """An error object sent with 200 is raised as its kind, not read as an answer."""
     body = b'{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}'
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
     async with capturing_client(body, seen=seen) as client:
         provider = AnthropicProvider("c", base_url="http://127.0.0.1:9", client=client)
         with pytest.raises(NotAvailable):
@@ -111,7 +111,7 @@ async def test_error_object_in_a_200_is_an_error() -> None:
 )
 async def test_schema_violations_are_invalid_response(body: bytes) -> None:
     """A 200 whose JSON breaks the Messages shape is InvalidResponse."""
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
     async with capturing_client(body, seen=seen) as client:
         provider = AnthropicProvider("c", base_url="http://127.0.0.1:9", client=client)
         with pytest.raises(InvalidResponse):
@@ -122,7 +122,7 @@ async def test_defaults_from_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     """base_url and key come from ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY."""
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:4321")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "ak-env")
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
     async with capturing_client(ANTHROPIC_ANSWER, seen=seen) as client:
         provider = AnthropicProvider("c", client=client)
         await provider.ask("x")

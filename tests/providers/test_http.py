@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 
-import httpx
+import httpx2
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -55,7 +55,7 @@ NOW = 1_700_000_000.0
 )
 def test_retry_after(headers: dict[str, str], expected: float | None) -> None:
     """retry-after-ms wins; Retry-After is seconds or an HTTP date; bad values are dropped."""
-    assert parse_retry_after(httpx.Headers(headers), now=NOW) == expected
+    assert parse_retry_after(httpx2.Headers(headers), now=NOW) == expected
 
 
 def test_truncate_collapses_and_cuts() -> None:
@@ -137,7 +137,7 @@ BOUNDARY = Boundary("p", secret="sk-secret-123", key_env="P_KEY")
 )
 def test_status_table(status: int, kind: type[LlmError]) -> None:
     """Each status maps to one class, carrying status, provider, model and request id."""
-    headers = httpx.Headers({"x-request-id": "req_1"})
+    headers = httpx2.Headers({"x-request-id": "req_1"})
     error = BOUNDARY.status_error(status, headers, b'{"error": {"message": "m"}}', model="x")
     assert type(error) is kind
     assert (error.status, error.provider, error.model, error.request_id) == (
@@ -151,13 +151,13 @@ def test_status_table(status: int, kind: type[LlmError]) -> None:
 def test_overloaded_body_is_not_available_whatever_the_status() -> None:
     """An overloaded_error body is NotAvailable even behind a 500."""
     body = b'{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}'
-    error = BOUNDARY.status_error(500, httpx.Headers(), body, model="x")
+    error = BOUNDARY.status_error(500, httpx2.Headers(), body, model="x")
     assert type(error) is NotAvailable
 
 
 def test_anthropic_request_id_header() -> None:
     """Anthropic's request-id header is kept too."""
-    error = BOUNDARY.status_error(500, httpx.Headers({"request-id": "req_a"}), b"", model="x")
+    error = BOUNDARY.status_error(500, httpx2.Headers({"request-id": "req_a"}), b"", model="x")
     assert error.request_id == "req_a"
 
 
@@ -166,7 +166,7 @@ def test_echoed_key_is_masked_and_message_truncated() -> None:
     body = (
         b'{"error": {"message": "Incorrect API key provided: sk-secret-123. ' + b"y" * 900 + b'"}}'
     )
-    error = BOUNDARY.status_error(401, httpx.Headers(), body, model="x")
+    error = BOUNDARY.status_error(401, httpx2.Headers(), body, model="x")
     assert "sk-secret-123" not in str(error)
     assert "***" in str(error)
     assert len(str(error)) < MESSAGE_LIMIT + 200
@@ -176,19 +176,19 @@ def test_echoed_key_is_masked_and_message_truncated() -> None:
 @pytest.mark.parametrize(
     ("exc", "kind", "code"),
     [
-        (httpx.ConnectError("refused"), ConnectionFailed, None),
-        (httpx.ReadError("reset"), ConnectionFailed, None),
-        (httpx.RemoteProtocolError("Server disconnected"), ConnectionFailed, None),
-        (httpx.ConnectTimeout("slow"), Timeout, "connect_timeout"),
-        (httpx.ReadTimeout("slow"), Timeout, "read_timeout"),
-        (httpx.WriteTimeout("slow"), Timeout, "write_timeout"),
-        (httpx.PoolTimeout("busy"), PoolExhausted, "pool_timeout"),
-        (httpx.DecodingError("gzip"), InvalidResponse, None),
-        (httpx.UnsupportedProtocol("ftp"), InvalidRequest, None),
+        (httpx2.ConnectError("refused"), ConnectionFailed, None),
+        (httpx2.ReadError("reset"), ConnectionFailed, None),
+        (httpx2.RemoteProtocolError("Server disconnected"), ConnectionFailed, None),
+        (httpx2.ConnectTimeout("slow"), Timeout, "connect_timeout"),
+        (httpx2.ReadTimeout("slow"), Timeout, "read_timeout"),
+        (httpx2.WriteTimeout("slow"), Timeout, "write_timeout"),
+        (httpx2.PoolTimeout("busy"), PoolExhausted, "pool_timeout"),
+        (httpx2.DecodingError("gzip"), InvalidResponse, None),
+        (httpx2.UnsupportedProtocol("ftp"), InvalidRequest, None),
     ],
 )
-def test_transport_errors(exc: httpx.HTTPError, kind: type[LlmError], code: str | None) -> None:
-    """httpx exceptions map to the tree; timeouts say which limit with .code."""
+def test_transport_errors(exc: httpx2.HTTPError, kind: type[LlmError], code: str | None) -> None:
+    """httpx2 exceptions map to the tree; timeouts say which limit with .code."""
     error = BOUNDARY.transport_error(exc, model="x")
     assert type(error) is kind
     assert error.code == code
@@ -197,7 +197,7 @@ def test_transport_errors(exc: httpx.HTTPError, kind: type[LlmError], code: str 
 
 def test_transport_error_after_start_is_interrupted() -> None:
     """A connection error once a stream started is StreamInterrupted with the partial text."""
-    error = BOUNDARY.transport_error(httpx.ReadError("reset"), model="x", partial="Hel")
+    error = BOUNDARY.transport_error(httpx2.ReadError("reset"), model="x", partial="Hel")
     assert isinstance(error, StreamInterrupted)
     assert error.partial == "Hel"
 

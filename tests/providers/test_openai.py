@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import httpx
+import httpx2
 import pytest
 from _provider_kit import OPENAI_ANSWER, capturing_client
 
@@ -12,7 +12,7 @@ from vex_llm import InvalidResponse, LlmRequest, Message, OpenAIProvider, Usage
 from vex_llm.providers import PRESETS
 
 
-async def sent(provider: OpenAIProvider, seen: list[httpx.Request]) -> dict[str, object]:
+async def sent(provider: OpenAIProvider, seen: list[httpx2.Request]) -> dict[str, object]:
     """The JSON body of the last request the provider sent."""
     body: dict[str, object] = json.loads(seen[-1].content)
     return body
@@ -20,7 +20,7 @@ async def sent(provider: OpenAIProvider, seen: list[httpx.Request]) -> dict[str,
 
 async def test_payload_and_answer() -> None:
     """Messages and sampling settings go out as Chat Completions JSON; the answer comes back."""
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
     async with capturing_client(OPENAI_ANSWER, seen=seen) as client:
         provider = OpenAIProvider(
             "gpt-x", base_url="http://127.0.0.1:9/v1", api_key="k", client=client
@@ -50,7 +50,7 @@ async def test_payload_and_answer() -> None:
 
 async def test_stream_payload_asks_for_usage() -> None:
     """A stream request sets stream and stream_options.include_usage and accepts SSE."""
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
     async with capturing_client(b"", seen=seen) as client:
         provider = OpenAIProvider("gpt-x", base_url="http://127.0.0.1:9/v1", client=client)
         with pytest.raises(InvalidResponse):  # the JSON body is not a stream
@@ -63,7 +63,7 @@ async def test_stream_payload_asks_for_usage() -> None:
 
 async def test_passed_client_stays_open() -> None:
     """aclose() leaves a client the caller passed in open; it closes its own."""
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
     async with capturing_client(OPENAI_ANSWER, seen=seen) as client:
         provider = OpenAIProvider("m", base_url="http://127.0.0.1:9/v1", client=client)
         await provider.aclose()
@@ -85,7 +85,7 @@ async def test_passed_client_stays_open() -> None:
 )
 async def test_schema_violations_are_invalid_response(body: bytes) -> None:
     """A 200 whose JSON breaks the Chat Completions shape is InvalidResponse."""
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
     async with capturing_client(body, seen=seen) as client:
         provider = OpenAIProvider("m", base_url="http://127.0.0.1:9/v1", client=client)
         with pytest.raises(InvalidResponse):
@@ -95,7 +95,7 @@ async def test_schema_violations_are_invalid_response(body: bytes) -> None:
 async def test_null_content_is_empty_text() -> None:
     """A tool call or refusal (content null) is an empty answer, not a failure."""
     body = b'{"choices": [{"message": {"content": null}, "finish_reason": "tool_calls"}]}'
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
     async with capturing_client(body, seen=seen) as client:
         provider = OpenAIProvider("m", base_url="http://127.0.0.1:9/v1", client=client)
         response = await provider.complete(LlmRequest.from_prompt("x"))
@@ -106,7 +106,7 @@ async def test_defaults_from_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     """base_url and the key come from OPENAI_BASE_URL and OPENAI_API_KEY when not given."""
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1234/v1/")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
     async with capturing_client(OPENAI_ANSWER, seen=seen) as client:
         provider = OpenAIProvider("m", client=client)
         await provider.ask("x")
@@ -117,7 +117,7 @@ async def test_defaults_from_environment(monkeypatch: pytest.MonkeyPatch) -> Non
 
 async def test_no_key_sends_no_authorization() -> None:
     """Without a key (local servers) no Authorization header is sent."""
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
     async with capturing_client(OPENAI_ANSWER, seen=seen) as client:
         await OpenAIProvider("m", base_url="http://127.0.0.1:9/v1", client=client).ask("x")
     assert "authorization" not in seen[-1].headers
@@ -169,7 +169,7 @@ async def test_presets(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     preset = PRESETS[name]
     if preset.api_key_env:
         monkeypatch.setenv(preset.api_key_env, "k-" + name)
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
     async with capturing_client(OPENAI_ANSWER, seen=seen) as client:
         provider = OpenAIProvider.preset(name, "some-model", client=client)  # type: ignore[arg-type]
         response = await provider.complete(LlmRequest.from_prompt("x"))

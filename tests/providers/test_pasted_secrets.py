@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import traceback
 
-import httpx
+import httpx2
 import pytest
 from _provider_kit import Wire
 
@@ -224,14 +224,14 @@ async def test_credential_header_is_scrubbed_and_bad_header_refused(
 def test_error_chain_is_cut_where_it_would_show_a_secret() -> None:
     """A cause whose text, args, notes or own chain shows a secret is not chained."""
     boundary = Boundary("p", secret=KEY, key_env="OPENAI_API_KEY", secrets=(SECRET,))
-    leaky = httpx.LocalProtocolError(f"Illegal header value b'Bearer {KEY}'")
+    leaky = httpx2.LocalProtocolError(f"Illegal header value b'Bearer {KEY}'")
     outer = RuntimeError("outer")
     outer.__cause__ = leaky
     noted = ValueError("plain")
     noted.add_note(f"while posting to http://h?key={SECRET}")
     for exc in (leaky, outer, noted):
         assert boundary.cause(exc) is None
-    clean = httpx.ConnectError("All connection attempts failed")
+    clean = httpx2.ConnectError("All connection attempts failed")
     assert boundary.cause(clean) is clean
     error = boundary.transport_error(leaky, model="m")
     assert KEY not in str(error)

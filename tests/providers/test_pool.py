@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
+import httpx2
 import pytest
 from _raw_server import head, raw_server
 
@@ -70,7 +70,7 @@ async def test_pool_timeout_applies_to_a_client_passed_in() -> None:
     limits = HttpLimits(pool_timeout=0.05)
     async with (
         raw_server(gate) as url,
-        httpx.AsyncClient(limits=httpx.Limits(max_connections=1)) as client,
+        httpx2.AsyncClient(limits=httpx2.Limits(max_connections=1)) as client,
     ):
         provider = OpenAIProvider("m", base_url=url, api_key="k", limits=limits, client=client)
         holding = provider.stream(REQUEST)
@@ -83,7 +83,7 @@ async def test_pool_timeout_applies_to_a_client_passed_in() -> None:
 
 async def test_default_pool_holds_more_concurrent_streams_than_httpx_default() -> None:
     """150 concurrent streams, all open at once, all finish on the default pool."""
-    count = 150  # httpx's default pool (100) made the last 50 fail
+    count = 150  # httpx2's default pool (100) made the last 50 fail
     gate = Gate(count=count)
     async with raw_server(gate) as url:
         provider = OpenAIProvider(

@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable
 
-import httpx
+import httpx2
 import pytest
 from _provider_kit import Wire, make_provider
 
@@ -123,7 +123,7 @@ async def test_abandoned_stream_closes_its_response(server: FakeLLMServer, wire:
 
 def sse_client(
     body: bytes, *, split: int = 0, closed: list[bool] | None = None
-) -> httpx.AsyncClient:
+) -> httpx2.AsyncClient:
     """A client whose every POST answers 200 with ``body`` as an event stream.
 
     Args:
@@ -132,7 +132,7 @@ def sse_client(
         closed: Appended to when the response stream is closed.
     """
 
-    class Body(httpx.AsyncByteStream):
+    class Body(httpx2.AsyncByteStream):
         async def __aiter__(self) -> AsyncIterator[bytes]:
             step = split or len(body) or 1
             for start in range(0, len(body), step):
@@ -142,10 +142,10 @@ def sse_client(
             if closed is not None:
                 closed.append(True)
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Body())
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, stream=Body())
 
-    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    return httpx2.AsyncClient(transport=httpx2.MockTransport(answer))
 
 
 def openai_chunk(content: str | None = None, finish: str | None = None) -> bytes:
@@ -158,14 +158,14 @@ def openai_chunk(content: str | None = None, finish: str | None = None) -> bytes
     )
 
 
-Build = Callable[[httpx.AsyncClient], HttpProvider]
+Build = Callable[[httpx2.AsyncClient], HttpProvider]
 
 
-def openai_on(client: httpx.AsyncClient) -> HttpProvider:
+def openai_on(client: httpx2.AsyncClient) -> HttpProvider:
     return OpenAIProvider("m", base_url="http://127.0.0.1:9/v1", client=client)
 
 
-def anthropic_on(client: httpx.AsyncClient) -> HttpProvider:
+def anthropic_on(client: httpx2.AsyncClient) -> HttpProvider:
     return AnthropicProvider("c", base_url="http://127.0.0.1:9", client=client)
 
 
@@ -313,7 +313,7 @@ async def test_finished_stream_leaves_its_connection_to_the_next(wire: Wire) -> 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     root = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     async with server:
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             provider: HttpProvider
             if wire == "openai":
                 provider = OpenAIProvider("m", base_url=root + "/v1", client=client)

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from typing import Any
 
-import httpx
+import httpx2
 
 from vex_llm import (
     CircuitBreaker,
@@ -43,7 +43,7 @@ async def serve(settings: dict[str, Any]) -> None:
 
     breaker.on_state_change(note)
     loop = asyncio.get_running_loop()
-    async with httpx.AsyncClient(timeout=5.0) as http:
+    async with httpx2.AsyncClient(timeout=5.0) as http:
 
         async def fetch() -> int:
             response = await http.get(settings["upstream"])

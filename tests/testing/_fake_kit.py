@@ -1,11 +1,11 @@
-"""Raw-wire helpers for the fake server's tests: plain httpx posts and SSE parsing."""
+"""Raw-wire helpers for the fake server's tests: plain httpx2 posts and SSE parsing."""
 
 from __future__ import annotations
 
 import json
 from typing import Any, Literal
 
-import httpx
+import httpx2
 
 from vex_llm.testing import FakeLLMServer
 
@@ -28,9 +28,9 @@ def body(wire: Wire, *, stream: bool = False, **fields: object) -> dict[str, Any
     return out
 
 
-async def post(server: FakeLLMServer, wire: Wire, data: dict[str, Any]) -> httpx.Response:
-    """POST ``data`` to the wire's endpoint with a plain httpx client."""
-    async with httpx.AsyncClient(base_url=server.url) as client:
+async def post(server: FakeLLMServer, wire: Wire, data: dict[str, Any]) -> httpx2.Response:
+    """POST ``data`` to the wire's endpoint with a plain httpx2 client."""
+    async with httpx2.AsyncClient(base_url=server.url) as client:
         return await client.post(PATHS[wire], json=data)
 
 
@@ -38,13 +38,13 @@ async def post_raw(server: FakeLLMServer, wire: Wire, data: dict[str, Any]) -> b
     """POST and read the whole body, even when the server cuts it short."""
     chunks: list[bytes] = []
     async with (
-        httpx.AsyncClient(base_url=server.url) as client,
+        httpx2.AsyncClient(base_url=server.url) as client,
         client.stream("POST", PATHS[wire], json=data) as response,
     ):
         try:
             async for chunk in response.aiter_raw():
                 chunks.append(chunk)
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             pass  # a reset or a short body: what came before is what the test looks at
     return b"".join(chunks)
 

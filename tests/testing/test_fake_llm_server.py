@@ -1,4 +1,4 @@
-"""FakeLLMServer over raw httpx: both wire formats, faults, journal, admin API, lifecycle."""
+"""FakeLLMServer over raw httpx2: both wire formats, faults, journal, admin API, lifecycle."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 import vex_llm.testing
@@ -27,7 +27,7 @@ def events(body: str) -> list[str]:
 
 async def test_openai_wire(server: FakeLLMServer) -> None:
     """Chat Completions: a JSON answer, and a stream of chunks with usage and [DONE]."""
-    async with httpx.AsyncClient(base_url=server.base_url) as client:
+    async with httpx2.AsyncClient(base_url=server.base_url) as client:
         answer = (await client.post("/chat/completions", json=CHAT)).json()
         assert answer["choices"][0]["message"]["content"] == "You said: hi there"
         assert answer["usage"] == {"prompt_tokens": 2, "completion_tokens": 4, "total_tokens": 6}
@@ -47,7 +47,7 @@ async def test_openai_wire(server: FakeLLMServer) -> None:
 
 async def test_anthropic_wire(server: FakeLLMServer) -> None:
     """Messages: a JSON answer, and the typed event sequence ending in message_stop."""
-    async with httpx.AsyncClient(base_url=server.anthropic_base_url) as client:
+    async with httpx2.AsyncClient(base_url=server.anthropic_base_url) as client:
         answer = (await client.post("/v1/messages", json=MESSAGES)).json()
         assert answer["content"] == [{"type": "text", "text": "You said: hi there"}]
         assert answer["usage"] == {"input_tokens": 4, "output_tokens": 4}
@@ -60,7 +60,7 @@ async def test_anthropic_wire(server: FakeLLMServer) -> None:
 
 async def test_bad_request_body_is_400(server: FakeLLMServer) -> None:
     """A body that is not a valid request gets the API's 400 error body."""
-    async with httpx.AsyncClient(base_url=server.anthropic_base_url) as client:
+    async with httpx2.AsyncClient(base_url=server.anthropic_base_url) as client:
         no_max = await client.post("/v1/messages", json=CHAT)
         broken = await client.post("/v1/chat/completions", content=b"{")
     assert no_max.status_code == 400
@@ -73,7 +73,7 @@ async def test_error_headers(server: FakeLLMServer) -> None:
     """Error faults send Retry-After (seconds or as given) and retry-after-ms."""
     server.inject(Fault.rate_limited(retry_after=2.5, retry_after_ms=2500), times=1)
     server.inject(Fault.rate_limited(retry_after="Wed, 21 Oct 2015 07:28:00 GMT"), times=1)
-    async with httpx.AsyncClient(base_url=server.base_url) as client:
+    async with httpx2.AsyncClient(base_url=server.base_url) as client:
         first = await client.post("/chat/completions", json=CHAT)
         second = await client.post("/chat/completions", json=CHAT)
     assert first.status_code == 429
@@ -85,7 +85,7 @@ async def test_error_headers(server: FakeLLMServer) -> None:
 async def test_journal_records_requests(server: FakeLLMServer) -> None:
     """The journal has time, path, wire, model, stream flag, fault and status per request."""
     server.inject(Fault.error(503), times=1, wire="openai")
-    async with httpx.AsyncClient(base_url=server.url) as client:
+    async with httpx2.AsyncClient(base_url=server.url) as client:
         await client.post("/v1/chat/completions", json=CHAT)
         await client.post("/v1/messages", json={**MESSAGES, "stream": True})
     first, second = server.journal
@@ -112,7 +112,7 @@ async def test_outage_window_follows_the_injected_clock() -> None:
     clock = ManualClock(100.0)
     async with (
         FakeLLMServer(clock=clock) as server,
-        httpx.AsyncClient(base_url=server.base_url) as client,
+        httpx2.AsyncClient(base_url=server.base_url) as client,
     ):
         server.inject(Fault.error(503), between=(10.0, 20.0))
         statuses = []
@@ -128,7 +128,7 @@ async def test_seeded_error_rate_is_reproducible() -> None:
     async def statuses(seed: int) -> list[int]:
         async with (
             FakeLLMServer(seed=seed) as server,
-            httpx.AsyncClient(base_url=server.base_url) as client,
+            httpx2.AsyncClient(base_url=server.base_url) as client,
         ):
             server.inject(Fault.error(500), rate=0.5)
             return [
@@ -153,20 +153,20 @@ async def test_admin_refuses_faults_it_cannot_play(
     server: FakeLLMServer, fault: dict[str, object], field: str
 ) -> None:
     """A bad fault is a 400 naming the field, no rule is added, and requests still work."""
-    async with httpx.AsyncClient(base_url=server.admin_url) as admin:
+    async with httpx2.AsyncClient(base_url=server.admin_url) as admin:
         bad = await admin.post("/faults", json={"fault": fault})
         assert bad.status_code == 400
         assert field in bad.json()["error"]
         assert (await admin.get("/faults")).json() == []
         broken = await admin.post("/faults", content=b"{not json")
         assert broken.status_code == 400
-    async with httpx.AsyncClient(base_url=server.base_url) as client:
+    async with httpx2.AsyncClient(base_url=server.base_url) as client:
         assert (await client.post("/chat/completions", json=CHAT)).status_code == 200
 
 
 async def test_admin_endpoints(server: FakeLLMServer) -> None:
     """Faults can be added, listed and removed over HTTP; the journal and reset too."""
-    async with httpx.AsyncClient(base_url=server.admin_url) as admin:
+    async with httpx2.AsyncClient(base_url=server.admin_url) as admin:
         created = await admin.post(
             "/faults",
             json={"fault": {"kind": "status", "status": 502}, "times": 1, "wire": "openai"},
@@ -184,7 +184,7 @@ async def test_admin_endpoints(server: FakeLLMServer) -> None:
         bad = await admin.post("/faults", json={"fault": {"kind": "explode"}})
         assert bad.status_code == 400
         assert "kind" in bad.json()["error"]
-        async with httpx.AsyncClient(base_url=server.base_url) as client:
+        async with httpx2.AsyncClient(base_url=server.base_url) as client:
             assert (await client.post("/chat/completions", json=CHAT)).status_code == 502
         journal = (await admin.get("/journal")).json()
         assert journal[0]["status"] == 502
@@ -201,12 +201,12 @@ async def test_stop_ends_hangs_and_stalls_quickly() -> None:
     await server.start()
     server.inject(Fault.hang(), stream=False)
     server.inject(Fault.stall(after_chunks=1), stream=True)
-    client = httpx.AsyncClient(base_url=server.base_url, timeout=10.0)
+    client = httpx2.AsyncClient(base_url=server.base_url, timeout=10.0)
 
     async def hang() -> BaseException | None:
         try:
             await client.post("/chat/completions", json=CHAT)
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             return exc
         return None
 
@@ -217,7 +217,7 @@ async def test_stop_ends_hangs_and_stalls_quickly() -> None:
             ) as r:
                 async for _ in r.aiter_bytes():
                     pass
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             return exc
         return None
 
@@ -230,7 +230,7 @@ async def test_stop_ends_hangs_and_stalls_quickly() -> None:
         await server.stop()
         assert time.monotonic() - started < 0.5
         results = await asyncio.wait_for(asyncio.gather(*waiting), timeout=2.0)
-        assert all(isinstance(r, httpx.HTTPError) for r in results)
+        assert all(isinstance(r, httpx2.HTTPError) for r in results)
     finally:
         await client.aclose()
         await server.stop()
@@ -239,8 +239,8 @@ async def test_stop_ends_hangs_and_stalls_quickly() -> None:
 async def test_client_leaving_ends_a_hang(server: FakeLLMServer) -> None:
     """A hang ends when its client disconnects, so a stop afterwards has nothing to wait for."""
     server.inject(Fault.hang())
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=0.1) as client:
-        with pytest.raises(httpx.ReadTimeout):
+    async with httpx2.AsyncClient(base_url=server.base_url, timeout=0.1) as client:
+        with pytest.raises(httpx2.ReadTimeout):
             await client.post("/chat/completions", json=CHAT)
     started = time.monotonic()
     await server.stop()
@@ -249,14 +249,14 @@ async def test_client_leaving_ends_a_hang(server: FakeLLMServer) -> None:
 
 def test_sync_context_manager_runs_in_a_thread() -> None:
     """`with FakeLLMServer()` serves from its own thread; faults set from the test apply."""
-    with FakeLLMServer() as server, httpx.Client(base_url=server.base_url) as client:
+    with FakeLLMServer() as server, httpx2.Client(base_url=server.base_url) as client:
         server.script([Fault.error(500), None])
         assert client.post("/chat/completions", json=CHAT).status_code == 500
         assert client.post("/chat/completions", json=CHAT).status_code == 200
         url = server.url
     with pytest.raises(RuntimeError):
         _ = server.url
-    with pytest.raises(httpx.ConnectError), httpx.Client() as client:
+    with pytest.raises(httpx2.ConnectError), httpx2.Client() as client:
         client.post(url + "/v1/chat/completions", json=CHAT)
 
 

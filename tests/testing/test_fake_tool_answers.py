@@ -1,10 +1,10 @@
-"""FakeLLMServer answers scripted tool calls on both wires, streamed and not (raw httpx)."""
+"""FakeLLMServer answers scripted tool calls on both wires, streamed and not (raw httpx2)."""
 
 from __future__ import annotations
 
 import json
 
-import httpx
+import httpx2
 import pytest
 from _fake_kit import WEATHER, Wire, anthropic_arguments, body, events, openai_arguments, post
 
@@ -209,7 +209,7 @@ async def test_admin_scripts_an_answer(server: FakeLLMServer) -> None:
         "tool_calls": [{"name": "f", "arguments": '{"a": 1}', "id": "x"}],
         "piece_chars": 2,
     }
-    async with httpx.AsyncClient(base_url=server.admin_url) as admin:
+    async with httpx2.AsyncClient(base_url=server.admin_url) as admin:
         created = await admin.post("/faults", json={"script": [step, None]})
         assert created.status_code == 201
         assert created.json()["script"] == [step, None]

@@ -15,7 +15,7 @@ CONFTEST = 'pytest_plugins = ["vex_llm.testing.pytest_plugin"]\n'
 USER_TESTS = """
 import asyncio
 
-import httpx
+import httpx2
 import pytest
 
 from vex_llm import LlmRequest, OpenAIProvider, ServerError
@@ -25,7 +25,7 @@ from vex_llm.testing import Fault
 @pytest.mark.fake_server
 def test_sync(fake_llm_server):
     fake_llm_server.inject(Fault.error(503), times=1)
-    with httpx.Client(base_url=fake_llm_server.base_url) as client:
+    with httpx2.Client(base_url=fake_llm_server.base_url) as client:
         body = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
         assert client.post("/chat/completions", json=body).status_code == 503
         assert client.post("/chat/completions", json=body).status_code == 200

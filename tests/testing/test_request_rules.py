@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from _fake_kit import PATHS, WIRES, Wire, body, post
 
@@ -213,7 +213,7 @@ async def test_journal_keeps_the_exact_body(server: FakeLLMServer, wire: Wire) -
         + extra
         + ', "tools": [], "x_vendor": {"b": 1, "a": 2}}'
     ).encode()
-    async with httpx.AsyncClient(base_url=server.url) as client:
+    async with httpx2.AsyncClient(base_url=server.url) as client:
         ok = await client.post(PATHS[wire], content=raw)
         refused = await client.post(PATHS[wire], content=b'{"model": "m-1"}')
         journal = (await client.get("/_admin/journal")).json()
@@ -233,7 +233,7 @@ async def test_journal_keeps_the_exact_body(server: FakeLLMServer, wire: Wire) -
 
 async def test_journal_json_of_a_body_that_is_not_json(server: FakeLLMServer) -> None:
     """A body that is not JSON is kept as sent; json() is None."""
-    async with httpx.AsyncClient(base_url=server.base_url) as client:
+    async with httpx2.AsyncClient(base_url=server.base_url) as client:
         assert (await client.post("/chat/completions", content=b"{oops")).status_code == 400
     assert server.journal[0].body == b"{oops"
     assert server.journal[0].json() is None

@@ -1,11 +1,11 @@
-"""Stream faults on tool-call streams, striking inside a call's arguments (raw httpx)."""
+"""Stream faults on tool-call streams, striking inside a call's arguments (raw httpx2)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from _fake_kit import (
     PATHS,
@@ -82,7 +82,7 @@ async def test_reset_inside_the_arguments(server: FakeLLMServer, wire: Wire) -> 
     """A reset inside the arguments drops the connection after the same two pieces."""
     server.script([ANSWER])
     server.inject(Fault.reset(after_chunks=INSIDE), times=1)
-    with pytest.raises(httpx.HTTPError):
+    with pytest.raises(httpx2.HTTPError):
         await post(server, wire, body(wire, stream=True))
     server.script([ANSWER])
     server.inject(Fault.reset(after_chunks=INSIDE), times=1)
@@ -127,8 +127,8 @@ async def test_stall_inside_the_arguments(server: FakeLLMServer, wire: Wire) -> 
             async for chunk in r.aiter_raw():
                 chunks.append(chunk)
 
-    async with httpx.AsyncClient(base_url=server.url, timeout=0.2) as client:
-        with pytest.raises(httpx.ReadTimeout):
+    async with httpx2.AsyncClient(base_url=server.url, timeout=0.2) as client:
+        with pytest.raises(httpx2.ReadTimeout):
             await read()
     assert arguments(wire, events(b"".join(chunks).decode())) == FIRST_TWO
 

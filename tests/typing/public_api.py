@@ -174,3 +174,21 @@ async def cache_uses() -> None:
             LlmRequest.from_prompt("hi")
         )
     await redis_cache.aclose()
+
+
+def sdk_transports_and_blocking() -> None:
+    """The transports under an httpx2 client, and blocking() from plain code."""
+    import httpx2
+
+    from vex_llm import BlockingProvider, MockProvider, RetryConfig, blocking
+    from vex_llm.transport import AsyncResilientTransport, ResilientTransport, Upstream
+
+    backup = Upstream("http://127.0.0.1:9/v1", api_key="sk-b", model="m2")
+    transport = AsyncResilientTransport([backup], retry=RetryConfig(attempts=2))
+    assert_type(httpx2.AsyncClient(transport=transport), httpx2.AsyncClient)
+    assert_type(httpx2.Client(transport=ResilientTransport([backup])), httpx2.Client)
+    with blocking(MockProvider.smart()) as llm:
+        assert_type(llm, BlockingProvider)
+        assert_type(llm.ask("hi"), str)
+        for chunk in llm.stream(LlmRequest.from_prompt("hi")):
+            assert_type(chunk, StreamChunk)

@@ -9,7 +9,8 @@ Also the checks the providers apply to what users paste, for config and CLI code
 ``validate_base_url`` and ``mask_url``; ``HttpLimits``, the size limits of the HTTP
 providers' bodies, streams and connection pool; and ``KINDS``, the one table of provider
 kinds (wire, base URL, key variable, default model, local or hosted) that config files and
-the CLI read.
+the CLI read. ``Boundary`` and ``parse_retry_after`` turn HTTP answers and httpx2 errors into
+the error tree, for the transport to classify exactly as the providers do.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .._urls import mask_url
 from ._base import HttpProvider
 from ._body import HttpLimits
 from ._events import EventReader
+from ._http import Boundary, parse_retry_after
 from ._kinds import KINDS, ProviderKind
 from ._sse import SseEvent
 from ._urls import validate_base_url
@@ -30,6 +32,7 @@ __all__ = [
     "PRESETS",
     "AnthropicProvider",
     "EventReader",
+    "Boundary",
     "HttpLimits",
     "HttpProvider",
     "MockProvider",
@@ -38,5 +41,6 @@ __all__ = [
     "ProviderKind",
     "SseEvent",
     "mask_url",
+    "parse_retry_after",
     "validate_base_url",
 ]

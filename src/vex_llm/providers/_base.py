@@ -4,7 +4,7 @@ the call and the stream loop.
 A wire format (``openai.py``, ``anthropic.py``, or a provider of your own) supplies three
 hooks: ``build_body`` (the request body), ``read_answer`` (a finished answer) and
 ``stream_reader`` (an ``EventReader`` for one stream's events). Everything that touches
-time, httpx or errors happens here and in ``_http.py``: the capability check before
+time, httpx2 or errors happens here and in ``_http.py``: the capability check before
 anything is sent, and the hooks' errors given this provider's name.
 """
 
@@ -15,7 +15,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Final
 
-import httpx
+import httpx2
 
 from .._capabilities import Capabilities
 from .._clock import Clock, sleep_for
@@ -36,7 +36,7 @@ _DEFAULT_LIMITS: Final = HttpLimits()
 
 
 class HttpProvider(WireHooks, LlmProvider):
-    """The base of an ``LlmProvider`` over HTTP: one pooled ``httpx.AsyncClient``, four
+    """The base of an ``LlmProvider`` over HTTP: one pooled ``httpx2.AsyncClient``, four
     time limits, the error mapping and the stream loop; subclasses give the wire format.
 
     A subclass passes its API root, path, name and headers (the key goes in ``key`` as well,
@@ -44,7 +44,7 @@ class HttpProvider(WireHooks, LlmProvider):
     ``build_body(request, model, stream=...)``, ``read_answer(body)`` and
     ``stream_reader(model)``. Requests are POSTed as JSON; streams are read as Server-Sent
     Events. Credentials in ``base_url`` are masked in the repr, in ``url``, in every error
-    and in httpx's request log. The limits a ``TimeoutProvider`` or ``DeadlineProvider``
+    and in httpx2's request log. The limits a ``TimeoutProvider`` or ``DeadlineProvider``
     above declares are enforced here, with the provider's own, under one timer.
 
     Args:
@@ -64,7 +64,7 @@ class HttpProvider(WireHooks, LlmProvider):
         first_token_timeout: Seconds from a stream's start to its first output (default 60).
         idle_timeout: Seconds of silence allowed between a stream's events (default 30).
         limits: Body, stream and pool limits (default ``HttpLimits()``).
-        client: An ``httpx.AsyncClient`` to use (and leave open); default: one of our own.
+        client: An ``httpx2.AsyncClient`` to use (and leave open); default: one of our own.
         capabilities: What the model can take (default ``Capabilities()``: everything);
             a request needing more fails with ``InvalidRequest`` before it is sent.
         clock: The limits' clock (default ``None``: the event loop's time); a
@@ -94,7 +94,7 @@ class HttpProvider(WireHooks, LlmProvider):
         first_token_timeout: float = 60.0,
         idle_timeout: float = 30.0,
         limits: HttpLimits | None = None,
-        client: httpx.AsyncClient | None = None,
+        client: httpx2.AsyncClient | None = None,
         capabilities: Capabilities | None = None,
         clock: Clock | None = None,
     ) -> None:
@@ -124,7 +124,7 @@ class HttpProvider(WireHooks, LlmProvider):
         self._url = endpoint(base_url, path, owner, url_source)
         secrets = (*url_secrets(base_url), *url_secrets(self._url), *header_secrets(headers))
         if secrets:
-            mask_httpx_logs()  # httpx logs each request's full URL at INFO
+            mask_httpx_logs()  # httpx2 logs each request's full URL at INFO
         self._shown_url = mask_url(self._url)
         self._headers = {
             "accept-encoding": ACCEPT_ENCODING,
@@ -145,27 +145,27 @@ class HttpProvider(WireHooks, LlmProvider):
         self._call_limits, self._stream_limits = self._httpx_timeouts()
         self._owns_client = client is None
         if client is None:
-            client = httpx.AsyncClient(limits=self._limits.pool())
+            client = httpx2.AsyncClient(limits=self._limits.pool())
         self._client = client
         # The limits' time: the loop's own (None) or a given clock, e.g. a ManualClock
         # that a test advances past a limit; its sleep is the one the limits wait on.
         self._clock = clock
         self._sleep = asyncio.sleep if clock is None else sleep_for(clock)
 
-    def _httpx_timeouts(self) -> tuple[httpx.Timeout, httpx.Timeout]:
-        """httpx's limits for a call and for a stream.
+    def _httpx_timeouts(self) -> tuple[httpx2.Timeout, httpx2.Timeout]:
+        """httpx2's limits for a call and for a stream.
 
         They back ours up; ours (asyncio deadlines) are the ones that fire. Waiting for a
         pooled connection is local congestion (``PoolExhausted``), never the provider's
         timeout: that wait ends before the first of our own limits can.
         """
         pool = self._limits.pool_timeout
-        call = httpx.Timeout(
+        call = httpx2.Timeout(
             self._timeout, connect=self._connect_timeout, pool=min(pool, 0.9 * self._timeout)
         )
         longest = max(self._headers_timeout, self._first_token_timeout, self._idle_timeout)
         first_limit = min(self._headers_timeout, self._first_token_timeout)
-        stream = httpx.Timeout(
+        stream = httpx2.Timeout(
             longest + 1.0, connect=self._connect_timeout, pool=min(pool, 0.9 * first_limit)
         )
         return call, stream
@@ -245,7 +245,7 @@ class HttpProvider(WireHooks, LlmProvider):
                     await response.aclose()
         except Timeout as timeout:
             raise self._fail(timeout) from timeout.__cause__
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise self._fail(boundary.transport_error(exc, model=model)) from boundary.cause(exc)
         except WireViolation as exc:
             raise self._fail(boundary.invalid(str(exc), model=model)) from None
@@ -259,7 +259,7 @@ class HttpProvider(WireHooks, LlmProvider):
             raise self._fail(error) from boundary.cause(exc)
         return self._read(data, model, clock() - started)
 
-    async def _open(self, body: bytes, model: str, read: StreamRead) -> httpx.Response:
+    async def _open(self, body: bytes, model: str, read: StreamRead) -> httpx2.Response:
         """Send a stream request and wait (under ``read``'s timer) for a 2xx event stream's
         headers."""
         request = self._client.build_request(
@@ -295,11 +295,11 @@ class HttpProvider(WireHooks, LlmProvider):
             self._boundary.invalid("JSON where an event stream was asked for", model=model)
         )
 
-    async def _error_body(self, response: httpx.Response) -> bytes:
+    async def _error_body(self, response: httpx2.Response) -> bytes:
         """At most ``max_error_body_bytes`` of a body (errors while reading only lose detail)."""
         try:
             return await read_start(response, self._limits.max_error_body_bytes)
-        except (httpx.HTTPError, WireViolation):
+        except (httpx2.HTTPError, WireViolation):
             return b""
 
     async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:

@@ -12,9 +12,9 @@ import zlib
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Final
 
-import httpx
+import httpx2
 
 from .._limits import check_count, check_seconds, checked_as
 
@@ -96,9 +96,9 @@ class HttpLimits:
         checked_as("HttpLimits.pool_timeout", check_seconds, self.pool_timeout)
         checked_as("HttpLimits.drain_timeout", _delay, self.drain_timeout)
 
-    def pool(self) -> httpx.Limits:
-        """The httpx pool limits these settings give."""
-        return httpx.Limits(
+    def pool(self) -> httpx2.Limits:
+        """The httpx2 pool limits these settings give."""
+        return httpx2.Limits(
             max_connections=self.max_connections,
             max_keepalive_connections=min(self.max_keepalive_connections, self.max_connections),
         )
@@ -141,21 +141,21 @@ class _Inflater:
         return "deflate" if self._deflate else "gzip"
 
 
-def pieces(response: httpx.Response) -> AsyncGenerator[bytes]:
+def pieces(response: httpx2.Response) -> AsyncGenerator[bytes]:
     """The response's body, decompressed (at most ``PIECE`` bytes inflated at a time).
 
-    A body without content-encoding comes as the transport read it (httpx's own iterator,
+    A body without content-encoding comes as the transport read it (httpx2's own iterator,
     no extra step per read): splitting bytes already in memory would bound nothing, and a
     socket read is at most 64 KiB anyway. Close the generator when done with it.
 
     Returns:
         An async generator of the pieces. Iterating it raises ``WireViolation`` for a
-        content-encoding we did not ask for or a corrupt body, and ``httpx.HTTPError``
+        content-encoding we did not ask for or a corrupt body, and ``httpx2.HTTPError``
         when the connection fails.
     """
     try:
-        read = response.content  # already in memory (a mock transport): decoded by httpx
-    except httpx.ResponseNotRead:
+        read = response.content  # already in memory (a mock transport): decoded by httpx2
+    except httpx2.ResponseNotRead:
         pass
     else:
         return _in_memory(read)
@@ -173,11 +173,11 @@ async def _in_memory(read: bytes) -> AsyncGenerator[bytes]:
         yield read[start : start + PIECE]
 
 
-# httpx's own iterator is closed here, when we are: left to the garbage collector, it would
+# httpx2's own iterator is closed here, when we are: left to the garbage collector, it would
 # cost the loop a finalizer task per response.
 
 
-async def _inflated(response: httpx.Response, inflater: _Inflater) -> AsyncGenerator[bytes]:
+async def _inflated(response: httpx2.Response, inflater: _Inflater) -> AsyncGenerator[bytes]:
     async with aclosing(_raw(response)) as reads:
         async for raw in reads:
             for out in inflater.feed(raw):
@@ -191,17 +191,16 @@ async def _refused(msg: str) -> AsyncGenerator[bytes]:
     yield b""  # pragma: no cover - never reached: msg is never empty
 
 
-def _raw(response: httpx.Response) -> AsyncGenerator[bytes]:
-    # httpx types aiter_raw() as an AsyncIterator; it is an async generator (it has aclose).
-    return cast("AsyncGenerator[bytes]", response.aiter_raw())
+def _raw(response: httpx2.Response) -> AsyncGenerator[bytes]:
+    return response.aiter_raw()
 
 
-async def read_body(response: httpx.Response, limit: int) -> bytes:
+async def read_body(response: httpx2.Response, limit: int) -> bytes:
     """The whole decoded body, failing once it passes ``limit`` bytes.
 
     Raises:
         WireViolation: Past ``limit``, or for a bad encoding.
-        httpx.HTTPError: When the connection fails.
+        httpx2.HTTPError: When the connection fails.
     """
     parts: list[bytes] = []
     size = 0
@@ -214,7 +213,7 @@ async def read_body(response: httpx.Response, limit: int) -> bytes:
     return b"".join(parts)
 
 
-async def read_start(response: httpx.Response, limit: int) -> bytes:
+async def read_start(response: httpx2.Response, limit: int) -> bytes:
     """At most ``limit`` decoded bytes of the body (the rest is never read)."""
     parts: list[bytes] = []
     size = 0

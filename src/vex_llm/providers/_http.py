@@ -1,4 +1,4 @@
-"""The HTTP boundary: the one place where httpx errors and HTTP statuses become ``LlmError``.
+"""The HTTP boundary: the one place where httpx2 errors and HTTP statuses become ``LlmError``.
 
 Everything above ``providers/`` sees only the error tree. This module also parses
 ``Retry-After`` / ``retry-after-ms``, and keeps the provider's secrets (key, base-URL
@@ -11,7 +11,7 @@ HTTP / failure        raised                        why
 ====================  ===========================  ==============================================
 connect, DNS, TLS,    ``ConnectionFailed``          nothing came back; another attempt may reach it
 reset before answer
-any httpx timeout     ``Timeout``                   ``.code`` says which (``connect_timeout``, ...)
+any httpx2 timeout     ``Timeout``                   ``.code`` says which (``connect_timeout``, ...)
 no pooled connection  ``PoolExhausted``             local congestion, not the provider's fault:
 in time                                             breakers ignore it
 400 404 413 422       ``InvalidRequest``            the caller must change the request
@@ -43,7 +43,7 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Final
 
-import httpx
+import httpx2
 
 from .._errors import (
     AuthenticationFailed,
@@ -87,10 +87,10 @@ _TYPE_FAMILIES: Final[dict[str, type[LlmError]]] = {
     "timeout_error": Timeout,
 }
 
-_TIMEOUT_CODES: Final[tuple[tuple[type[httpx.TimeoutException], str], ...]] = (
-    (httpx.ConnectTimeout, "connect_timeout"),
-    (httpx.WriteTimeout, "write_timeout"),
-    (httpx.ReadTimeout, "read_timeout"),
+_TIMEOUT_CODES: Final[tuple[tuple[type[httpx2.TimeoutException], str], ...]] = (
+    (httpx2.ConnectTimeout, "connect_timeout"),
+    (httpx2.WriteTimeout, "write_timeout"),
+    (httpx2.ReadTimeout, "read_timeout"),
 )
 
 
@@ -108,7 +108,7 @@ def _seconds(raw: str) -> float | None:
     return value if math.isfinite(value) and value >= 0 else None
 
 
-def parse_retry_after(headers: httpx.Headers, *, now: float) -> float | None:
+def parse_retry_after(headers: httpx2.Headers, *, now: float) -> float | None:
     """Read how long a provider asked us to wait.
 
     ``retry-after-ms`` (milliseconds, OpenAI and Azure) wins over ``retry-after``, which
@@ -246,7 +246,7 @@ class Boundary:
         return f"no API key was sent: set {where} (or pass api_key=)"
 
     def status_error(
-        self, status: int, headers: httpx.Headers, body: bytes, *, model: str
+        self, status: int, headers: httpx2.Headers, body: bytes, *, model: str
     ) -> LlmError:
         """Turn a non-2xx answer into the matching error (see the module's table)."""
         code, detail = body_details(body)
@@ -328,38 +328,38 @@ class Boundary:
         return cls(message, provider=self.provider, code=code, model=model)
 
     def transport_error(
-        self, exc: httpx.HTTPError, *, model: str, partial: str | None = None
+        self, exc: httpx2.HTTPError, *, model: str, partial: str | None = None
     ) -> LlmError:
-        """Turn an httpx exception into an error.
+        """Turn an httpx2 exception into an error.
 
         Args:
-            exc: What httpx raised.
+            exc: What httpx2 raised.
             model: The model the request was for.
             partial: ``None`` before a stream started; the text so far once it did (a
                 break then is ``StreamInterrupted``, never ``ConnectionFailed``).
         """
         reason = self.clean(str(exc) or type(exc).__name__)
-        if isinstance(exc, httpx.PoolTimeout):
+        if isinstance(exc, httpx2.PoolTimeout):
             message = (
                 f"{self.provider}: no free connection in the local pool in time; this process "
                 "is running more concurrent calls than its pool allows (HttpLimits."
                 "max_connections), the provider is not at fault"
             )
             return PoolExhausted(message, provider=self.provider, code="pool_timeout", model=model)
-        if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, httpx2.TimeoutException):
             code = next((c for kind, c in _TIMEOUT_CODES if isinstance(exc, kind)), "timeout")
             message = f"{self.provider} did not answer in time ({code}): {reason}"
             return Timeout(message, provider=self.provider, code=code, model=model)
         if partial is not None:
             message = f"{self.provider} stream broke after it started: {reason}"
             return StreamInterrupted(message, partial=partial, provider=self.provider, model=model)
-        if isinstance(exc, httpx.DecodingError):
+        if isinstance(exc, httpx2.DecodingError):
             message = f"{self.provider} sent a body we cannot decode: {reason}"
             return InvalidResponse(message, provider=self.provider, model=model)
-        if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
+        if isinstance(exc, httpx2.UnsupportedProtocol | httpx2.LocalProtocolError):
             message = f"{self.provider}: the request could not be sent: {reason}"
             return InvalidRequest(message, provider=self.provider, model=model)
-        if isinstance(exc, httpx.ConnectError):
+        if isinstance(exc, httpx2.ConnectError):
             message = f"{self.provider} could not be reached: {reason}"
         else:
             message = f"{self.provider} dropped the connection: {reason}"

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-import httpx
+import httpx2
 
 from .._clock import Clock, Sleep
 from .._errors import LlmError, Timeout
@@ -76,7 +76,7 @@ class StreamRead(Limit):
         self._claimed = claim_limits()
         self.guard = Guard((self, *self._claimed), asyncio.get_running_loop())
 
-    async def headers(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+    async def headers(self, client: httpx2.AsyncClient, request: httpx2.Request) -> httpx2.Response:
         """Send the request and wait for the response headers under the stream's one timer.
 
         Args:
@@ -104,7 +104,7 @@ class StreamRead(Limit):
             if isinstance(error, Timeout):
                 cause = error.__cause__
                 raise provider._fail(error) from (None if cause is None else boundary.cause(cause))
-            if isinstance(error, httpx.HTTPError):
+            if isinstance(error, httpx2.HTTPError):
                 failure = boundary.transport_error(error, model=self._reader.model)
                 raise provider._fail(failure) from boundary.cause(error)
             if error is exc:
@@ -167,7 +167,7 @@ class StreamRead(Limit):
             async with asyncio.timeout(limits.drain_timeout):
                 while left > 0:
                     left -= len(await raw.__anext__())
-        except (StopAsyncIteration, TimeoutError, LlmError, httpx.HTTPError, WireViolation):
+        except (StopAsyncIteration, TimeoutError, LlmError, httpx2.HTTPError, WireViolation):
             return
 
     def chunk(self, piece: str | StreamChunk) -> StreamChunk:
@@ -206,17 +206,17 @@ class StreamRead(Limit):
         reader = self._reader
         provider = self._provider
         boundary = provider._boundary
-        ended = isinstance(exc, Timeout | httpx.HTTPError | WireViolation)
+        ended = isinstance(exc, Timeout | httpx2.HTTPError | WireViolation)
         if ended and reader.finish_reason is not None:
             return
         if isinstance(exc, Timeout):
             cause = exc.__cause__
             raise provider._fail(exc) from (None if cause is None else boundary.cause(cause))
-        if isinstance(exc, httpx.HTTPError | WireViolation):
+        if isinstance(exc, httpx2.HTTPError | WireViolation):
             raise provider._fail(self._broken(exc)) from boundary.cause(exc)
         raise exc
 
-    def _broken(self, exc: httpx.HTTPError | WireViolation) -> LlmError:
+    def _broken(self, exc: httpx2.HTTPError | WireViolation) -> LlmError:
         """The error for a stream body that broke or broke the wire format mid-way."""
         reader = self._reader
         boundary = self._provider._boundary

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
-import httpx
+import httpx2
 
 from .._urls import mask_url, url_problem
 
@@ -26,7 +26,7 @@ SECRET_HEADER_NAMES: Final = frozenset(
 _TOKEN: Final = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
-def validate_base_url(url: str, *, owner: str = "", parameter: str = "base_url") -> httpx.URL:
+def validate_base_url(url: str, *, owner: str = "", parameter: str = "base_url") -> httpx2.URL:
     """Check a provider's base URL: scheme http or https, a host, a port in 1..65535.
 
     Args:
@@ -51,8 +51,8 @@ def validate_base_url(url: str, *, owner: str = "", parameter: str = "base_url")
         msg = f"{where} {problem}: {shown}"
         raise ValueError(msg)
     try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError):
+        parsed = httpx2.URL(url)
+    except (httpx2.InvalidURL, TypeError, ValueError):
         msg = f"{where} is not a URL: {shown}"
         raise ValueError(msg) from None  # the parser's message may quote the credentials
     return parsed
@@ -132,18 +132,18 @@ def header_secrets(headers: Mapping[str, str]) -> tuple[str, ...]:
 
 
 class MaskUrls(logging.Filter):
-    """Masks credentials in the URLs httpx logs (``HTTP Request: POST <url> ...``).
+    """Masks credentials in the URLs httpx2 logs (``HTTP Request: POST <url> ...``).
 
-    httpx logs each request's full URL at INFO; a provider whose base URL carries a
-    credential installs this filter on the ``httpx`` logger (once per process).
+    httpx2 logs each request's full URL at INFO; a provider whose base URL carries a
+    credential installs this filter on the ``httpx2`` logger (once per process).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record's URL arguments; never drops a record."""
         args = record.args
-        if isinstance(args, tuple) and any(isinstance(a, httpx.URL | str) for a in args):
+        if isinstance(args, tuple) and any(isinstance(a, httpx2.URL | str) for a in args):
             record.args = tuple(
-                mask_url(str(a)) if isinstance(a, httpx.URL | str) else a for a in args
+                mask_url(str(a)) if isinstance(a, httpx2.URL | str) else a for a in args
             )
         return True
 
@@ -152,8 +152,8 @@ _MASK_URLS: Final = MaskUrls()
 
 
 def mask_httpx_logs() -> None:
-    """Install ``MaskUrls`` on the ``httpx`` logger (idempotent)."""
-    logger = logging.getLogger("httpx")
+    """Install ``MaskUrls`` on the ``httpx2`` logger (idempotent)."""
+    logger = logging.getLogger("httpx2")
     if _MASK_URLS not in logger.filters:
         logger.addFilter(_MASK_URLS)
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Final
 
-import httpx
+import httpx2
 
 from .._capabilities import Capabilities
 from .._clock import Clock
@@ -60,7 +60,7 @@ class AnthropicProvider(HttpProvider):
         extra_headers: Headers sent with every request (e.g. ``anthropic-beta``).
             Values are stripped; credential headers are scrubbed from messages.
         limits: Body, stream and connection-pool limits (default ``HttpLimits()``).
-        client: An ``httpx.AsyncClient`` to use (and leave open); default: one of our own,
+        client: An ``httpx2.AsyncClient`` to use (and leave open); default: one of our own,
             sized by ``limits``.
         capabilities: What the model can take (default
             ``Capabilities.for_kind("anthropic")``: everything). A request needing more
@@ -93,7 +93,7 @@ class AnthropicProvider(HttpProvider):
         idle_timeout: float = 30.0,
         extra_headers: Mapping[str, str] | None = None,
         limits: HttpLimits | None = None,
-        client: httpx.AsyncClient | None = None,
+        client: httpx2.AsyncClient | None = None,
         capabilities: Capabilities | None = None,
         clock: Clock | None = None,
     ) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Literal, Self, TypedDict, Unpack
 
-import httpx
+import httpx2
 
 from .._capabilities import Capabilities
 from .._clock import Clock
@@ -73,7 +73,7 @@ class OpenAIOptions(TypedDict, total=False):
     stream_usage: bool
     extra_headers: Mapping[str, str] | None
     limits: HttpLimits | None
-    client: httpx.AsyncClient | None
+    client: httpx2.AsyncClient | None
     capabilities: Capabilities | None
     clock: Clock | None
 
@@ -119,7 +119,7 @@ class OpenAIProvider(HttpProvider):
         limits: Body, stream and connection-pool limits (default ``HttpLimits()``: 16 MiB
             answers, 64 KiB of an error body, 1 MiB stream lines, 4 MiB events, 1000
             connections, 10 s to get one from the pool).
-        client: An ``httpx.AsyncClient`` to use (and leave open); default: one of our own,
+        client: An ``httpx2.AsyncClient`` to use (and leave open); default: one of our own,
             sized by ``limits``.
         capabilities: What the model behind the endpoint can take (default
             ``Capabilities.for_kind("openai")``: everything but prefill;
@@ -151,7 +151,7 @@ class OpenAIProvider(HttpProvider):
         stream_usage: bool = True,
         extra_headers: Mapping[str, str] | None = None,
         limits: HttpLimits | None = None,
-        client: httpx.AsyncClient | None = None,
+        client: httpx2.AsyncClient | None = None,
         capabilities: Capabilities | None = None,
         clock: Clock | None = None,
     ) -> None:

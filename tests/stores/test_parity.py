@@ -78,7 +78,11 @@ operations = st.one_of(
 def near(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return a is b
-    return abs(a - b) < 0.01  # durations keep >= 35 ms away from the clock's grid
+    # Redis time is BASE + clock() plus the latency between computing the offset and the
+    # script running: on a loaded machine that reaches tens of milliseconds. Decisions
+    # stay exact (durations keep >= 35 ms away from the clock's grid); reported durations
+    # may differ by that latency, so they compare within 30 ms.
+    return abs(a - b) < 0.03
 
 
 def same_transition(a: Transition | None, b: Transition | None) -> bool:

@@ -8,11 +8,13 @@ from typing import Final, Self
 
 from .._clock import Clock
 from .._errors import CircuitOpenError
+from .._observe import Attempt, observers
 from .._provider import LlmProvider
 from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ..breaker import CircuitBreaker, CircuitConfig, CircuitState, CircuitStats, Permit
 from ..stores import CircuitStore
+from ._observed import end_attempt, observed_attempt, start_attempt
 
 _DEFAULT_CONFIG: Final = CircuitConfig()
 
@@ -98,6 +100,10 @@ class ResilientProvider(LlmProvider):
 
     async def complete(self, request: LlmRequest) -> LlmResponse:
         try:
+            targets = observers()
+            if targets:  # one reported attempt per admitted call
+                breaker = self._breaker
+                return await breaker.call(observed_attempt, targets, self._inner, breaker, request)
             return await self._breaker.call(self._inner.complete, request)
         except CircuitOpenError as exc:
             if exc.provider is None:
@@ -114,13 +120,21 @@ class ResilientProvider(LlmProvider):
 class _BreakerStream(ChunkStream):
     """A stream under the breaker: it holds its permit until its finish reason or its end."""
 
-    __slots__ = ("_owner", "_permit", "_request")
+    __slots__ = ("_attempt", "_owner", "_permit", "_request", "_targets")
 
     def __init__(self, owner: ResilientProvider, request: LlmRequest) -> None:
         super().__init__(owner.inner.name)
         self._owner = owner
         self._request = request
         self._permit: Permit | None = None
+        self._targets = observers()
+        self._attempt: Attempt | None = None
+
+    def _report(self, error: BaseException | None, outcome: str) -> None:
+        """Tell the observers how the attempt ended (once)."""
+        attempt, self._attempt = self._attempt, None
+        if attempt is not None:
+            end_attempt(self._targets, attempt, self._owner.breaker, error, outcome)
 
     async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
         inner = self._owner.inner
@@ -131,11 +145,14 @@ class _BreakerStream(ChunkStream):
                 exc.provider = inner.name
             raise
         self._permit = permit
+        if self._targets:
+            self._attempt = start_attempt(self._targets, inner, self._owner.breaker, self._request)
         try:
             chunks = inner.stream(self._request)
             return await first_chunk(chunks, inner.name), chunks
         except BaseException as exc:
             await permit.record_error(exc)
+            self._report(exc, "error")
             raise
 
     async def _finished(self) -> None:
@@ -144,12 +161,15 @@ class _BreakerStream(ChunkStream):
         # unmakes a complete answer.
         assert self._permit is not None
         await self._permit.success()
+        self._report(None, "success")
 
     async def _failed(self, error: BaseException, stream: ChunkStream) -> BaseException:
         assert self._permit is not None
         await self._permit.record_error(error)  # a no-op once the success is recorded
+        self._report(error, "error")
         return error
 
     async def _abandoned(self) -> None:
         assert self._permit is not None
         await self._permit.release()  # abandoned before its finish reason: no evidence
+        self._report(None, "abandoned")

@@ -1,0 +1,288 @@
+"""The Prometheus observer: vex-llm's events as prometheus-client metrics."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, TypeVar
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from .._errors import DeadlineExceeded
+from .._observe import Attempt, Call, Decision, Observer, Transition
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
+
+_M = TypeVar("_M", Counter, Gauge, Histogram)
+
+STATES: Final = ("closed", "open", "half_open", "forced_open")
+"""The values of ``vex_llm_circuit_state``'s ``state`` label (one-hot)."""
+
+_CALL_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+_FIRST_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+_CHUNK_BUCKETS: Final = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_TOKEN_TYPES: Final = (
+    ("input", "prompt_tokens"),
+    ("output", "completion_tokens"),
+    ("cached_input", "cached_input_tokens"),
+    ("reasoning", "reasoning_tokens"),
+)
+
+
+def state_name(state: str, *, isolated: bool) -> str:
+    """The gauge's state name: ``forced_open`` for a circuit held open by hand."""
+    return "forced_open" if isolated and state == "open" else state
+
+
+class PrometheusObserver(Observer):
+    """Counts and times vex-llm's calls, attempts, decisions and circuits in a registry.
+
+    Args:
+        registry: Where the metrics are registered.
+
+    Raises:
+        ValueError: If the registry already holds vex-llm's metrics (one observer per
+            registry: uninstall the other first).
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self._made: list[Collector] = []
+        self._circuits: set[str] = set()
+        try:
+            self._build(registry)
+        except ValueError:
+            self.unregister()
+            raise
+
+    def _build(self, r: CollectorRegistry) -> None:
+        add = self._add
+        self.requests = add(
+            Counter(
+                "vex_llm_requests",
+                "Logical calls, by the provider that last answered or failed, and outcome.",
+                ["provider", "model", "outcome"],
+                registry=r,
+            )
+        )
+        self.duration = add(
+            Histogram(
+                "vex_llm_request_duration_seconds",
+                "Duration of logical calls (retries and fallbacks included), seconds.",
+                ["provider", "model"],
+                buckets=_CALL_BUCKETS,
+                registry=r,
+            )
+        )
+        self.attempts = add(
+            Counter(
+                "vex_llm_attempts",
+                "Upstream attempts admitted by a circuit, by outcome and error class.",
+                ["provider", "model", "outcome", "error"],
+                registry=r,
+            )
+        )
+        self.first_token = add(
+            Histogram(
+                "vex_llm_time_to_first_token_seconds",
+                "Time from the start of a streamed call to its first chunk, seconds.",
+                ["provider", "model"],
+                buckets=_FIRST_BUCKETS,
+                registry=r,
+            )
+        )
+        self.inter_chunk = add(
+            Histogram(
+                "vex_llm_inter_chunk_seconds",
+                "Time between consecutive chunks of a stream, seconds.",
+                ["provider", "model"],
+                buckets=_CHUNK_BUCKETS,
+                registry=r,
+            )
+        )
+        self.tokens = add(
+            Counter(
+                "vex_llm_tokens",
+                "Tokens reported by the providers (input, output, cached_input, reasoning).",
+                ["provider", "model", "type"],
+                registry=r,
+            )
+        )
+        self.retries = add(
+            Counter(
+                "vex_llm_retries",
+                "Retries, by provider and the error class that caused them.",
+                ["provider", "reason"],
+                registry=r,
+            )
+        )
+        self.fallbacks = add(
+            Counter(
+                "vex_llm_fallbacks",
+                "Moves to the next provider of a fallback chain.",
+                ["from", "to", "reason"],
+                registry=r,
+            )
+        )
+        self.hedges = add(
+            Counter(
+                "vex_llm_hedges",
+                "Hedged requests: fired, won (the hedge answered), wasted (it did not).",
+                ["outcome"],
+                registry=r,
+            )
+        )
+        self.deadlines = add(
+            Counter(
+                "vex_llm_deadline_exceeded",
+                "Logical calls that ended because their overall deadline was spent.",
+                registry=r,
+            )
+        )
+        self.state = add(
+            Gauge(
+                "vex_llm_circuit_state",
+                "Circuit state, one-hot (the state this process last saw).",
+                ["circuit", "state"],
+                registry=r,
+            )
+        )
+        self.transitions = add(
+            Counter(
+                "vex_llm_circuit_transitions",
+                "Circuit state transitions.",
+                ["circuit", "from", "to"],
+                registry=r,
+            )
+        )
+        self.rejections = add(
+            Counter(
+                "vex_llm_circuit_rejections",
+                "Calls refused or skipped because a circuit was open.",
+                ["circuit", "reason"],
+                registry=r,
+            )
+        )
+        self.failure_rate = add(
+            Gauge(
+                "vex_llm_circuit_failure_rate",
+                "Failure rate over the circuit's window (ratio mode), 0..1.",
+                ["circuit"],
+                registry=r,
+            )
+        )
+        self.store_degraded = add(
+            Gauge(
+                "vex_llm_store_degraded",
+                "1 while a shared store is unreachable and circuits run on local state.",
+                ["store"],
+                registry=r,
+            )
+        )
+        self.store_errors = add(
+            Counter(
+                "vex_llm_store_errors",
+                "Failed operations on a shared store.",
+                ["store"],
+                registry=r,
+            )
+        )
+
+    def _add(self, metric: _M) -> _M:
+        self._made.append(metric)
+        return metric
+
+    def unregister(self) -> None:
+        """Remove the metrics from the registry."""
+        for metric in self._made:
+            try:
+                self.registry.unregister(metric)
+            except KeyError:  # never registered (a clash while building)
+                continue
+        self._made.clear()
+
+    # -- calls ------------------------------------------------------------------------
+
+    def call_ended(self, call: Call, outcome: str) -> None:
+        provider = call.provider or call.stack
+        model = call.model
+        self.requests.labels(provider, model, outcome).inc()
+        self.duration.labels(provider, model).observe(call.clock() - call.started)
+        usage = call.usage
+        if usage is not None:
+            for kind, field in _TOKEN_TYPES:
+                count = getattr(usage, field)
+                if count:
+                    self.tokens.labels(provider, model, kind).inc(count)
+        if isinstance(call.error, DeadlineExceeded):
+            self.deadlines.inc()
+        if call.hedged:
+            won = outcome == "success" and call.provider in call.hedged
+            self.hedges.labels("won" if won else "wasted").inc()
+
+    def chunk(self, call: Call, seconds: float, first: bool) -> None:
+        cached = call.marks.get(self)
+        if not isinstance(cached, _Timers) or cached.provider != call.provider:
+            cached = _Timers(self, call)
+            call.marks[self] = cached
+        (cached.first if first else cached.gap).observe(seconds)
+
+    # -- attempts ---------------------------------------------------------------------
+
+    def attempt_started(self, attempt: Attempt) -> None:
+        if attempt.circuit not in self._circuits:
+            self._circuits.add(attempt.circuit)
+            self._set_state(attempt.circuit, attempt.state)
+
+    def attempt_ended(self, attempt: Attempt, outcome: str) -> None:
+        error = "" if attempt.error is None else type(attempt.error).__name__
+        self.attempts.labels(attempt.provider, attempt.model, outcome, error).inc()
+        if attempt.failure_rate is not None:
+            self.failure_rate.labels(attempt.circuit).set(attempt.failure_rate)
+
+    # -- decisions and circuits ---------------------------------------------------------
+
+    def decided(self, call: Call | None, decision: Decision) -> None:
+        kind = decision.kind
+        if kind == "wait":
+            self.retries.labels(decision.provider, decision.error or decision.detail).inc()
+        elif kind == "fallback":
+            source, why = (
+                ("", "") if call is None or call.last_failure is None else call.last_failure
+            )
+            self.fallbacks.labels(source, decision.provider, why).inc()
+        elif kind == "hedge":
+            self.hedges.labels("fired").inc()
+        elif kind == "skip" and decision.detail == "circuit_open":
+            self.rejections.labels(decision.provider, "open").inc()
+
+    def state_changed(self, change: Transition) -> None:
+        isolated = change.manual and change.open_until is None
+        before = change.from_state.value
+        after = state_name(change.to_state.value, isolated=isolated)
+        self.transitions.labels(change.breaker, before, after).inc()
+        self._circuits.add(change.breaker)
+        self._set_state(change.breaker, after)
+
+    def _set_state(self, circuit: str, current: str) -> None:
+        for name in STATES:
+            self.state.labels(circuit, name).set(1.0 if name == current else 0.0)
+
+    def rejected(self, circuit: str, reason: str) -> None:
+        self.rejections.labels(circuit, reason).inc()
+
+    def store_health(self, store: str, degraded: bool, failed: bool) -> None:
+        self.store_degraded.labels(store).set(1.0 if degraded else 0.0)
+        if failed:
+            self.store_errors.labels(store).inc()
+
+
+class _Timers:
+    """A stream's two histogram children, looked up once per provider (not per chunk)."""
+
+    __slots__ = ("first", "gap", "provider")
+
+    def __init__(self, observer: PrometheusObserver, call: Call) -> None:
+        self.provider = call.provider
+        labels = (call.provider or call.stack, call.model)
+        self.first = observer.first_token.labels(*labels)
+        self.gap = observer.inter_chunk.labels(*labels)

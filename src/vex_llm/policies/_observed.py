@@ -1,0 +1,179 @@
+"""Logical calls and upstream attempts, reported to the observers of ``vex_llm._observe``.
+
+Only taken when something observes: a ``ResilienceStack`` and a ``ResilientProvider``
+check ``observers()`` once per call and go the plain way when it is empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from .._clock import Clock
+from .._observe import Attempt, Call, Observer, current_call, enter_call, leave_call, notify
+from .._provider import LlmProvider
+from .._stream import ChunkStream, first_chunk
+from .._types import LlmRequest, LlmResponse, StreamChunk
+
+if TYPE_CHECKING:
+    from ..breaker import CircuitBreaker
+
+
+def _bottom(provider: LlmProvider) -> LlmProvider:
+    current = provider
+    for _ in range(32):  # wrappers nest a handful deep; the bound guards against a cycle
+        inner = getattr(current, "inner", None)
+        if not isinstance(inner, LlmProvider):
+            break
+        current = inner
+    return current
+
+
+def server_of(provider: LlmProvider) -> str:
+    """The host[:port] a provider posts to (``""`` without a URL): never a path or a
+    credential, so it can be a label."""
+    url = getattr(provider, "url", None)
+    if not isinstance(url, str):
+        return ""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return ""
+    return host if port is None else f"{host}:{port}"
+
+
+def start_attempt(
+    targets: tuple[Observer, ...], inner: LlmProvider, breaker: CircuitBreaker, request: LlmRequest
+) -> Attempt:
+    """Report an admitted attempt on ``inner`` (and note it on the current call)."""
+    bottom = _bottom(inner)
+    model = request.model or str(getattr(bottom, "model", "") or "")
+    attempt = Attempt(
+        current_call(), bottom.name, model, server_of(bottom), breaker.name, breaker.state.value
+    )
+    call = attempt.call
+    if call is not None:
+        call.provider, call.model, call.server = attempt.provider, model, attempt.server
+    notify(targets, "attempt_started", attempt)
+    return attempt
+
+
+def end_attempt(
+    targets: tuple[Observer, ...],
+    attempt: Attempt,
+    breaker: CircuitBreaker,
+    error: BaseException | None,
+    outcome: str,
+) -> None:
+    """Report how an attempt ended (with the circuit's failure rate in ratio mode)."""
+    attempt.error = error
+    if breaker.config.mode == "ratio":
+        attempt.failure_rate = breaker.stats().failure_rate
+    notify(targets, "attempt_ended", attempt, outcome)
+
+
+async def observed_attempt(
+    targets: tuple[Observer, ...], inner: LlmProvider, breaker: CircuitBreaker, request: LlmRequest
+) -> LlmResponse:
+    """``inner.complete(request)`` as one reported attempt (runs inside the breaker)."""
+    attempt = start_attempt(targets, inner, breaker, request)
+    try:
+        response = await inner.complete(request)
+    except BaseException as exc:
+        end_attempt(targets, attempt, breaker, exc, "error")
+        raise
+    end_attempt(targets, attempt, breaker, None, "success")
+    return response
+
+
+def _ended(targets: tuple[Observer, ...], call: Call, outcome: str) -> None:
+    if "ended" not in call.marks:
+        call.marks["ended"] = True
+        notify(targets, "call_ended", call, outcome)
+
+
+async def observed_call(
+    targets: tuple[Observer, ...],
+    name: str,
+    outer: LlmProvider,
+    request: LlmRequest,
+    clock: Clock,
+) -> LlmResponse:
+    """``outer.complete(request)`` as one reported logical call."""
+    call = Call(name, clock, streamed=False)
+    call.model = request.model or ""
+    notify(targets, "call_started", call)
+    token = enter_call(call)
+    try:
+        response = await outer.complete(request)
+    except BaseException as exc:
+        call.error = exc
+        _ended(targets, call, "error")
+        raise
+    finally:
+        leave_call(token)
+    call.seen(response)
+    _ended(targets, call, "success")
+    return response
+
+
+class ObservedStream(ChunkStream):
+    """A stack's stream as one reported logical call: the outermost stream, timing chunks."""
+
+    __slots__ = ("_call", "_outer", "_request", "_targets")
+
+    def __init__(
+        self,
+        targets: tuple[Observer, ...],
+        name: str,
+        outer: LlmProvider,
+        request: LlmRequest,
+        clock: Clock,
+    ) -> None:
+        super().__init__(outer.name)
+        self._targets = targets
+        self._outer = outer
+        self._request = request
+        self._call = Call(name, clock, streamed=True)
+        self._call.model = request.model or ""
+
+    async def __anext__(self) -> StreamChunk:
+        call = self._call
+        token = enter_call(call)
+        try:
+            chunk = await ChunkStream.__anext__(self)
+        finally:
+            leave_call(token)
+        now = call.clock()
+        last = call.last_chunk
+        call.last_chunk = now
+        gap = now - (call.started if last is None else last)
+        notify(self._targets, "chunk", call, gap, last is None)
+        if chunk.model:
+            call.response_model = chunk.model
+        if chunk.usage is not None:
+            call.usage = chunk.usage
+        if chunk.finish_reason is not None:
+            call.finish_reason = chunk.finish_reason
+            _ended(self._targets, call, "success")
+        return chunk
+
+    async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
+        notify(self._targets, "call_started", self._call)
+        try:
+            chunks = self._outer.stream(self._request)
+            return await first_chunk(chunks, self._outer.name), chunks
+        except BaseException as exc:
+            self._call.error = exc
+            _ended(self._targets, self._call, "error")
+            raise
+
+    async def _failed(self, error: BaseException, stream: ChunkStream) -> BaseException:
+        self._call.error = error
+        _ended(self._targets, self._call, "error")
+        return error
+
+    async def _abandoned(self) -> None:
+        _ended(self._targets, self._call, "abandoned")

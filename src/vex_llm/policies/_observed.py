@@ -77,13 +77,25 @@ def end_attempt(
 async def observed_attempt(
     targets: tuple[Observer, ...], inner: LlmProvider, breaker: CircuitBreaker, request: LlmRequest
 ) -> LlmResponse:
-    """``inner.complete(request)`` as one reported attempt (runs inside the breaker)."""
-    attempt = start_attempt(targets, inner, breaker, request)
+    """``breaker.call(inner.complete, request)`` as one reported attempt, if admitted.
+
+    The end is reported after the breaker recorded the outcome, so the failure rate an
+    observer reads includes this attempt.
+    """
+    attempt: Attempt | None = None
+
+    async def send() -> LlmResponse:
+        nonlocal attempt
+        attempt = start_attempt(targets, inner, breaker, request)
+        return await inner.complete(request)
+
     try:
-        response = await inner.complete(request)
+        response = await breaker.call(send)
     except BaseException as exc:
-        end_attempt(targets, attempt, breaker, exc, "error")
+        if attempt is not None:  # else the circuit refused it: no attempt was made
+            end_attempt(targets, attempt, breaker, exc, "error")
         raise
+    assert attempt is not None
     end_attempt(targets, attempt, breaker, None, "success")
     return response
 

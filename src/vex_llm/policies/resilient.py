@@ -102,8 +102,7 @@ class ResilientProvider(LlmProvider):
         try:
             targets = observers()
             if targets:  # one reported attempt per admitted call
-                breaker = self._breaker
-                return await breaker.call(observed_attempt, targets, self._inner, breaker, request)
+                return await observed_attempt(targets, self._inner, self._breaker, request)
             return await self._breaker.call(self._inner.complete, request)
         except CircuitOpenError as exc:
             if exc.provider is None:

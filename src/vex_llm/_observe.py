@@ -119,8 +119,10 @@ class Call:
         self.marks: dict[object, object] = {}
 
     def seen(self, response: LlmResponse) -> None:
-        """Take the model, finish reason and usage from a response."""
+        """Take the model, finish reason and usage from a response (and the model asked,
+        when neither the request nor the provider named one)."""
         self.response_model = response.model
+        self.model = self.model or response.model
         self.finish_reason = response.finish_reason
         self.usage = response.usage
 

@@ -84,6 +84,7 @@ class Call:
     """
 
     __slots__ = (
+        "asked",
         "clock",
         "error",
         "finish_reason",
@@ -116,15 +117,28 @@ class Call:
         self.error: BaseException | None = None
         self.last_failure: tuple[str, str] | None = None  # (provider, why) before a fallback
         self.hedged: list[str] = []
+        self.asked: dict[str, tuple[str, str]] = {}  # provider -> (model, server)
         self.marks: dict[object, object] = {}
 
     def seen(self, response: LlmResponse) -> None:
         """Take the model, finish reason and usage from a response (and the model asked,
         when neither the request nor the provider named one)."""
         self.response_model = response.model
-        self.model = self.model or response.model
         self.finish_reason = response.finish_reason
         self.usage = response.usage
+        if response.provider:
+            self.answered_by(response.provider)
+        self.model = self.model or response.model
+
+    def attempted(self, provider: str, model: str, server: str) -> None:
+        """An attempt on ``provider`` (asked for ``model``, at ``server``) was admitted."""
+        self.provider, self.model, self.server = provider, model, server
+        self.asked[provider] = (model, server)
+
+    def answered_by(self, provider: str) -> None:
+        """``provider`` answered: a hedge race decides who, not who was attempted last."""
+        self.provider = provider
+        self.model, self.server = self.asked.get(provider, (self.model, self.server))
 
 
 class Attempt:

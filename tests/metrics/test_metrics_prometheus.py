@@ -14,6 +14,7 @@ from vex_llm import (
     CircuitConfig,
     CircuitOpenError,
     DeadlineExceeded,
+    HedgeConfig,
     LlmRequest,
     NotAvailable,
     OpenAIProvider,
@@ -230,3 +231,29 @@ async def test_nothing_is_counted_after_uninstall_and_the_metrics_are_gone(
         await llm.complete(ask())
         assert own.get_sample_value("vex_llm_requests_total", {"provider": "primary",
                                     "model": "primary", "outcome": "success"}) == 1.0  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("slow", "outcome", "winner"),
+    [("primary", "won", "secondary"), ("secondary", "wasted", "primary")],
+)
+async def test_a_hedge_is_fired_then_won_or_wasted(
+    server: FakeLLMServer,
+    pair: tuple[OpenAIProvider, OpenAIProvider],
+    registry: CollectorRegistry,
+    slow: str,
+    outcome: str,
+    winner: str,
+) -> None:
+    """The hedge fires after its delay; it wins when the primary is slow, else it is wasted."""
+    server.inject(Fault.latency(0.3 if slow == "primary" else 0.0), model="primary")
+    if slow == "secondary":
+        server.inject(Fault.latency(0.15), model="primary")
+        server.inject(Fault.latency(0.5), model="secondary")
+    llm = stack(list(pair), hedge=HedgeConfig(delay=0.05))
+    response = await llm.complete(ask())
+    assert response.provider == winner
+    assert value(registry, "vex_llm_hedges_total", outcome="fired") == 1.0
+    assert value(registry, "vex_llm_hedges_total", outcome=outcome) == 1.0
+    assert value(registry, "vex_llm_requests_total", provider=winner, model=winner,
+                 outcome="success") == 1.0  # fmt: skip

@@ -55,7 +55,7 @@ def start_attempt(
     )
     call = attempt.call
     if call is not None:
-        call.provider, call.model, call.server = attempt.provider, model, attempt.server
+        call.attempted(attempt.provider, model, attempt.server)
     notify(targets, "attempt_started", attempt)
     return attempt
 
@@ -165,6 +165,8 @@ class ObservedStream(ChunkStream):
         notify(self._targets, "chunk", call, gap, last is None)
         if chunk.model:
             call.response_model = chunk.model
+        if chunk.provider and chunk.provider != call.provider:
+            call.answered_by(chunk.provider)
         if chunk.usage is not None:
             call.usage = chunk.usage
         if chunk.finish_reason is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -48,6 +48,9 @@ class PrometheusObserver(Observer):
         self.registry = registry
         self._made: list[Collector] = []
         self._circuits: set[str] = set()
+        # Labelled children by (metric, label values): a dict hit instead of labels()' checks
+        # and lock on every call. Label values are bounded, so is this.
+        self._children: dict[tuple[object, tuple[str, ...]], object] = {}
         try:
             self._build(registry)
         except ValueError:
@@ -191,6 +194,13 @@ class PrometheusObserver(Observer):
         self._made.append(metric)
         return metric
 
+    def _child(self, metric: _M, *labels: str) -> _M:
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return cast(_M, child)  # labels() of an _M is an _M
+
     def unregister(self) -> None:
         """Remove the metrics from the registry."""
         for metric in self._made:
@@ -205,19 +215,20 @@ class PrometheusObserver(Observer):
     def call_ended(self, call: Call, outcome: str) -> None:
         provider = call.provider or call.stack
         model = call.model
-        self.requests.labels(provider, model, outcome).inc()
-        self.duration.labels(provider, model).observe(call.clock() - call.started)
+        child = self._child
+        child(self.requests, provider, model, outcome).inc()
+        child(self.duration, provider, model).observe(call.clock() - call.started)
         usage = call.usage
         if usage is not None:
             for kind, field in _TOKEN_TYPES:
                 count = getattr(usage, field)
                 if count:
-                    self.tokens.labels(provider, model, kind).inc(count)
+                    child(self.tokens, provider, model, kind).inc(count)
         if isinstance(call.error, DeadlineExceeded):
             self.deadlines.inc()
         if call.hedged:
             won = outcome == "success" and call.provider in call.hedged
-            self.hedges.labels("won" if won else "wasted").inc()
+            child(self.hedges, "won" if won else "wasted").inc()
 
     def chunk(self, call: Call, seconds: float, first: bool) -> None:
         cached = call.marks.get(self)
@@ -235,7 +246,7 @@ class PrometheusObserver(Observer):
 
     def attempt_ended(self, attempt: Attempt, outcome: str) -> None:
         error = "" if attempt.error is None else type(attempt.error).__name__
-        self.attempts.labels(attempt.provider, attempt.model, outcome, error).inc()
+        self._child(self.attempts, attempt.provider, attempt.model, outcome, error).inc()
         if attempt.failure_rate is not None:
             self.failure_rate.labels(attempt.circuit).set(attempt.failure_rate)
 
@@ -244,7 +255,7 @@ class PrometheusObserver(Observer):
     def decided(self, call: Call | None, decision: Decision) -> None:
         kind = decision.kind
         if kind == "wait":
-            self.retries.labels(decision.provider, decision.error or decision.detail).inc()
+            self._child(self.retries, decision.provider, decision.error or decision.detail).inc()
         elif kind == "fallback":
             source, why = (
                 ("", "") if call is None or call.last_failure is None else call.last_failure

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .._clock import Clock
-from .._observe import Attempt, Call, Observer, current_call, enter_call, leave_call, notify
+from .._observe import Attempt, Call, Observer, current_call, enter_call, leave_call, logger, notify
 from .._provider import LlmProvider
 from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
@@ -44,18 +44,25 @@ def server_of(provider: LlmProvider) -> str:
     return host if port is None else f"{host}:{port}"
 
 
-def start_attempt(
-    targets: tuple[Observer, ...], inner: LlmProvider, breaker: CircuitBreaker, request: LlmRequest
-) -> Attempt:
-    """Report an admitted attempt on ``inner`` (and note it on the current call)."""
+def facts_of(inner: LlmProvider) -> tuple[str, str, str]:
+    """The (name, default model, server) of the provider at the bottom of ``inner``."""
     bottom = _bottom(inner)
-    model = request.model or str(getattr(bottom, "model", "") or "")
-    attempt = Attempt(
-        current_call(), bottom.name, model, server_of(bottom), breaker.name, breaker.state.value
-    )
-    call = attempt.call
+    return bottom.name, str(getattr(bottom, "model", "") or ""), server_of(bottom)
+
+
+def start_attempt(
+    targets: tuple[Observer, ...],
+    facts: tuple[str, str, str],
+    breaker: CircuitBreaker,
+    request: LlmRequest,
+) -> Attempt:
+    """Report an admitted attempt on the provider ``facts`` describe (noted on the call)."""
+    name, default_model, server = facts
+    model = request.model or default_model
+    call = current_call()
+    attempt = Attempt(call, name, model, server, breaker.name, breaker.state.value)
     if call is not None:
-        call.attempted(attempt.provider, model, attempt.server)
+        call.attempted(name, model, server)
     notify(targets, "attempt_started", attempt)
     return attempt
 
@@ -75,7 +82,11 @@ def end_attempt(
 
 
 async def observed_attempt(
-    targets: tuple[Observer, ...], inner: LlmProvider, breaker: CircuitBreaker, request: LlmRequest
+    targets: tuple[Observer, ...],
+    inner: LlmProvider,
+    facts: tuple[str, str, str],
+    breaker: CircuitBreaker,
+    request: LlmRequest,
 ) -> LlmResponse:
     """``breaker.call(inner.complete, request)`` as one reported attempt, if admitted.
 
@@ -86,7 +97,7 @@ async def observed_attempt(
 
     async def send() -> LlmResponse:
         nonlocal attempt
-        attempt = start_attempt(targets, inner, breaker, request)
+        attempt = start_attempt(targets, facts, breaker, request)
         return await inner.complete(request)
 
     try:
@@ -134,7 +145,7 @@ async def observed_call(
 class ObservedStream(ChunkStream):
     """A stack's stream as one reported logical call: the outermost stream, timing chunks."""
 
-    __slots__ = ("_call", "_outer", "_request", "_targets")
+    __slots__ = ("_call", "_outer", "_request", "_targets", "_timers")
 
     def __init__(
         self,
@@ -149,6 +160,8 @@ class ObservedStream(ChunkStream):
         self._outer = outer
         self._request = request
         self._call = Call(name, clock, streamed=True)
+        # Only observers that time chunks cost anything per chunk.
+        self._timers = tuple(o.chunk for o in targets if type(o).chunk is not Observer.chunk)
         self._call.model = request.model or ""
 
     async def __anext__(self) -> StreamChunk:
@@ -158,11 +171,24 @@ class ObservedStream(ChunkStream):
             chunk = await ChunkStream.__anext__(self)
         finally:
             leave_call(token)
-        now = call.clock()
-        last = call.last_chunk
-        call.last_chunk = now
-        gap = now - (call.started if last is None else last)
-        notify(self._targets, "chunk", call, gap, last is None)
+        timers = self._timers
+        if timers:
+            now = call.clock()
+            last = call.last_chunk
+            call.last_chunk = now
+            gap = now - (call.started if last is None else last)
+            try:
+                for timer in timers:
+                    timer(call, gap, last is None)
+            except Exception:
+                logger.exception("observer_failed event=chunk")
+        if chunk.finish_reason is not None or chunk.usage is not None:
+            self._last(chunk)
+        return chunk
+
+    def _last(self, chunk: StreamChunk) -> None:
+        """The chunks that end a stream carry its model, provider, usage and finish."""
+        call = self._call
         if chunk.model:
             call.response_model = chunk.model
         if chunk.provider and chunk.provider != call.provider:
@@ -172,7 +198,6 @@ class ObservedStream(ChunkStream):
         if chunk.finish_reason is not None:
             call.finish_reason = chunk.finish_reason
             _ended(self._targets, call, "success")
-        return chunk
 
     async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
         notify(self._targets, "call_started", self._call)

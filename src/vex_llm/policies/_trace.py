@@ -71,6 +71,10 @@ _LEVELS: Final[dict[str, int]] = {
 }
 
 
+_ROUTINE: Final = frozenset({"attempt", "success", "cancelled"})
+"""Not sent to observers (a first attempt, a success): the attempt and call events say it."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TraceEvent:
     """One decision or outcome during a call.
@@ -194,6 +198,8 @@ def emit(
     collected = _TRACE.get()
     level = _LEVELS[kind]
     targets = observers()
+    if targets and kind in _ROUTINE and (attempt or 1) == 1:
+        targets = ()
     if collected is None and not targets and not logger.isEnabledFor(level):
         return
     code = error.code if isinstance(error, LlmError) else None

@@ -14,7 +14,7 @@ from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ..breaker import CircuitBreaker, CircuitConfig, CircuitState, CircuitStats, Permit
 from ..stores import CircuitStore
-from ._observed import end_attempt, observed_attempt, start_attempt
+from ._observed import end_attempt, facts_of, observed_attempt, start_attempt
 
 _DEFAULT_CONFIG: Final = CircuitConfig()
 
@@ -57,6 +57,7 @@ class ResilientProvider(LlmProvider):
             config, name=circuit_name or provider.name, clock=clock, store=store
         )
         self._name = f"resilient({provider.name})"
+        self._facts: tuple[str, str, str] | None = None  # for observers, made on first need
 
     @classmethod
     def wrap(cls, provider: LlmProvider) -> Self:
@@ -94,6 +95,12 @@ class ResilientProvider(LlmProvider):
         ``rejected`` and more."""
         return self._breaker.stats()
 
+    def _observed_facts(self) -> tuple[str, str, str]:
+        """The guarded provider's (name, default model, host[:port]), for observers."""
+        if self._facts is None:
+            self._facts = facts_of(self._inner)
+        return self._facts
+
     async def is_available(self) -> bool:
         """False while the circuit is open (no permit is used up by asking)."""
         return self._breaker.state is not CircuitState.OPEN and await self._inner.is_available()
@@ -102,7 +109,8 @@ class ResilientProvider(LlmProvider):
         try:
             targets = observers()
             if targets:  # one reported attempt per admitted call
-                return await observed_attempt(targets, self._inner, self._breaker, request)
+                facts = self._observed_facts()
+                return await observed_attempt(targets, self._inner, facts, self._breaker, request)
             return await self._breaker.call(self._inner.complete, request)
         except CircuitOpenError as exc:
             if exc.provider is None:
@@ -145,7 +153,8 @@ class _BreakerStream(ChunkStream):
             raise
         self._permit = permit
         if self._targets:
-            self._attempt = start_attempt(self._targets, inner, self._owner.breaker, self._request)
+            facts = self._owner._observed_facts()
+            self._attempt = start_attempt(self._targets, facts, self._owner.breaker, self._request)
         try:
             chunks = inner.stream(self._request)
             return await first_chunk(chunks, inner.name), chunks

@@ -18,6 +18,7 @@ An observer's exception is logged (``observer_failed``) and never reaches the ca
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, Protocol
@@ -212,6 +213,10 @@ class Observer:
     def rejected(self, circuit: str, reason: str) -> None:
         """A circuit refused a call (``reason``: ``open``, ``half_open_full``, ``isolated``)."""
 
+    def outgoing(self, attempt: Attempt, headers: dict[str, str]) -> None:
+        """An attempt's HTTP request is about to go out: add propagation headers
+        (``traceparent``) to ``headers``."""
+
     def store_health(self, store: str, degraded: bool, failed: bool) -> None:
         """A shared store's health: ``degraded`` (working on local state) and whether an
         operation just ``failed``."""
@@ -219,6 +224,7 @@ class Observer:
 
 _OBSERVERS: ContextVar[tuple[Observer, ...]] = ContextVar("vex_llm_observers", default=())
 _CALL: ContextVar[Call | None] = ContextVar("vex_llm_call", default=None)
+_ATTEMPT: ContextVar[Attempt | None] = ContextVar("vex_llm_attempt", default=None)
 
 
 def observers() -> tuple[Observer, ...]:
@@ -297,6 +303,33 @@ def enter_call(call: Call) -> Token[Call | None]:
 def leave_call(token: Token[Call | None]) -> None:
     """Undo ``enter_call``."""
     _CALL.reset(token)
+
+
+def enter_attempt(attempt: Attempt) -> Token[Attempt | None]:
+    """Make ``attempt`` the one whose requests go out in this context (undo with
+    ``leave_attempt``)."""
+    return _ATTEMPT.set(attempt)
+
+
+def leave_attempt(token: Token[Attempt | None]) -> None:
+    """Undo ``enter_attempt``."""
+    _ATTEMPT.reset(token)
+
+
+def outgoing_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
+    """``headers`` plus what the observers add for the current attempt (``traceparent``).
+
+    The providers call it for every HTTP request; with nothing observing it returns
+    ``headers`` itself.
+    """
+    if not _OBSERVERS.get():
+        return headers
+    attempt = _ATTEMPT.get()
+    if attempt is None:
+        return headers
+    extra: dict[str, str] = {}
+    notify(_OBSERVERS.get(), "outgoing", attempt, extra)
+    return {**headers, **extra} if extra else headers
 
 
 def notify(targets: tuple[Observer, ...], method: str, *args: object) -> None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -246,3 +247,47 @@ async def test_no_attribute_holds_a_key_or_a_prompt(
     ]
     assert values
     assert not [value for value in values if KEY in value or "nightingale" in value]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_each_attempt_sends_its_own_traceparent(
+    server: FakeLLMServer, otel: Otel, streamed: bool
+) -> None:
+    """The W3C traceparent on each outgoing request names that attempt's span."""
+    sent: list[str | None] = []
+
+    async def capture(outgoing: httpx.Request) -> None:
+        sent.append(outgoing.headers.get("traceparent"))
+
+    server.inject(Fault.error(503), model="primary", times=1)
+    async with httpx.AsyncClient(event_hooks={"request": [capture]}) as client:
+        primary = OpenAIProvider(
+            "primary", base_url=server.base_url, name="primary", api_key=KEY, client=client
+        )
+        llm = stack([primary], retry=FAST_RETRY)
+        if streamed:
+            _ = [chunk async for chunk in llm.stream(ask())]
+        else:
+            await llm.complete(ask())
+    attempts = [span for span in otel.finished() if span.name.startswith("attempt")]
+    expected = []
+    for span in attempts:
+        assert span.context is not None
+        expected.append(f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}")
+    assert len(attempts) == 2
+    assert [None if header is None else header[:52] for header in sent] == expected
+
+
+async def test_no_traceparent_without_tracing(server: FakeLLMServer) -> None:
+    """Nothing installed: requests go out with the provider's own headers only."""
+    sent: list[str | None] = []
+
+    async def capture(outgoing: httpx.Request) -> None:
+        sent.append(outgoing.headers.get("traceparent"))
+
+    async with httpx.AsyncClient(event_hooks={"request": [capture]}) as client:
+        primary = OpenAIProvider(
+            "primary", base_url=server.base_url, name="primary", api_key=KEY, client=client
+        )
+        await stack([primary]).complete(ask())
+    assert sent == [None]

@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .._clock import Clock
-from .._observe import Attempt, Call, Observer, current_call, enter_call, leave_call, logger, notify
+from .._observe import (
+    Attempt,
+    Call,
+    Observer,
+    current_call,
+    enter_attempt,
+    enter_call,
+    leave_attempt,
+    leave_call,
+    logger,
+    notify,
+)
 from .._provider import LlmProvider
 from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
@@ -98,7 +109,11 @@ async def observed_attempt(
     async def send() -> LlmResponse:
         nonlocal attempt
         attempt = start_attempt(targets, facts, breaker, request)
-        return await inner.complete(request)
+        token = enter_attempt(attempt)
+        try:
+            return await inner.complete(request)
+        finally:
+            leave_attempt(token)
 
     try:
         response = await breaker.call(send)

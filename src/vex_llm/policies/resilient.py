@@ -8,7 +8,7 @@ from typing import Final, Self
 
 from .._clock import Clock
 from .._errors import CircuitOpenError
-from .._observe import Attempt, observers
+from .._observe import Attempt, enter_attempt, leave_attempt, observers
 from .._provider import LlmProvider
 from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
@@ -155,6 +155,7 @@ class _BreakerStream(ChunkStream):
         if self._targets:
             facts = self._owner._observed_facts()
             self._attempt = start_attempt(self._targets, facts, self._owner.breaker, self._request)
+        token = None if self._attempt is None else enter_attempt(self._attempt)
         try:
             chunks = inner.stream(self._request)
             return await first_chunk(chunks, inner.name), chunks
@@ -162,6 +163,9 @@ class _BreakerStream(ChunkStream):
             await permit.record_error(exc)
             self._report(exc, "error")
             raise
+        finally:
+            if token is not None:
+                leave_attempt(token)
 
     async def _finished(self) -> None:
         # The verdict goes in before the last chunk leaves: once it is out, the consumer's

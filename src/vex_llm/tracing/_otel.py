@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Final
 
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.metrics import Histogram, Meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
@@ -162,6 +162,11 @@ class TracingObserver(Observer):
         elif outcome == "abandoned":
             span.set_attribute("vex_llm.outcome", "abandoned")
         span.end()
+
+    def outgoing(self, attempt: Attempt, headers: dict[str, str]) -> None:
+        span = attempt.marks.get(self)
+        if isinstance(span, Span):
+            propagate.inject(headers, context=trace.set_span_in_context(span))
 
     # -- decisions and circuits -------------------------------------------------------------
 

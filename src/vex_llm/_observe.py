@@ -18,10 +18,10 @@ An observer's exception is logged (``observer_failed``) and never reaches the ca
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol, Self
 
 from ._clock import Clock
 
@@ -238,13 +238,21 @@ def current_call() -> Call | None:
 
 
 class Observing:
-    """The handle ``observe()`` returns: ``uninstall()`` (or leaving its ``with`` block)
-    removes the observer again."""
+    """The handle ``observe()`` (and ``vex_llm.metrics.install()``,
+    ``vex_llm.tracing.install()``) returns: ``uninstall()``, or leaving its ``with``
+    block, removes the observer again.
 
-    __slots__ = ("_observer", "_token")
+    Args:
+        observer: The observer to add to the current context.
+        cleanup: Run once by ``uninstall()`` after the observer is removed (an exporter
+            unregisters its metrics there).
+    """
 
-    def __init__(self, observer: Observer) -> None:
+    __slots__ = ("_cleanup", "_observer", "_token")
+
+    def __init__(self, observer: Observer, cleanup: Callable[[], None] | None = None) -> None:
         self._observer = observer
+        self._cleanup = cleanup
         self._token: Token[tuple[Observer, ...]] | None = _OBSERVERS.set(
             (*_OBSERVERS.get(), observer)
         )
@@ -263,8 +271,10 @@ class Observing:
             _OBSERVERS.reset(token)
         except ValueError:  # another context: drop just this observer there
             _OBSERVERS.set(tuple(o for o in _OBSERVERS.get() if o is not self._observer))
+        if self._cleanup is not None:
+            self._cleanup()
 
-    def __enter__(self) -> Observing:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -276,11 +286,12 @@ class Observing:
         self.uninstall()
 
 
-def observe(observer: Observer) -> Observing:
+def observe(observer: Observer, cleanup: Callable[[], None] | None = None) -> Observing:
     """Add ``observer`` to the current context (and every task started from it later).
 
     Args:
         observer: The observer.
+        cleanup: Run once when the handle uninstalls it.
 
     Returns:
         A handle; its ``uninstall()`` removes the observer.
@@ -292,7 +303,7 @@ def observe(observer: Observer) -> Observing:
     if not isinstance(value, Observer):
         msg = f"observer must be a vex_llm Observer, got {type(value).__name__}"
         raise TypeError(msg)
-    return Observing(observer)
+    return Observing(observer, cleanup)
 
 
 def enter_call(call: Call) -> Token[Call | None]:

@@ -16,8 +16,6 @@ the reporting and removes the metrics from the registry.
 
 from __future__ import annotations
 
-from types import TracebackType
-
 try:
     from prometheus_client import REGISTRY, CollectorRegistry
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
@@ -27,46 +25,10 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from .._observe import Observing, observe
 from ._prometheus import STATES, PrometheusObserver, state_name
 
-__all__ = ["STATES", "Metrics", "PrometheusObserver", "install", "state_name"]
+__all__ = ["STATES", "Observing", "PrometheusObserver", "install", "state_name"]
 
 
-class Metrics:
-    """What ``install()`` returns: the observer, its registry, and ``uninstall()``.
-
-    Args:
-        observer: The installed observer.
-        handle: Its place in the current context.
-    """
-
-    __slots__ = ("_handle", "observer")
-
-    def __init__(self, observer: PrometheusObserver, handle: Observing) -> None:
-        self.observer = observer
-        self._handle = handle
-
-    @property
-    def registry(self) -> CollectorRegistry:
-        """The registry the metrics are in."""
-        return self.observer.registry
-
-    def uninstall(self) -> None:
-        """Stop reporting and unregister the metrics (a no-op the second time)."""
-        self._handle.uninstall()
-        self.observer.unregister()
-
-    def __enter__(self) -> Metrics:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.uninstall()
-
-
-def install(registry: CollectorRegistry | None = None) -> Metrics:
+def install(registry: CollectorRegistry | None = None) -> Observing:
     """Report every vex-llm call made from this context on to Prometheus.
 
     Args:
@@ -74,10 +36,11 @@ def install(registry: CollectorRegistry | None = None) -> Metrics:
             ``REGISTRY``, which ``start_http_server`` and ``make_asgi_app`` serve).
 
     Returns:
-        The ``Metrics`` handle (``uninstall()``; usable as a context manager).
+        The handle: ``uninstall()`` stops the reporting and unregisters the metrics;
+        ``.observer.registry`` is the registry. Usable as a context manager.
 
     Raises:
         ValueError: If vex-llm's metrics are already registered there (uninstall first).
     """
     observer = PrometheusObserver(REGISTRY if registry is None else registry)
-    return Metrics(observer, observe(observer))
+    return observe(observer, observer.unregister)

@@ -15,8 +15,6 @@ completions are never recorded.
 
 from __future__ import annotations
 
-from types import TracebackType
-
 try:
     from opentelemetry import metrics, trace
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
@@ -26,45 +24,15 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from .._observe import Observing, observe
 from ._otel import TracingObserver, metric_names
 
-__all__ = ["Tracing", "TracingObserver", "install", "metric_names"]
+__all__ = ["Observing", "TracingObserver", "install", "metric_names"]
 
 _SCOPE = "vex_llm"
-
-
-class Tracing:
-    """What ``install()`` returns: the observer and ``uninstall()``.
-
-    Args:
-        observer: The installed observer.
-        handle: Its place in the current context.
-    """
-
-    __slots__ = ("_handle", "observer")
-
-    def __init__(self, observer: TracingObserver, handle: Observing) -> None:
-        self.observer = observer
-        self._handle = handle
-
-    def uninstall(self) -> None:
-        """Stop tracing (a no-op the second time)."""
-        self._handle.uninstall()
-
-    def __enter__(self) -> Tracing:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.uninstall()
 
 
 def install(
     tracer_provider: trace.TracerProvider | None = None,
     meter_provider: metrics.MeterProvider | None = None,
-) -> Tracing:
+) -> Observing:
     """Trace every vex-llm call made from this context on with OpenTelemetry.
 
     Metric names follow ``OTEL_SEMCONV_STABILITY_OPT_IN`` as read now: the stable GenAI
@@ -75,9 +43,9 @@ def install(
         meter_provider: Where metrics go (default: the global meter provider).
 
     Returns:
-        The ``Tracing`` handle (``uninstall()``; usable as a context manager).
+        The handle: ``uninstall()`` stops tracing. Usable as a context manager.
     """
     tracer = trace.get_tracer(_SCOPE, tracer_provider=tracer_provider)
     meter = metrics.get_meter(_SCOPE, meter_provider=meter_provider)
     observer = TracingObserver(tracer, meter, metric_names())
-    return Tracing(observer, observe(observer))
+    return observe(observer)

@@ -146,3 +146,17 @@ async def http_provider_uses() -> None:
 
     async with Mine("m", base_url="http://127.0.0.1:9/v1", path="/chat/completions", name="x"):
         pass
+
+
+def observability_uses() -> None:
+    from prometheus_client import CollectorRegistry
+
+    import vex_llm.metrics
+    import vex_llm.tracing
+
+    with vex_llm.metrics.install(CollectorRegistry()) as metrics:
+        assert_type(metrics, vex_llm.metrics.Observing)
+    tracing = vex_llm.tracing.install()
+    assert_type(tracing, vex_llm.tracing.Observing)
+    assert_type(vex_llm.tracing.metric_names(), tuple[str, str, str])
+    tracing.uninstall()

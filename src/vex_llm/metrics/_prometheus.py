@@ -28,6 +28,48 @@ _TOKEN_TYPES: Final = (
 )
 
 
+_Spec = tuple[str, type[Counter | Gauge | Histogram], str, str, tuple[str, ...], tuple[float, ...]]
+_PM: Final = ("provider", "model")
+_METRICS: Final[tuple[_Spec, ...]] = (
+    # (attribute, type, name, help, labels, histogram buckets); counters get "_total".
+    ("requests", Counter, "vex_llm_requests",
+     "Logical calls, by the provider that answered (or failed last), and outcome.",
+     (*_PM, "outcome"), ()),
+    ("duration", Histogram, "vex_llm_request_duration_seconds",
+     "Duration of logical calls (retries and fallbacks included), seconds.", _PM, _CALL_BUCKETS),
+    ("attempts", Counter, "vex_llm_attempts",
+     "Upstream attempts admitted by a circuit, by outcome and error class.",
+     (*_PM, "outcome", "error"), ()),
+    ("first_token", Histogram, "vex_llm_time_to_first_token_seconds",
+     "Time from the start of a streamed call to its first chunk, seconds.", _PM, _FIRST_BUCKETS),
+    ("inter_chunk", Histogram, "vex_llm_inter_chunk_seconds",
+     "Time between consecutive chunks of a stream, seconds.", _PM, _CHUNK_BUCKETS),
+    ("tokens", Counter, "vex_llm_tokens",
+     "Tokens reported by the providers (input, output, cached_input, reasoning).",
+     (*_PM, "type"), ()),
+    ("retries", Counter, "vex_llm_retries",
+     "Retries, by provider and the error class that caused them.", ("provider", "reason"), ()),
+    ("fallbacks", Counter, "vex_llm_fallbacks",
+     "Moves to the next provider of a fallback chain.", ("from", "to", "reason"), ()),
+    ("hedges", Counter, "vex_llm_hedges",
+     "Hedged requests: fired, won (the hedge answered), wasted (it did not).", ("outcome",), ()),
+    ("deadlines", Counter, "vex_llm_deadline_exceeded",
+     "Logical calls that ended because their overall deadline was spent.", (), ()),
+    ("state", Gauge, "vex_llm_circuit_state",
+     "Circuit state, one-hot (the state this process last saw).", ("circuit", "state"), ()),
+    ("transitions", Counter, "vex_llm_circuit_transitions",
+     "Circuit state transitions.", ("circuit", "from", "to"), ()),
+    ("rejections", Counter, "vex_llm_circuit_rejections",
+     "Calls refused or skipped because a circuit was open.", ("circuit", "reason"), ()),
+    ("failure_rate", Gauge, "vex_llm_circuit_failure_rate",
+     "Failure rate over the circuit's window (ratio mode), 0..1.", ("circuit",), ()),
+    ("store_degraded", Gauge, "vex_llm_store_degraded",
+     "1 while a shared store is unreachable and circuits run on local state.", ("store",), ()),
+    ("store_errors", Counter, "vex_llm_store_errors",
+     "Failed operations on a shared store.", ("store",), ()),
+)  # fmt: skip
+
+
 def state_name(state: str, *, isolated: bool) -> str:
     """The gauge's state name: ``forced_open`` for a circuit held open by hand."""
     return "forced_open" if isolated and state == "open" else state
@@ -44,6 +86,23 @@ class PrometheusObserver(Observer):
             registry: uninstall the other first).
     """
 
+    requests: Counter
+    duration: Histogram
+    attempts: Counter
+    first_token: Histogram
+    inter_chunk: Histogram
+    tokens: Counter
+    retries: Counter
+    fallbacks: Counter
+    hedges: Counter
+    deadlines: Counter
+    state: Gauge
+    transitions: Counter
+    rejections: Counter
+    failure_rate: Gauge
+    store_degraded: Gauge
+    store_errors: Counter
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self._made: list[Collector] = []
@@ -57,142 +116,16 @@ class PrometheusObserver(Observer):
             self.unregister()
             raise
 
-    def _build(self, r: CollectorRegistry) -> None:
-        add = self._add
-        self.requests = add(
-            Counter(
-                "vex_llm_requests",
-                "Logical calls, by the provider that last answered or failed, and outcome.",
-                ["provider", "model", "outcome"],
-                registry=r,
-            )
-        )
-        self.duration = add(
-            Histogram(
-                "vex_llm_request_duration_seconds",
-                "Duration of logical calls (retries and fallbacks included), seconds.",
-                ["provider", "model"],
-                buckets=_CALL_BUCKETS,
-                registry=r,
-            )
-        )
-        self.attempts = add(
-            Counter(
-                "vex_llm_attempts",
-                "Upstream attempts admitted by a circuit, by outcome and error class.",
-                ["provider", "model", "outcome", "error"],
-                registry=r,
-            )
-        )
-        self.first_token = add(
-            Histogram(
-                "vex_llm_time_to_first_token_seconds",
-                "Time from the start of a streamed call to its first chunk, seconds.",
-                ["provider", "model"],
-                buckets=_FIRST_BUCKETS,
-                registry=r,
-            )
-        )
-        self.inter_chunk = add(
-            Histogram(
-                "vex_llm_inter_chunk_seconds",
-                "Time between consecutive chunks of a stream, seconds.",
-                ["provider", "model"],
-                buckets=_CHUNK_BUCKETS,
-                registry=r,
-            )
-        )
-        self.tokens = add(
-            Counter(
-                "vex_llm_tokens",
-                "Tokens reported by the providers (input, output, cached_input, reasoning).",
-                ["provider", "model", "type"],
-                registry=r,
-            )
-        )
-        self.retries = add(
-            Counter(
-                "vex_llm_retries",
-                "Retries, by provider and the error class that caused them.",
-                ["provider", "reason"],
-                registry=r,
-            )
-        )
-        self.fallbacks = add(
-            Counter(
-                "vex_llm_fallbacks",
-                "Moves to the next provider of a fallback chain.",
-                ["from", "to", "reason"],
-                registry=r,
-            )
-        )
-        self.hedges = add(
-            Counter(
-                "vex_llm_hedges",
-                "Hedged requests: fired, won (the hedge answered), wasted (it did not).",
-                ["outcome"],
-                registry=r,
-            )
-        )
-        self.deadlines = add(
-            Counter(
-                "vex_llm_deadline_exceeded",
-                "Logical calls that ended because their overall deadline was spent.",
-                registry=r,
-            )
-        )
-        self.state = add(
-            Gauge(
-                "vex_llm_circuit_state",
-                "Circuit state, one-hot (the state this process last saw).",
-                ["circuit", "state"],
-                registry=r,
-            )
-        )
-        self.transitions = add(
-            Counter(
-                "vex_llm_circuit_transitions",
-                "Circuit state transitions.",
-                ["circuit", "from", "to"],
-                registry=r,
-            )
-        )
-        self.rejections = add(
-            Counter(
-                "vex_llm_circuit_rejections",
-                "Calls refused or skipped because a circuit was open.",
-                ["circuit", "reason"],
-                registry=r,
-            )
-        )
-        self.failure_rate = add(
-            Gauge(
-                "vex_llm_circuit_failure_rate",
-                "Failure rate over the circuit's window (ratio mode), 0..1.",
-                ["circuit"],
-                registry=r,
-            )
-        )
-        self.store_degraded = add(
-            Gauge(
-                "vex_llm_store_degraded",
-                "1 while a shared store is unreachable and circuits run on local state.",
-                ["store"],
-                registry=r,
-            )
-        )
-        self.store_errors = add(
-            Counter(
-                "vex_llm_store_errors",
-                "Failed operations on a shared store.",
-                ["store"],
-                registry=r,
-            )
-        )
-
-    def _add(self, metric: _M) -> _M:
-        self._made.append(metric)
-        return metric
+    def _build(self, registry: CollectorRegistry) -> None:
+        for attribute, kind, name, text, labels, buckets in _METRICS:
+            if kind is Histogram:
+                metric: Counter | Gauge | Histogram = Histogram(
+                    name, text, labels, buckets=buckets, registry=registry
+                )
+            else:
+                metric = kind(name, text, labels, registry=registry)
+            self._made.append(metric)
+            setattr(self, attribute, metric)
 
     def _child(self, metric: _M, *labels: str) -> _M:
         key = (metric, labels)

@@ -27,6 +27,7 @@ from ._clock import Clock
 
 if TYPE_CHECKING:
     from ._response import LlmResponse, Usage
+    from ._types import LlmRequest
 
 logger: Final = logging.getLogger("vex_llm")
 
@@ -82,6 +83,7 @@ class Call:
         stack: The stack's name.
         clock: The clock the call's durations are read on (seconds).
         streamed: Whether it is a stream.
+        request: The request (observers must not record its contents unless asked to).
     """
 
     __slots__ = (
@@ -94,7 +96,9 @@ class Call:
         "last_failure",
         "marks",
         "model",
+        "output",
         "provider",
+        "request",
         "response_model",
         "server",
         "stack",
@@ -103,8 +107,12 @@ class Call:
         "usage",
     )
 
-    def __init__(self, stack: str, clock: Clock, *, streamed: bool) -> None:
+    def __init__(
+        self, stack: str, clock: Clock, *, streamed: bool, request: LlmRequest | None = None
+    ) -> None:
         self.stack = stack
+        self.request = request  # for observers that record contents (opt-in only)
+        self.output: str | None = None  # the answer's text, kept only when one wants it
         self.clock = clock
         self.streamed = streamed
         self.started = clock()
@@ -125,6 +133,7 @@ class Call:
         """Take the model, finish reason and usage from a response (and the model asked,
         when neither the request nor the provider named one)."""
         self.response_model = response.model
+        self.output = response.content
         self.finish_reason = response.finish_reason
         self.usage = response.usage
         if response.provider:
@@ -186,6 +195,10 @@ class Observer:
 
     Methods run inline on the call's path: keep them short and never block.
     """
+
+    wants_content: bool = False
+    """Whether this observer records message contents (then ``Call.output`` is kept for
+    streams too). Off unless a user opted in."""
 
     def call_started(self, call: Call) -> None:
         """A logical call began."""

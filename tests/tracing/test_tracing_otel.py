@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -291,3 +292,35 @@ async def test_no_traceparent_without_tracing(server: FakeLLMServer) -> None:
         )
         await stack([primary]).complete(ask())
     assert sent == [None]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_contents_are_recorded_only_when_asked(
+    pair: tuple[OpenAIProvider, OpenAIProvider], streamed: bool
+) -> None:
+    """capture_content=True puts the messages and the answer on the call span, as JSON."""
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    llm = stack(list(pair))
+    with vex_llm.tracing.install(tracer_provider, MeterProvider(), capture_content=True):
+        if streamed:
+            chunks = [chunk async for chunk in llm.stream(ask())]
+            answer = "".join(chunk.delta for chunk in chunks)
+            finish = chunks[-1].finish_reason
+        else:
+            response = await llm.complete(ask())
+            answer, finish = response.content, response.finish_reason
+    (call,) = [span for span in spans.get_finished_spans() if span.name.startswith("chat")]
+    attributes = dict(call.attributes or {})
+    assert json.loads(str(attributes["gen_ai.input.messages"])) == [
+        {"role": "user", "parts": [{"type": "text", "content": PROMPT}]}
+    ]
+    assert json.loads(str(attributes["gen_ai.output.messages"])) == [
+        {
+            "role": "assistant",
+            "parts": [{"type": "text", "content": answer}],
+            "finish_reason": finish,
+        }
+    ]
+    tracer_provider.shutdown()

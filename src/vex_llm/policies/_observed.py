@@ -140,7 +140,7 @@ async def observed_call(
     clock: Clock,
 ) -> LlmResponse:
     """``outer.complete(request)`` as one reported logical call."""
-    call = Call(name, clock, streamed=False)
+    call = Call(name, clock, streamed=False, request=request)
     call.model = request.model or ""
     notify(targets, "call_started", call)
     token = enter_call(call)
@@ -174,7 +174,7 @@ class ObservedStream(ChunkStream):
         self._targets = targets
         self._outer = outer
         self._request = request
-        self._call = Call(name, clock, streamed=True)
+        self._call = Call(name, clock, streamed=True, request=request)
         # Only observers that time chunks cost anything per chunk.
         self._timers = tuple(o.chunk for o in targets if type(o).chunk is not Observer.chunk)
         self._call.model = request.model or ""
@@ -212,6 +212,8 @@ class ObservedStream(ChunkStream):
             call.usage = chunk.usage
         if chunk.finish_reason is not None:
             call.finish_reason = chunk.finish_reason
+            if any(target.wants_content for target in self._targets):
+                call.output = self.partial
             _ended(self._targets, call, "success")
 
     async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:

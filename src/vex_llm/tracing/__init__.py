@@ -10,7 +10,7 @@ metrics, on the providers you configured with the OpenTelemetry SDK (or any othe
 
 Like ``vex_llm.metrics.install()`` it is scoped to the current context (no process-wide
 switch): call it at the start of ``main()``; ``uninstall()`` stops it. Prompts and
-completions are never recorded.
+completions are recorded only with ``capture_content=True``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ _SCOPE = "vex_llm"
 def install(
     tracer_provider: trace.TracerProvider | None = None,
     meter_provider: metrics.MeterProvider | None = None,
+    *,
+    capture_content: bool = False,
 ) -> Observing:
     """Trace every vex-llm call made from this context on with OpenTelemetry.
 
@@ -41,11 +43,14 @@ def install(
     Args:
         tracer_provider: Where spans go (default: the global tracer provider).
         meter_provider: Where metrics go (default: the global meter provider).
+        capture_content: Record prompts and answers on the call spans
+            (``gen_ai.input.messages`` / ``gen_ai.output.messages``; default False: they
+            may hold personal or secret data).
 
     Returns:
         The handle: ``uninstall()`` stops tracing. Usable as a context manager.
     """
     tracer = trace.get_tracer(_SCOPE, tracer_provider=tracer_provider)
     meter = metrics.get_meter(_SCOPE, meter_provider=meter_provider)
-    observer = TracingObserver(tracer, meter, metric_names())
+    observer = TracingObserver(tracer, meter, metric_names(), capture_content=capture_content)
     return observe(observer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Final
 
@@ -60,10 +61,21 @@ class TracingObserver(Observer):
         tracer: Where spans go.
         meter: Where metrics go.
         names: The (duration, time-to-first-chunk, token usage) metric names.
+        capture_content: Record the messages and the answer on the call span
+            (``gen_ai.input.messages``, ``gen_ai.output.messages``). Off by default, as
+            the GenAI conventions require: prompts and completions may be sensitive.
     """
 
-    def __init__(self, tracer: Tracer, meter: Meter, names: tuple[str, str, str]) -> None:
+    def __init__(
+        self,
+        tracer: Tracer,
+        meter: Meter,
+        names: tuple[str, str, str],
+        *,
+        capture_content: bool = False,
+    ) -> None:
         self._tracer = tracer
+        self.wants_content = capture_content
         duration, first_chunk, tokens = names
         self._duration: Histogram = meter.create_histogram(
             duration,
@@ -125,6 +137,8 @@ class TracingObserver(Observer):
             metric_attributes["error.type"] = error
         elif outcome == "abandoned":
             span.set_attribute("vex_llm.outcome", "abandoned")
+        if self.wants_content:
+            _contents(span, call)
         self._duration.record(call.clock() - call.started, metric_attributes)
         span.end()
 
@@ -209,6 +223,23 @@ class TracingObserver(Observer):
         """The call's span, else the current one (a no-op span when there is none)."""
         span = None if call is None else call.marks.get(self)
         return span if isinstance(span, Span) else trace.get_current_span()
+
+
+def _contents(span: Span, call: Call) -> None:
+    """The messages and the answer, as the GenAI conventions spell them (opt-in only)."""
+    if call.request is not None:
+        messages = [
+            {"role": m.role, "parts": [{"type": "text", "content": m.content}]}
+            for m in call.request.messages
+        ]
+        span.set_attribute("gen_ai.input.messages", json.dumps(messages))
+    if call.output is not None:
+        answer = {
+            "role": "assistant",
+            "parts": [{"type": "text", "content": call.output}],
+            "finish_reason": call.finish_reason or "",
+        }
+        span.set_attribute("gen_ai.output.messages", json.dumps([answer]))
 
 
 def _common(provider: str, model: str, server: str = "") -> dict[str, str | int]:

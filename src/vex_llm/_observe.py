@@ -12,6 +12,14 @@ handle that removes it; tasks started afterwards inherit it, so calling it once 
 start of ``main()`` (or before ``asyncio.run``) covers every call of the program. When
 nothing observes, every emitting site pays one context-variable read and nothing else.
 
+Why a context variable and not a process-wide registry (STYLE: "no module-level mutable
+state and no process-wide switches"): the issue asks for a one-call ``install()``, and a
+context variable gives exactly that for a program that installs at the start of ``main()``,
+while tests, two exporters on two registries, or one request traced differently stay
+independent, and nothing has to be reset between them. The one cost is the one to know: a
+task already running when ``install()`` is called, or a thread with its own event loop,
+does not see the observer; install it there.
+
 An observer's exception is logged (``observer_failed``) and never reaches the call.
 """
 

@@ -215,9 +215,12 @@ class Observer:
         """It ended: ``outcome`` is ``"success"``, ``"error"`` (``call.error``) or
         ``"abandoned"`` (a stream closed before its finish reason)."""
 
-    def chunk(self, call: Call, seconds: float, first: bool) -> None:
-        """A stream chunk was handed on, ``seconds`` after the call started (``first``) or
-        after the previous chunk."""
+    def first_chunk(self, call: Call, seconds: float) -> None:
+        """A stream's first chunk was handed on, ``seconds`` after the call started."""
+
+    def chunk(self, call: Call, seconds: float) -> None:
+        """A later chunk was handed on, ``seconds`` after the previous one (only observers
+        that override this are called per chunk)."""
 
     def attempt_started(self, attempt: Attempt) -> None:
         """An upstream attempt was admitted by its circuit and is about to be sent."""

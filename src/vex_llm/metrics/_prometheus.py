@@ -163,12 +163,18 @@ class PrometheusObserver(Observer):
             won = outcome == "success" and call.provider in call.hedged
             child(self.hedges, "won" if won else "wasted").inc()
 
-    def chunk(self, call: Call, seconds: float, first: bool) -> None:
+    def first_chunk(self, call: Call, seconds: float) -> None:
+        self._timers(call).first.observe(seconds)
+
+    def chunk(self, call: Call, seconds: float) -> None:
+        self._timers(call).gap.observe(seconds)
+
+    def _timers(self, call: Call) -> _Timers:
         cached = call.marks.get(self)
         if not isinstance(cached, _Timers) or cached.provider != call.provider:
             cached = _Timers(self, call)
             call.marks[self] = cached
-        (cached.first if first else cached.gap).observe(seconds)
+        return cached
 
     # -- attempts ---------------------------------------------------------------------
 

@@ -160,7 +160,7 @@ async def observed_call(
 class ObservedStream(ChunkStream):
     """A stack's stream as one reported logical call: the outermost stream, timing chunks."""
 
-    __slots__ = ("_call", "_outer", "_request", "_targets", "_timers")
+    __slots__ = ("_call", "_firsts", "_outer", "_request", "_targets", "_timers")
 
     def __init__(
         self,
@@ -176,6 +176,7 @@ class ObservedStream(ChunkStream):
         self._request = request
         self._call = Call(name, clock, streamed=True, request=request)
         # Only observers that time chunks cost anything per chunk.
+        self._firsts = tuple(o.first_chunk for o in targets)
         self._timers = tuple(o.chunk for o in targets if type(o).chunk is not Observer.chunk)
         self._call.model = request.model or ""
 
@@ -186,15 +187,17 @@ class ObservedStream(ChunkStream):
             chunk = await ChunkStream.__anext__(self)
         finally:
             leave_call(token)
-        timers = self._timers
-        if timers:
+        last = call.last_chunk
+        if last is None or self._timers:
             now = call.clock()
-            last = call.last_chunk
             call.last_chunk = now
-            gap = now - (call.started if last is None else last)
             try:
-                for timer in timers:
-                    timer(call, gap, last is None)
+                if last is None:
+                    for first in self._firsts:
+                        first(call, now - call.started)
+                else:
+                    for timer in self._timers:
+                        timer(call, now - last)
             except Exception:
                 logger.exception("observer_failed event=chunk")
         if chunk.finish_reason is not None or chunk.usage is not None:

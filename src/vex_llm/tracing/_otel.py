@@ -142,10 +142,9 @@ class TracingObserver(Observer):
         self._duration.record(call.clock() - call.started, metric_attributes)
         span.end()
 
-    def chunk(self, call: Call, seconds: float, first: bool) -> None:
-        if first:
-            attributes = {"gen_ai.operation.name": "chat", **_common(call.provider, call.model)}
-            self._first_chunk.record(seconds, attributes)
+    def first_chunk(self, call: Call, seconds: float) -> None:
+        attributes = {"gen_ai.operation.name": "chat", **_common(call.provider, call.model)}
+        self._first_chunk.record(seconds, attributes)
 
     # -- attempts -------------------------------------------------------------------------
 

@@ -125,7 +125,7 @@ def test_a_change_through_the_config_redis_is_seen_by_the_next_invocation(
     plain.write_text(CONFIG)
     seen = vex("circuits", "--config", str(plain), "--redis", redis_url)
     states = {row.split()[0]: row.split()[1:3] for row in seen.stdout.splitlines()[2:]}
-    assert states == {"primary": ["closed", "0"], "backup": ["open", "(held"]}
+    assert states == {"primary": ["closed", "0"], "backup": ["forced_open", "(held"]}
 
 
 @pytest.mark.redis
@@ -143,3 +143,12 @@ def test_a_redis_that_answers_ping_but_refuses_the_change_is_an_error(
     assert "failed during the command" in line
     assert "whether 'primary' changed for every process is unknown" in line
     assert "held open" not in result.stdout
+
+
+def test_a_circuit_held_open_shows_the_gauge_state_name(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--open shows the state as vex_llm_circuit_state names it: forced_open."""
+    assert main(["circuits", "--config", str(config), "--open", "primary"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [row[:2] for row in rows] == [["primary", "forced_open"], ["backup", "closed"]]

@@ -192,3 +192,17 @@ def sdk_transports_and_blocking() -> None:
         assert_type(llm.ask("hi"), str)
         for chunk in llm.stream(LlmRequest.from_prompt("hi")):
             assert_type(chunk, StreamChunk)
+
+
+def observability_uses() -> None:
+    from prometheus_client import CollectorRegistry
+
+    import vex_llm.metrics
+    import vex_llm.tracing
+
+    with vex_llm.metrics.install(CollectorRegistry()) as metrics:
+        assert_type(metrics, vex_llm.metrics.Observing)
+    tracing = vex_llm.tracing.install()
+    assert_type(tracing, vex_llm.tracing.Observing)
+    assert_type(vex_llm.tracing.metric_names(), tuple[str, str, str])
+    tracing.uninstall()

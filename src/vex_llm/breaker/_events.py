@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, NoReturn
 
 from .._errors import rejection
+from .._observe import notify, observers
 from ..circuit import Admission, CircuitState, Snapshot, Transition, TransitionReason
 
 if TYPE_CHECKING:
@@ -141,6 +142,9 @@ def emit(name: str, hooks: Hooks | None, transition: Transition, now: float) -> 
         logger.info("circuit_half_open circuit=%s reason=%s from=%s", *facts, extra=details)
     else:
         logger.info("circuit_closed circuit=%s reason=%s from=%s", *facts, extra=details)
+    targets = observers()
+    if targets:
+        notify(targets, "state_changed", event)
     if hooks is None:
         return
     for listener in tuple(hooks.listeners):
@@ -148,6 +152,13 @@ def emit(name: str, hooks: Hooks | None, transition: Transition, now: float) -> 
             listener(event)
         except Exception:
             logger.exception("circuit_listener_failed", extra=details)
+
+
+def rejected(name: str, reason: str) -> None:
+    """Tell the observers, if any, that circuit ``name`` refused a call."""
+    targets = observers()
+    if targets:
+        notify(targets, "rejected", name, reason)
 
 
 def stats_from(
@@ -188,6 +199,7 @@ def reject(name: str, hooks: Hooks, admission: Admission, probe_budget: int) -> 
         probe_budget: Probe slots in half-open, for the message.
     """
     reason = admission.reason or "open"
+    rejected(name, reason)
     if reason == "isolated":
         text = f"circuit {name!r} is held open by hand; close it with force_closed()"
     elif reason == "half_open_full":

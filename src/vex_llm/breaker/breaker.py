@@ -32,7 +32,7 @@ from ..circuit import (
 )
 from ._backends import LOCAL, Backend, SharedBackend, outcome_of
 from ._configs import interned
-from ._events import CircuitStats, Hooks, StateListener, emit, reject
+from ._events import CircuitStats, Hooks, StateListener, emit, reject, rejected
 from ._guarded import Guarded
 from ._permit import Permit
 
@@ -314,6 +314,7 @@ class CircuitBreaker:
             wait = cold.open_until - self._clock()
             if wait > 0.0 and not cold.isolated:
                 next(cold.rejected)
+                rejected(self._name, "open")
                 hooks = self._hooks or self._ensure_hooks()
                 raise rejection(hooks.open_message, hooks.open_where, wait) from hooks.cause
         admission, started = await self._backend.admit(self)

@@ -122,7 +122,8 @@ async def _rows(llm: ResilienceStack) -> list[Row]:
         rows.append(
             (
                 name,
-                stats.state.value + (" (held open)" if stats.isolated else ""),
+                # The state names of the vex_llm_circuit_state gauge.
+                "forced_open (held open)" if stats.isolated else stats.state.value,
                 stats.total_requests,
                 stats.total_failures,
                 stats.circuit_opens,

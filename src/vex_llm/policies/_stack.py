@@ -9,12 +9,14 @@ from types import MappingProxyType
 from typing import Final, TypeVar
 
 from .._clock import Clock, Sleep, sleep_for
+from .._observe import observers
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ..breaker import CircuitConfig
 from ..stores import CircuitStore
 from ._backoff import Random
 from ._deadline import DeadlineProvider
+from ._observed import ObservedStream, observed_call
 from ._scope import StreamBreak
 from .cache import CacheConfig, CachedProvider
 from .fallback import FallbackProvider
@@ -34,14 +36,25 @@ _Setting = TypeVar("_Setting")
 class ResilienceStack(LlmProvider):
     """A provider built by ``stack()``: every resilience layer around a list of providers.
 
+    Each ``complete()`` or ``stream()`` is one logical call for the observers
+    (``vex_llm.metrics``, ``vex_llm.tracing``), when any is installed.
+
     Args:
         outer: The outermost layer.
         circuits: The circuit-breaker layer of each provider, by provider name.
+        clock: The clock call durations are read on, for the observers (seconds).
     """
 
-    def __init__(self, outer: LlmProvider, circuits: Mapping[str, ResilientProvider]) -> None:
+    def __init__(
+        self,
+        outer: LlmProvider,
+        circuits: Mapping[str, ResilientProvider],
+        *,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self._outer = outer
         self._circuits = MappingProxyType(dict(circuits))
+        self._clock = clock
 
     @property
     def name(self) -> str:
@@ -68,11 +81,17 @@ class ResilienceStack(LlmProvider):
         return await self._outer.is_available()
 
     async def complete(self, request: LlmRequest) -> LlmResponse:
+        targets = observers()
+        if targets:
+            return await observed_call(targets, self.name, self._outer, request, self._clock)
         return await self._outer.complete(request)
 
     def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
         # The outer layer's own stream, not a stream around it: closing what the caller
-        # holds closes the whole chain at once.
+        # holds closes the whole chain at once. Observed, one more stage absorbs it.
+        targets = observers()
+        if targets:
+            return ObservedStream(targets, self.name, self._outer, request, self._clock)
         return self._outer.stream(request)
 
     async def aclose(self) -> None:
@@ -147,7 +166,7 @@ def stack(
     outer = _outer(list(retried.values()), hedge, deadline, on_stream_break, clock, sleep, windows)
     if cache is not None:
         outer = CachedProvider(outer, cache, clock=clock)
-    return ResilienceStack(outer, circuits)
+    return ResilienceStack(outer, circuits, clock=clock)
 
 
 def _guarded(

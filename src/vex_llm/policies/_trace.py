@@ -19,6 +19,7 @@ from typing import Final, Literal
 
 from .._clock import Clock
 from .._errors import LlmError
+from .._observe import Call, Observer, current_call, notify, observers
 from .._provider import LlmProvider
 
 logger: Final = logging.getLogger("vex_llm")
@@ -68,6 +69,10 @@ _LEVELS: Final[dict[str, int]] = {
     "stream_break": logging.INFO,
     "stream_reset": logging.INFO,
 }
+
+
+_ROUTINE: Final = frozenset({"attempt", "success", "cancelled"})
+"""Not sent to observers (a first attempt, a success): the attempt and call events say it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -192,7 +197,10 @@ def emit(
     """Record one event in the current trace, if any, and log it to ``"vex_llm"``."""
     collected = _TRACE.get()
     level = _LEVELS[kind]
-    if collected is None and not logger.isEnabledFor(level):
+    targets = observers()
+    if targets and kind in _ROUTINE and (attempt or 1) == 1:
+        targets = ()
+    if collected is None and not targets and not logger.isEnabledFor(level):
         return
     code = error.code if isinstance(error, LlmError) else None
     event = TraceEvent(
@@ -207,6 +215,8 @@ def emit(
     )
     if collected is not None:
         collected.events.append(event)
+    if targets:
+        _decided(targets, event)
     if logger.isEnabledFor(level):
         logger.log(
             level,
@@ -216,3 +226,21 @@ def emit(
             event.facts(),
             extra={"vex_llm_event": event},
         )
+
+
+def _decided(targets: tuple[Observer, ...], event: TraceEvent) -> None:
+    """Keep what a later fallback or hedge needs on the call, then tell the observers."""
+    call = current_call()
+    if call is not None:
+        _remember(call, event)
+    notify(targets, "decided", call, event)
+
+
+def _remember(call: Call, event: TraceEvent) -> None:
+    kind = event.kind
+    if kind in ("failure", "timeout", "stream_break"):
+        call.last_failure = (event.provider, event.error or event.detail or kind)
+    elif kind == "skip":
+        call.last_failure = (event.provider, event.detail)
+    elif kind == "hedge":
+        call.hedged.append(event.provider)

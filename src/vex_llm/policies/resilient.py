@@ -8,11 +8,13 @@ from typing import Final, Self
 
 from .._clock import Clock
 from .._errors import CircuitOpenError
+from .._observe import Attempt, enter_attempt, leave_attempt, observers
 from .._provider import LlmProvider
 from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ..breaker import CircuitBreaker, CircuitConfig, CircuitState, CircuitStats, Permit
 from ..stores import CircuitStore
+from ._observed import end_attempt, facts_of, observed_attempt, start_attempt
 
 _DEFAULT_CONFIG: Final = CircuitConfig()
 
@@ -55,6 +57,7 @@ class ResilientProvider(LlmProvider):
             config, name=circuit_name or provider.name, clock=clock, store=store
         )
         self._name = f"resilient({provider.name})"
+        self._facts: tuple[str, str, str] | None = None  # for observers, made on first need
 
     @classmethod
     def wrap(cls, provider: LlmProvider) -> Self:
@@ -92,12 +95,22 @@ class ResilientProvider(LlmProvider):
         ``rejected`` and more."""
         return self._breaker.stats()
 
+    def _observed_facts(self) -> tuple[str, str, str]:
+        """The guarded provider's (name, default model, host[:port]), for observers."""
+        if self._facts is None:
+            self._facts = facts_of(self._inner)
+        return self._facts
+
     async def is_available(self) -> bool:
         """False while the circuit is open (no permit is used up by asking)."""
         return self._breaker.state is not CircuitState.OPEN and await self._inner.is_available()
 
     async def complete(self, request: LlmRequest) -> LlmResponse:
         try:
+            targets = observers()
+            if targets:  # one reported attempt per admitted call
+                facts = self._observed_facts()
+                return await observed_attempt(targets, self._inner, facts, self._breaker, request)
             return await self._breaker.call(self._inner.complete, request)
         except CircuitOpenError as exc:
             if exc.provider is None:
@@ -114,13 +127,21 @@ class ResilientProvider(LlmProvider):
 class _BreakerStream(ChunkStream):
     """A stream under the breaker: it holds its permit until its finish reason or its end."""
 
-    __slots__ = ("_owner", "_permit", "_request")
+    __slots__ = ("_attempt", "_owner", "_permit", "_request", "_targets")
 
     def __init__(self, owner: ResilientProvider, request: LlmRequest) -> None:
         super().__init__(owner.inner.name)
         self._owner = owner
         self._request = request
         self._permit: Permit | None = None
+        self._targets = observers()
+        self._attempt: Attempt | None = None
+
+    def _report(self, error: BaseException | None, outcome: str) -> None:
+        """Tell the observers how the attempt ended (once)."""
+        attempt, self._attempt = self._attempt, None
+        if attempt is not None:
+            end_attempt(self._targets, attempt, self._owner.breaker, error, outcome)
 
     async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
         inner = self._owner.inner
@@ -131,12 +152,20 @@ class _BreakerStream(ChunkStream):
                 exc.provider = inner.name
             raise
         self._permit = permit
+        if self._targets:
+            facts = self._owner._observed_facts()
+            self._attempt = start_attempt(self._targets, facts, self._owner.breaker, self._request)
+        token = None if self._attempt is None else enter_attempt(self._attempt)
         try:
             chunks = inner.stream(self._request)
             return await first_chunk(chunks, inner.name), chunks
         except BaseException as exc:
             await permit.record_error(exc)
+            self._report(exc, "error")
             raise
+        finally:
+            if token is not None:
+                leave_attempt(token)
 
     async def _finished(self) -> None:
         # The verdict goes in before the last chunk leaves: once it is out, the consumer's
@@ -144,12 +173,15 @@ class _BreakerStream(ChunkStream):
         # unmakes a complete answer.
         assert self._permit is not None
         await self._permit.success()
+        self._report(None, "success")
 
     async def _failed(self, error: BaseException, stream: ChunkStream) -> BaseException:
         assert self._permit is not None
         await self._permit.record_error(error)  # a no-op once the success is recorded
+        self._report(error, "error")
         return error
 
     async def _abandoned(self) -> None:
         assert self._permit is not None
         await self._permit.release()  # abandoned before its finish reason: no evidence
+        self._report(None, "abandoned")

@@ -22,6 +22,7 @@ from .._clock import Clock, sleep_for
 from .._errors import LlmError, StreamInterrupted, Timeout
 from .._guard import claim_limits, within
 from .._limits import check_seconds, checked_as
+from .._observe import outgoing_headers
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from .._urls import mask_url, url_secrets
@@ -225,7 +226,11 @@ class HttpProvider(WireHooks, LlmProvider):
         started = clock()
         boundary = self._boundary
         outgoing = self._client.build_request(
-            "POST", self._url, content=body, headers=self._headers, timeout=self._call_limits
+            "POST",
+            self._url,
+            content=body,
+            headers=outgoing_headers(self._headers),
+            timeout=self._call_limits,
         )
 
         def total() -> LlmError:
@@ -266,7 +271,7 @@ class HttpProvider(WireHooks, LlmProvider):
             "POST",
             self._url,
             content=body,
-            headers=self._stream_headers,
+            headers=outgoing_headers(self._stream_headers),
             timeout=self._stream_limits,
         )
         response = await read.headers(self._client, request)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Final
 
+from .._observe import notify, observers
 from ..circuit import CircuitConfig, CircuitState, LocalCircuit, Outcome, Ticket
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class Health:
         """An operation failed: count it and fall back."""
         self.errors += 1
         self.fall_back(exc)
+        self._report(failed=True)
 
     def fall_back(self, exc: BaseException | None) -> None:
         """Calls are decided locally from now on, until Redis answers with the guard closed."""
@@ -91,10 +93,19 @@ class Health:
                     "error": repr(exc),
                 },
             )
+            if exc is None:  # a failure reports itself (``failed``)
+                self._report(failed=False)
+
+    def _report(self, *, failed: bool) -> None:
+        """Tell the observers, if any, whether the store is degraded and if an op failed."""
+        targets = observers()
+        if targets:
+            notify(targets, "store_health", self._settings.prefix, self.degraded, failed)
 
     def rejoins(self) -> bool:
         """After an answer: whether it ends a fallback (the guard is closed again)."""
         if self.degraded and self._guard.state is _CLOSED:
             self.degraded = False
+            self._report(failed=False)
             return True
         return False

@@ -1,0 +1,238 @@
+"""Logical calls and upstream attempts, reported to the observers of ``vex_llm._observe``.
+
+Only taken when something observes: a ``ResilienceStack`` and a ``ResilientProvider``
+check ``observers()`` once per call and go the plain way when it is empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from .._clock import Clock
+from .._observe import (
+    Attempt,
+    Call,
+    Observer,
+    current_call,
+    enter_attempt,
+    enter_call,
+    leave_attempt,
+    leave_call,
+    logger,
+    notify,
+)
+from .._provider import LlmProvider
+from .._stream import ChunkStream, first_chunk
+from .._types import LlmRequest, LlmResponse, StreamChunk
+
+if TYPE_CHECKING:
+    from ..breaker import CircuitBreaker
+
+
+def _bottom(provider: LlmProvider) -> LlmProvider:
+    current = provider
+    for _ in range(32):  # wrappers nest a handful deep; the bound guards against a cycle
+        inner = getattr(current, "inner", None)
+        if not isinstance(inner, LlmProvider):
+            break
+        current = inner
+    return current
+
+
+def server_of(provider: LlmProvider) -> str:
+    """The host[:port] a provider posts to (``""`` without a URL): never a path or a
+    credential, so it can be a label."""
+    url = getattr(provider, "url", None)
+    if not isinstance(url, str):
+        return ""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return ""
+    return host if port is None else f"{host}:{port}"
+
+
+def facts_of(inner: LlmProvider) -> tuple[str, str, str]:
+    """The (name, default model, server) of the provider at the bottom of ``inner``."""
+    bottom = _bottom(inner)
+    return bottom.name, str(getattr(bottom, "model", "") or ""), server_of(bottom)
+
+
+def start_attempt(
+    targets: tuple[Observer, ...],
+    facts: tuple[str, str, str],
+    breaker: CircuitBreaker,
+    request: LlmRequest,
+) -> Attempt:
+    """Report an admitted attempt on the provider ``facts`` describe (noted on the call)."""
+    name, default_model, server = facts
+    model = request.model or default_model
+    call = current_call()
+    attempt = Attempt(call, name, model, server, breaker.name, breaker.state.value)
+    if call is not None:
+        call.attempted(name, model, server)
+    notify(targets, "attempt_started", attempt)
+    return attempt
+
+
+def end_attempt(
+    targets: tuple[Observer, ...],
+    attempt: Attempt,
+    breaker: CircuitBreaker,
+    error: BaseException | None,
+    outcome: str,
+) -> None:
+    """Report how an attempt ended (with the circuit's failure rate in ratio mode)."""
+    attempt.error = error
+    if breaker.config.mode == "ratio":
+        attempt.failure_rate = breaker.stats().failure_rate
+    notify(targets, "attempt_ended", attempt, outcome)
+
+
+async def observed_attempt(
+    targets: tuple[Observer, ...],
+    inner: LlmProvider,
+    facts: tuple[str, str, str],
+    breaker: CircuitBreaker,
+    request: LlmRequest,
+) -> LlmResponse:
+    """``breaker.call(inner.complete, request)`` as one reported attempt, if admitted.
+
+    The end is reported after the breaker recorded the outcome, so the failure rate an
+    observer reads includes this attempt.
+    """
+    attempt: Attempt | None = None
+
+    async def send() -> LlmResponse:
+        nonlocal attempt
+        attempt = start_attempt(targets, facts, breaker, request)
+        token = enter_attempt(attempt)
+        try:
+            return await inner.complete(request)
+        finally:
+            leave_attempt(token)
+
+    try:
+        response = await breaker.call(send)
+    except BaseException as exc:
+        if attempt is not None:  # else the circuit refused it: no attempt was made
+            end_attempt(targets, attempt, breaker, exc, "error")
+        raise
+    assert attempt is not None
+    end_attempt(targets, attempt, breaker, None, "success")
+    return response
+
+
+def _ended(targets: tuple[Observer, ...], call: Call, outcome: str) -> None:
+    if "ended" not in call.marks:
+        call.marks["ended"] = True
+        notify(targets, "call_ended", call, outcome)
+
+
+async def observed_call(
+    targets: tuple[Observer, ...],
+    name: str,
+    outer: LlmProvider,
+    request: LlmRequest,
+    clock: Clock,
+) -> LlmResponse:
+    """``outer.complete(request)`` as one reported logical call."""
+    call = Call(name, clock, streamed=False, request=request)
+    call.model = request.model or ""
+    notify(targets, "call_started", call)
+    token = enter_call(call)
+    try:
+        response = await outer.complete(request)
+    except BaseException as exc:
+        call.error = exc
+        _ended(targets, call, "error")
+        raise
+    finally:
+        leave_call(token)
+    call.seen(response)
+    _ended(targets, call, "success")
+    return response
+
+
+class ObservedStream(ChunkStream):
+    """A stack's stream as one reported logical call: the outermost stream, timing chunks."""
+
+    __slots__ = ("_call", "_firsts", "_outer", "_request", "_targets", "_timers")
+
+    def __init__(
+        self,
+        targets: tuple[Observer, ...],
+        name: str,
+        outer: LlmProvider,
+        request: LlmRequest,
+        clock: Clock,
+    ) -> None:
+        super().__init__(outer.name)
+        self._targets = targets
+        self._outer = outer
+        self._request = request
+        self._call = Call(name, clock, streamed=True, request=request)
+        # Only observers that time chunks cost anything per chunk.
+        self._firsts = tuple(o.first_chunk for o in targets)
+        self._timers = tuple(o.chunk for o in targets if type(o).chunk is not Observer.chunk)
+        self._call.model = request.model or ""
+
+    async def __anext__(self) -> StreamChunk:
+        call = self._call
+        token = enter_call(call)
+        try:
+            chunk = await ChunkStream.__anext__(self)
+        finally:
+            leave_call(token)
+        last = call.last_chunk
+        if last is None or self._timers:
+            now = call.clock()
+            call.last_chunk = now
+            try:
+                if last is None:
+                    for first in self._firsts:
+                        first(call, now - call.started)
+                else:
+                    for timer in self._timers:
+                        timer(call, now - last)
+            except Exception:
+                logger.exception("observer_failed event=chunk")
+        if chunk.finish_reason is not None or chunk.usage is not None:
+            self._last(chunk)
+        return chunk
+
+    def _last(self, chunk: StreamChunk) -> None:
+        """The chunks that end a stream carry its model, provider, usage and finish."""
+        call = self._call
+        if chunk.model:
+            call.response_model = chunk.model
+        if chunk.provider and chunk.provider != call.provider:
+            call.answered_by(chunk.provider)
+        if chunk.usage is not None:
+            call.usage = chunk.usage
+        if chunk.finish_reason is not None:
+            call.finish_reason = chunk.finish_reason
+            if any(target.wants_content for target in self._targets):
+                call.output = self.partial
+            _ended(self._targets, call, "success")
+
+    async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
+        notify(self._targets, "call_started", self._call)
+        try:
+            chunks = self._outer.stream(self._request)
+            return await first_chunk(chunks, self._outer.name), chunks
+        except BaseException as exc:
+            self._call.error = exc
+            _ended(self._targets, self._call, "error")
+            raise
+
+    async def _failed(self, error: BaseException, stream: ChunkStream) -> BaseException:
+        self._call.error = error
+        _ended(self._targets, self._call, "error")
+        return error
+
+    async def _abandoned(self) -> None:
+        _ended(self._targets, self._call, "abandoned")

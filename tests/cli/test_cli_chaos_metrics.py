@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -43,7 +43,7 @@ def test_the_circuit_gauge_is_served_during_the_run_and_the_counters_land_in_the
         line = process.stderr.readline()
         assert line.strip() == f"vex-llm chaos: metrics on http://127.0.0.1:{port}/metrics"
         process.stderr.readline()  # the run's banner: traffic has started
-        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        scraped = httpx2.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
         _, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -257,11 +257,11 @@ async def test_each_attempt_sends_its_own_traceparent(
     """The W3C traceparent on each outgoing request names that attempt's span."""
     sent: list[str | None] = []
 
-    async def capture(outgoing: httpx.Request) -> None:
+    async def capture(outgoing: httpx2.Request) -> None:
         sent.append(outgoing.headers.get("traceparent"))
 
     server.inject(Fault.error(503), model="primary", times=1)
-    async with httpx.AsyncClient(event_hooks={"request": [capture]}) as client:
+    async with httpx2.AsyncClient(event_hooks={"request": [capture]}) as client:
         primary = OpenAIProvider(
             "primary", base_url=server.base_url, name="primary", api_key=KEY, client=client
         )
@@ -283,10 +283,10 @@ async def test_no_traceparent_without_tracing(server: FakeLLMServer) -> None:
     """Nothing installed: requests go out with the provider's own headers only."""
     sent: list[str | None] = []
 
-    async def capture(outgoing: httpx.Request) -> None:
+    async def capture(outgoing: httpx2.Request) -> None:
         sent.append(outgoing.headers.get("traceparent"))
 
-    async with httpx.AsyncClient(event_hooks={"request": [capture]}) as client:
+    async with httpx2.AsyncClient(event_hooks={"request": [capture]}) as client:
         primary = OpenAIProvider(
             "primary", base_url=server.base_url, name="primary", api_key=KEY, client=client
         )

@@ -60,6 +60,9 @@ from .policies import (
     FallbackProvider,
     HedgeConfig,
     HedgeProvider,
+    RateBudget,
+    RateLimitConfig,
+    RateLimitedProvider,
     ResilienceStack,
     ResilientProvider,
     RetryBudget,
@@ -69,14 +72,16 @@ from .policies import (
     TimeoutProvider,
     Trace,
     TraceEvent,
+    current_tenant,
     deadline,
     on_stream_break,
     stack,
+    tenant,
     time_left,
     trace,
 )
 from .providers import AnthropicProvider, HttpLimits, MockProvider, OpenAIProvider
-from .stores import CircuitStore, MemoryStore, RedisStore
+from .stores import CircuitStore, MemoryBuckets, MemoryStore, RedisStore
 
 # A library never decides where its log records go: without this handler, Python's
 # last-resort handler would print warnings such as circuit_opened to stderr in an
@@ -110,6 +115,7 @@ __all__ = [
     "LlmProvider",
     "LlmRequest",
     "LlmResponse",
+    "MemoryBuckets",
     "MemoryStore",
     "Message",
     "MockProvider",
@@ -119,7 +125,10 @@ __all__ = [
     "Permit",
     "PoolExhausted",
     "ProviderWrapper",
+    "RateBudget",
+    "RateLimitConfig",
     "RateLimited",
+    "RateLimitedProvider",
     "Reasoning",
     "RedisStore",
     "ResilienceStack",
@@ -148,9 +157,11 @@ __all__ = [
     "check_capabilities",
     "classify_error",
     "collect",
+    "current_tenant",
     "deadline",
     "on_stream_break",
     "stack",
+    "tenant",
     "time_left",
     "trace",
 ]

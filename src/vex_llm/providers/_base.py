@@ -20,6 +20,7 @@ import httpx
 from .._capabilities import Capabilities
 from .._errors import LlmError, StreamInterrupted, Timeout
 from .._guard import claim_limits, within
+from .._headers import report_headers
 from .._limits import check_seconds, checked_as
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk
@@ -227,6 +228,7 @@ class HttpProvider(WireHooks, LlmProvider):
             # Our own limit and any claimed from the layers above, under one timer.
             async with within(self._timeout, asyncio.sleep, total, also=claim_limits()):
                 response = await self._client.send(outgoing, stream=True)
+                report_headers(response.headers)  # rate-limit headers for a limiter above
                 try:
                     status = response.status_code
                     if 200 <= status < 300:
@@ -273,6 +275,7 @@ class HttpProvider(WireHooks, LlmProvider):
         except httpx.HTTPError as exc:
             error = self._boundary.transport_error(exc, model=model)
             raise self._fail(error) from self._boundary.cause(exc)
+        report_headers(response.headers)  # rate-limit headers for a limiter above
         status = response.status_code
         is_json = "json" in response.headers.get("content-type", "")
         if 200 <= status < 300 and not is_json:

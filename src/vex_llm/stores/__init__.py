@@ -1,9 +1,32 @@
-"""Where circuit breakers keep their state: in this process, or shared (Redis)."""
+"""Where circuit breakers keep their state: in this process, or shared (Redis); and where
+rate limiters keep their buckets (``MemoryBuckets``, ``RedisBuckets``)."""
 
 from __future__ import annotations
 
 from ..circuit import CircuitStore, Snapshot, Ticket
+from .buckets import (
+    Adjustment,
+    BucketKey,
+    BucketStore,
+    Cell,
+    Charge,
+    MemoryBuckets,
+    Reservation,
+)
 from .memory import MemoryStore
 from .redis import RedisStore
 
-__all__ = ["CircuitStore", "MemoryStore", "RedisStore", "Snapshot", "Ticket"]
+__all__ = [
+    "Adjustment",
+    "BucketKey",
+    "BucketStore",
+    "Cell",
+    "Charge",
+    "CircuitStore",
+    "MemoryBuckets",
+    "MemoryStore",
+    "RedisStore",
+    "Reservation",
+    "Snapshot",
+    "Ticket",
+]

@@ -1,0 +1,183 @@
+"""Where rate limiters keep their buckets: ``BucketStore``, and ``MemoryBuckets`` (this
+process). ``RedisBuckets`` (``redis_buckets.py``) shares them across processes.
+
+A bucket is named by a ``BucketKey``: a *group* (one provider: every bucket a call
+charges shares it, so Redis Cluster keeps them on one slot and one script charges them
+atomically) and a name inside it. The maths is GCRA (``_gcra``): one number per bucket.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Final, NamedTuple
+
+from .._clock import Clock
+from ._gcra import Cell, adjust, header_floor, reserve
+
+__all__ = [
+    "Adjustment",
+    "BucketKey",
+    "BucketStore",
+    "Cell",
+    "Charge",
+    "MemoryBuckets",
+    "Reservation",
+    "header_floor",
+]
+
+_SWEEP_AT: Final = 10_000
+"""Records kept before full buckets (whose record says nothing) are swept out."""
+
+
+class BucketKey(NamedTuple):
+    """A bucket's name: ``group`` (the provider: one hash tag in Redis) and ``name``."""
+
+    group: str
+    name: str
+
+
+class Charge(NamedTuple):
+    """What a call takes from one bucket: the bucket, its limit and the cost."""
+
+    key: BucketKey
+    cell: Cell
+
+
+class Reservation(NamedTuple):
+    """A store's answer to a reservation.
+
+    Attributes:
+        admitted: Whether every bucket was charged.
+        wait: Seconds the call must wait before it goes (when admitted), or would have
+            had to (when refused: the ``retry_after``).
+        local: Whether the answer came from a local fallback instead of the shared store.
+    """
+
+    admitted: bool
+    wait: float
+    local: bool = False
+
+
+class Adjustment(NamedTuple):
+    """A settlement of one bucket after the call.
+
+    Attributes:
+        key: The bucket.
+        cell: Its limit (the ``cost`` is not used).
+        delta: Units to give back (negative: the estimate was too high) or take (positive).
+        floor: Seconds after now before which the bucket cannot be full again (from the
+            provider's rate-limit headers), or ``None``.
+    """
+
+    key: BucketKey
+    cell: Cell
+    delta: float
+    floor: float | None = None
+
+
+class BucketStore(ABC):
+    """Rate-limit buckets: a reservation charges several buckets atomically (or none), a
+    settlement corrects them after the call."""
+
+    @abstractmethod
+    async def reserve(self, charges: Sequence[Charge], *, max_wait: float) -> Reservation:
+        """Charge every bucket if the longest wait is at most ``max_wait`` seconds.
+
+        Args:
+            charges: The buckets and the call's cost in each.
+            max_wait: The longest wait the caller accepts, seconds.
+
+        Returns:
+            Whether the call was admitted and the wait.
+        """
+
+    @abstractmethod
+    async def settle(self, adjustments: Sequence[Adjustment]) -> None:
+        """Refund or debit buckets and apply header floors (may be sent later).
+
+        Args:
+            adjustments: One per bucket to correct.
+        """
+
+    async def aclose(self) -> None:  # noqa: B027 - a no-op default is the point
+        """Send what is pending and release resources. Safe to call twice."""
+
+
+class MemoryBuckets(BucketStore):
+    """Buckets in a dict in this process, on an injected clock.
+
+    Share one between limiters to make limiters of the same provider one budget in a
+    process. Operations never await anything, so each is atomic under asyncio.
+
+    Args:
+        clock: Monotonic seconds (tests pass a ``ManualClock``).
+        share: Fraction of every limit this store grants (default 1.0; a ``RedisBuckets``
+            falls back on a ``MemoryBuckets`` with its ``local_share``).
+
+    Raises:
+        ValueError: On a share outside (0, 1].
+    """
+
+    def __init__(self, *, clock: Clock = time.monotonic, share: float = 1.0) -> None:
+        if not 0.0 < share <= 1.0:
+            msg = f"MemoryBuckets share must be in (0, 1], got {share!r}"
+            raise ValueError(msg)
+        self._clock = clock
+        self._share = share
+        self._tats: dict[BucketKey, float] = {}
+
+    def __repr__(self) -> str:
+        return f"MemoryBuckets(buckets={len(self._tats)}, share={self._share})"
+
+    def _cell(self, cell: Cell) -> Cell:
+        # A share of a limit: the same window, a slower refill and a smaller burst.
+        if self._share == 1.0:
+            return cell
+        return Cell(cell.interval / self._share, cell.burst * self._share, cell.cost)
+
+    async def reserve(self, charges: Sequence[Charge], *, max_wait: float) -> Reservation:
+        return self.reserve_now(charges, max_wait=max_wait)
+
+    def reserve_now(self, charges: Sequence[Charge], *, max_wait: float) -> Reservation:
+        """``reserve`` without the coroutine (the limiter's in-process fast path)."""
+        now = self._clock()
+        tats = self._tats
+        if len(charges) == 1:  # the common case, without the lists
+            key, cell = charges[0]
+            admitted, wait, (new,) = reserve((tats.get(key),), now, (self._cell(cell),), max_wait)
+            if admitted:
+                tats[key] = new
+            return Reservation(admitted, wait)
+        cells = [self._cell(c.cell) for c in charges]
+        admitted, wait, new_tats = reserve([tats.get(c.key) for c in charges], now, cells, max_wait)
+        if admitted:
+            if len(tats) > _SWEEP_AT:
+                self._sweep(now)
+            for charge, new in zip(charges, new_tats, strict=True):
+                tats[charge.key] = new
+        return Reservation(admitted, wait)
+
+    async def settle(self, adjustments: Sequence[Adjustment]) -> None:
+        self.settle_now(adjustments)
+
+    def settle_now(self, adjustments: Sequence[Adjustment]) -> None:
+        """``settle`` without the coroutine."""
+        now = self._clock()
+        tats = self._tats
+        for key, cell, delta, floor in adjustments:
+            own = self._cell(cell)
+            new = adjust(tats.get(key), now, delta * own.interval, floor)
+            if new > now:
+                tats[key] = new
+            else:
+                tats.pop(key, None)  # full: the record says nothing
+
+    def tat(self, key: BucketKey) -> float | None:
+        """A bucket's theoretical arrival time (``None``: no record, full); for tests."""
+        return self._tats.get(key)
+
+    def _sweep(self, now: float) -> None:
+        for key in [k for k, t in self._tats.items() if t <= now]:
+            del self._tats[key]

@@ -81,7 +81,7 @@ from .policies import (
     trace,
 )
 from .providers import AnthropicProvider, HttpLimits, MockProvider, OpenAIProvider
-from .stores import CircuitStore, MemoryBuckets, MemoryStore, RedisStore
+from .stores import CircuitStore, MemoryBuckets, MemoryStore, RedisBuckets, RedisStore
 
 # A library never decides where its log records go: without this handler, Python's
 # last-resort handler would print warnings such as circuit_opened to stderr in an
@@ -130,6 +130,7 @@ __all__ = [
     "RateLimited",
     "RateLimitedProvider",
     "Reasoning",
+    "RedisBuckets",
     "RedisStore",
     "ResilienceStack",
     "ResilientProvider",

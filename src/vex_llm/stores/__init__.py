@@ -15,6 +15,7 @@ from .buckets import (
 )
 from .memory import MemoryStore
 from .redis import RedisStore
+from .redis_buckets import RedisBuckets
 
 __all__ = [
     "Adjustment",
@@ -25,6 +26,7 @@ __all__ = [
     "CircuitStore",
     "MemoryBuckets",
     "MemoryStore",
+    "RedisBuckets",
     "RedisStore",
     "Reservation",
     "Snapshot",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Final
 
 HeadersObserver = Callable[[Mapping[str, str]], None]
@@ -37,6 +37,17 @@ def observe_headers(observer: HeadersObserver) -> Iterator[None]:
         yield
     finally:
         _OBSERVER.reset(token)
+
+
+def start_observing(observer: HeadersObserver) -> Token[HeadersObserver | None]:
+    """``observe_headers`` without the context manager (for hot paths): pass the token to
+    ``stop_observing`` in a ``finally``."""
+    return _OBSERVER.set(observer)
+
+
+def stop_observing(token: Token[HeadersObserver | None]) -> None:
+    """End what ``start_observing`` began."""
+    _OBSERVER.reset(token)
 
 
 def report_headers(headers: Mapping[str, str]) -> None:

@@ -8,7 +8,7 @@ from typing import Final
 
 from .._clock import Clock, Sleep, sleep_for
 from .._errors import LOCAL_RATE_LIMIT, CircuitOpenError, RateLimited
-from .._headers import observe_headers
+from .._headers import observe_headers, start_observing, stop_observing
 from .._provider import LlmProvider, ProviderWrapper
 from .._response import Usage
 from .._stream import ChunkStream, first_chunk
@@ -17,35 +17,65 @@ from ..stores import (
     Adjustment,
     BucketKey,
     BucketStore,
+    Cell,
     Charge,
     MemoryBuckets,
-    Reservation,
 )
 from ..stores.buckets import header_floor
-from ._ratelimit_config import RateBudget, RateLimitConfig
+from ._ratelimit_config import RateLimitConfig
 from ._ratelimit_headers import read_hints
 from ._scope import time_left
-from ._tenant import current_tenant
+from ._tenant import _TENANT, current_tenant
 from ._trace import base_name, emit
 
+_MAX_PLANS: Final = 4096
+"""(model, tenant) pairs whose buckets are remembered, at most."""
 _REQUESTS: Final = "requests"
 _TOKENS: Final = "tokens"
 
 
+class _Plan:
+    """The buckets of one (model, tenant), field by field: built once, used by every call.
+
+    Request buckets come first, then token buckets; within each, the provider's first.
+    """
+
+    __slots__ = ("bursts", "fixed", "intervals", "keys", "provider", "tokens")
+
+    def __init__(self, buckets: list[tuple[BucketKey, Cell, bool]]) -> None:
+        buckets.sort(key=lambda bucket: bucket[0].name.endswith(_TOKENS))  # stable
+        self.keys = tuple(key for key, _, _ in buckets)
+        self.intervals = tuple(cell.interval for _, cell, _ in buckets)
+        self.bursts = tuple(cell.burst for _, cell, _ in buckets)
+        self.provider = tuple(side for _, _, side in buckets)
+        """Whether each bucket is the provider's (headers tighten those only)."""
+        self.tokens = sum(1 for key in self.keys if key.name.endswith(_TOKENS))
+        self.fixed = (1.0,) * (len(self.keys) - self.tokens)
+        """The request buckets' costs."""
+
+    def cell(self, index: int, cost: float = 0.0) -> Cell:
+        return Cell(self.intervals[index], self.bursts[index], cost)
+
+
 class _Ticket:
-    """One admitted call: what it charged, to settle it afterwards."""
+    """One admitted call: its buckets and costs, and the headers its answer came with."""
 
-    __slots__ = ("charges", "headers", "provider_keys", "token_cost")
+    __slots__ = ("costs", "headers", "plan")
 
-    def __init__(self, charges: list[Charge], provider_keys: int, token_cost: float) -> None:
-        self.charges = charges
-        self.provider_keys = provider_keys
-        """How many of ``charges`` (the first ones) are the provider-side buckets."""
-        self.token_cost = token_cost
+    def __init__(self, plan: _Plan, costs: tuple[float, ...]) -> None:
+        self.plan = plan
+        self.costs = costs
         self.headers: Mapping[str, str] | None = None
 
     def observe(self, headers: Mapping[str, str]) -> None:
         self.headers = headers
+
+    def charges(self) -> list[Charge]:
+        plan = self.plan
+        return [
+            Charge(key, plan.cell(i, cost))
+            for i, (key, cost) in enumerate(zip(plan.keys, self.costs, strict=True))
+        ]
 
 
 class RateLimitedProvider(ProviderWrapper):
@@ -103,6 +133,8 @@ class RateLimitedProvider(ProviderWrapper):
         self._sleep = sleep if sleep is not None else sleep_for(clock)
         self._base = base_name(provider)
         self._group = group or self._base
+        self._plans: dict[tuple[str | None, str | None], _Plan] = {}
+        self._use_headers = config.use_headers
 
     @property
     def config(self) -> RateLimitConfig:
@@ -115,17 +147,27 @@ class RateLimitedProvider(ProviderWrapper):
         return self._store
 
     async def complete(self, request: LlmRequest) -> LlmResponse:
-        ticket = await self._admit(request)
+        local = self._local
+        if local is None:
+            ticket = await self._admit(request)
+        else:  # in this process: no coroutine for the admission (the hot path)
+            ticket = self._ticket(request)
+            wait = self._take(local, ticket)
+            if wait > 0.0:
+                await self._wait(ticket, wait)
+        watching = start_observing(ticket.observe) if self._use_headers else None
         try:
-            if self._config.use_headers:
-                with observe_headers(ticket.observe):
-                    response = await self._inner.complete(request)
-            else:
-                response = await self._inner.complete(request)
+            response = await self._inner.complete(request)
         except BaseException as exc:
             await self._settle(ticket, None, unsent=_unsent(exc))
             raise
-        await self._settle(ticket, response.usage)
+        finally:
+            if watching is not None:
+                stop_observing(watching)
+        if local is None:
+            await self._settle(ticket, response.usage)
+        else:
+            self._settle_local(local, ticket, response.usage)
         return response
 
     def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
@@ -133,45 +175,79 @@ class RateLimitedProvider(ProviderWrapper):
 
     # -- admission ----------------------------------------------------------------------
 
-    def _charges(self, request: LlmRequest) -> _Ticket:
+    def _ticket(self, request: LlmRequest) -> _Ticket:
+        plan = self._plans.get((request.model, _TENANT.get()))
+        if plan is None:
+            plan = self._plan(request.model, current_tenant())
+        if not plan.tokens:
+            return _Ticket(plan, plan.fixed)
         config = self._config
-        group = self._group
         tokens = float(config.estimator(request) + (request.max_tokens or config.completion_tokens))
-        charges: list[Charge] = []
-        scope, budget = config.provider_budget(request.model)
-        _add(charges, group, scope, budget, tokens)
-        provider_keys = len(charges)
-        tenant = current_tenant()
-        scope, budget = config.tenant_budget(tenant)
-        _add(charges, group, scope, budget, tokens)
-        return _Ticket(charges, provider_keys, tokens)
+        return _Ticket(plan, plan.fixed + (tokens,) * plan.tokens)
+
+    def _plan(self, model: str | None, tenant: str | None) -> _Plan:
+        """The buckets of a (model, tenant), remembered (the table is bounded)."""
+        config = self._config
+        buckets: list[tuple[BucketKey, Cell, bool]] = []
+        for side, (scope, budget) in (
+            (True, config.provider_budget(model)),
+            (False, config.tenant_budget(tenant)),
+        ):
+            if budget is None:
+                continue
+            cell = budget.request_cell
+            if cell is not None:
+                buckets.append((BucketKey(self._group, f"{scope}:{_REQUESTS}"), cell, side))
+            cell = budget.token_cell(0.0)
+            if cell is not None:
+                buckets.append((BucketKey(self._group, f"{scope}:{_TOKENS}"), cell, side))
+        plan = _Plan(buckets)
+        if len(self._plans) >= _MAX_PLANS:
+            self._plans.clear()  # many tenants: start over rather than grow without bound
+        self._plans[model, tenant] = plan
+        return plan
+
+    def _max_wait(self) -> float:
+        """The longest this call may wait: ``max_wait`` cut to the deadline's time left."""
+        max_wait = self._config.max_wait
+        left = time_left()
+        if left < max_wait:
+            max_wait = left if left > 0.0 else 0.0
+        return max_wait
+
+    def _take(self, local: MemoryBuckets, ticket: _Ticket) -> float:
+        """Reserve in this process's buckets; the wait, or raise the local rate limit."""
+        plan = ticket.plan
+        max_wait = self._max_wait()
+        admitted, wait = local.take(plan.keys, plan.intervals, plan.bursts, ticket.costs, max_wait)
+        if not admitted:
+            raise self._refused(wait, max_wait)
+        return wait
 
     async def _admit(self, request: LlmRequest) -> _Ticket:
-        ticket = self._charges(request)
-        left = time_left()
-        max_wait = self._config.max_wait
-        if left < max_wait:
-            max_wait = max(0.0, left)
+        ticket = self._ticket(request)
         local = self._local
         if local is not None:
-            answer = local.reserve_now(ticket.charges, max_wait=max_wait)
+            wait = self._take(local, ticket)
         else:
-            answer = await self._store.reserve(ticket.charges, max_wait=max_wait)
-        if not answer.admitted:
-            raise self._refused(answer, max_wait)
-        if answer.wait > 0:
-            emit("wait", self._base, wait=answer.wait, detail="rate_limit")
-            try:
-                await self._sleep(answer.wait)
-            except BaseException:
-                # Cancelled in line: give the place back, the call never went.
-                refund = [Adjustment(c.key, c.cell, -c.cell.cost) for c in ticket.charges]
-                await self._store.settle(refund)
-                raise
+            max_wait = self._max_wait()
+            admitted, wait, _ = await self._store.reserve(ticket.charges(), max_wait=max_wait)
+            if not admitted:
+                raise self._refused(wait, max_wait)
+        if wait > 0.0:
+            await self._wait(ticket, wait)
         return ticket
 
-    def _refused(self, answer: Reservation, max_wait: float) -> RateLimited:
-        wait = answer.wait
+    async def _wait(self, ticket: _Ticket, wait: float) -> None:
+        """Wait for the reserved turn; a call cancelled in line gives its place back."""
+        emit("wait", self._base, wait=wait, detail="rate_limit")
+        try:
+            await self._sleep(wait)
+        except BaseException:
+            await self._settle(ticket, None, unsent=True)
+            raise
+
+    def _refused(self, wait: float, max_wait: float) -> RateLimited:
         msg = (
             f"{self._base}: local rate limit: the budget has room again in {wait:.2f}s, "
             f"more than this call may wait ({max_wait:.2f}s)"
@@ -192,39 +268,59 @@ class RateLimitedProvider(ProviderWrapper):
     async def _settle(self, ticket: _Ticket, usage: Usage | None, *, unsent: bool = False) -> None:
         """Correct the buckets after a call: the usage, the headers' floors, or (``unsent``:
         the provider was never asked) the whole reservation given back."""
-        if unsent:
-            adjustments = [Adjustment(c.key, c.cell, -c.cell.cost) for c in ticket.charges]
-        else:
-            adjustments = self._adjustments(ticket, usage)
-        if not adjustments:
-            return
         local = self._local
         if local is not None:
-            local.settle_now(adjustments)
-        else:
-            await self._store.settle(adjustments)
+            self._settle_local(local, ticket, usage, unsent=unsent)
+            return
+        settlement = self._settlement(ticket, usage, unsent=unsent)
+        if settlement is None:
+            return
+        changes, floors = settlement
+        plan = ticket.plan
+        adjustments = [
+            Adjustment(key, plan.cell(i), changes[i], None if floors is None else floors[i])
+            for i, key in enumerate(plan.keys)
+        ]
+        await self._store.settle(adjustments)
 
-    def _adjustments(self, ticket: _Ticket, usage: Usage | None) -> list[Adjustment]:
-        floors: dict[str, tuple[float, float | None, float | None]] = {}
-        if ticket.headers is not None:
-            for hint in read_hints(ticket.headers, now=time.time()):
-                floors[hint.kind] = (hint.remaining, hint.limit, hint.reset)
+    def _settle_local(
+        self, local: MemoryBuckets, ticket: _Ticket, usage: Usage | None, *, unsent: bool = False
+    ) -> None:
+        settlement = self._settlement(ticket, usage, unsent=unsent)
+        if settlement is not None:
+            local.give(ticket.plan.keys, ticket.plan.intervals, *settlement)
+
+    def _settlement(
+        self, ticket: _Ticket, usage: Usage | None, *, unsent: bool
+    ) -> tuple[list[float], list[float | None] | None] | None:
+        """Each bucket's change in units and floor in seconds (``None``: nothing to do)."""
+        plan = ticket.plan
+        if unsent:
+            return [-cost for cost in ticket.costs], None
+        floors = None if ticket.headers is None else self._floors(ticket)
         delta = 0.0
-        if usage is not None:
+        if plan.tokens and usage is not None:
             used = usage.total_tokens or usage.prompt_tokens + usage.completion_tokens
-            delta = used - ticket.token_cost
-        adjustments: list[Adjustment] = []
-        for index, (key, cell) in enumerate(ticket.charges):
-            is_tokens = key.name.endswith(_TOKENS)
-            floor = None
-            if index < ticket.provider_keys:
-                said = floors.get(_TOKENS if is_tokens else _REQUESTS)
-                if said is not None:
-                    floor = header_floor(*said, cell)
-            change = delta if is_tokens else 0.0
-            if change or floor is not None:
-                adjustments.append(Adjustment(key, cell, change, floor))
-        return adjustments
+            delta = used - ticket.costs[-1]
+        if floors is None and not delta:
+            return None  # the common case of a requests budget: nothing to settle
+        return [0.0] * len(plan.fixed) + [delta] * plan.tokens, floors
+
+    def _floors(self, ticket: _Ticket) -> list[float | None] | None:
+        """The floors the answer's rate-limit headers put on the provider's buckets."""
+        assert ticket.headers is not None
+        said = {hint.kind: hint for hint in read_hints(ticket.headers, now=time.time())}
+        if not said:
+            return None
+        plan = ticket.plan
+        floors: list[float | None] = []
+        for index, key in enumerate(plan.keys):
+            hint = said.get(_TOKENS if key.name.endswith(_TOKENS) else _REQUESTS)
+            if hint is None or not plan.provider[index]:
+                floors.append(None)
+                continue
+            floors.append(header_floor(hint.remaining, hint.limit, hint.reset, plan.cell(index)))
+        return floors
 
 
 def _unsent(exc: BaseException) -> bool:
@@ -232,20 +328,6 @@ def _unsent(exc: BaseException) -> bool:
     if isinstance(exc, CircuitOpenError):
         return True
     return isinstance(exc, RateLimited) and exc.code == LOCAL_RATE_LIMIT
-
-
-def _add(
-    charges: list[Charge], group: str, scope: str, budget: RateBudget | None, tokens: float
-) -> None:
-    """Append a budget's buckets (requests, tokens) to a call's charges."""
-    if budget is None:
-        return
-    requests = budget.request_cell
-    if requests is not None:
-        charges.append(Charge(BucketKey(group, f"{scope}:{_REQUESTS}"), requests))
-    cell = budget.token_cell(tokens)
-    if cell is not None:
-        charges.append(Charge(BucketKey(group, f"{scope}:{_TOKENS}"), cell))
 
 
 class _LimitedStream(ChunkStream):

@@ -68,15 +68,38 @@ def reserve(
     Returns:
         ``(admitted, wait, new_tats)``: ``wait`` is the wait the call needs (also when
         refused: the caller's ``retry_after``); ``new_tats`` are the buckets' times after
-        the charge (unchanged when refused).
+        the charge (empty when refused: nothing changes).
     """
-    wait = max((wait_for(t, now, c) for t, c in zip(tats, cells, strict=True)), default=0.0)
+    return reserve_each(
+        tats,
+        now,
+        [c.interval for c in cells],
+        [c.burst for c in cells],
+        [c.cost for c in cells],
+        max_wait,
+    )
+
+
+def reserve_each(
+    tats: Sequence[float | None],
+    now: float,
+    intervals: Sequence[float],
+    bursts: Sequence[float],
+    costs: Sequence[float],
+    max_wait: float,
+) -> tuple[bool, float, list[float]]:
+    """``reserve`` with the cells given field by field (the in-process hot path)."""
+    # Plain loops, no generators or tuples per bucket: this runs once per call.
+    wait = 0.0
+    charged: list[float] = []
+    for tat, interval, burst, cost in zip(tats, intervals, bursts, costs, strict=True):
+        end = (tat if tat is not None and tat > now else now) + cost * interval
+        needed = end - burst * interval - now
+        if needed > wait:
+            wait = needed
+        charged.append(end)
     if wait > max_wait:
-        return False, wait, [now if t is None else t for t in tats]
-    charged = [
-        (now if t is None or t < now else t) + c.cost * c.interval
-        for t, c in zip(tats, cells, strict=True)
-    ]
+        return False, wait, []
     return True, wait, charged
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Final, NamedTuple
 
 from .._clock import Clock
-from ._gcra import Cell, adjust, header_floor, reserve
+from ._gcra import Cell, adjust, header_floor, reserve_each
 
 __all__ = [
     "Adjustment",
@@ -131,44 +131,79 @@ class MemoryBuckets(BucketStore):
     def __repr__(self) -> str:
         return f"MemoryBuckets(buckets={len(self._tats)}, share={self._share})"
 
-    def _cell(self, cell: Cell) -> Cell:
-        # A share of a limit: the same window, a slower refill and a smaller burst.
-        if self._share == 1.0:
-            return cell
-        return Cell(cell.interval / self._share, cell.burst * self._share, cell.cost)
-
     async def reserve(self, charges: Sequence[Charge], *, max_wait: float) -> Reservation:
         return self.reserve_now(charges, max_wait=max_wait)
 
     def reserve_now(self, charges: Sequence[Charge], *, max_wait: float) -> Reservation:
-        """``reserve`` without the coroutine (the limiter's in-process fast path)."""
+        """``reserve`` without the coroutine."""
+        cells = [charge.cell for charge in charges]
+        admitted, wait = self.take(
+            [charge.key for charge in charges],
+            [cell.interval for cell in cells],
+            [cell.burst for cell in cells],
+            [cell.cost for cell in cells],
+            max_wait,
+        )
+        return Reservation(admitted, wait)
+
+    def take(
+        self,
+        keys: Sequence[BucketKey],
+        intervals: Sequence[float],
+        bursts: Sequence[float],
+        costs: Sequence[float],
+        max_wait: float,
+    ) -> tuple[bool, float]:
+        """``reserve`` with the charges given field by field (the limiter's hot path).
+
+        Returns:
+            ``(admitted, wait)``.
+        """
         now = self._clock()
         tats = self._tats
-        if len(charges) == 1:  # the common case, without the lists
-            key, cell = charges[0]
-            admitted, wait, (new,) = reserve((tats.get(key),), now, (self._cell(cell),), max_wait)
-            if admitted:
-                tats[key] = new
-            return Reservation(admitted, wait)
-        cells = [self._cell(c.cell) for c in charges]
-        admitted, wait, new_tats = reserve([tats.get(c.key) for c in charges], now, cells, max_wait)
+        share = self._share
+        if share != 1.0:
+            intervals = [i / share for i in intervals]
+            bursts = [b * share for b in bursts]
+        admitted, wait, charged = reserve_each(
+            [tats.get(k) for k in keys], now, intervals, bursts, costs, max_wait
+        )
         if admitted:
             if len(tats) > _SWEEP_AT:
                 self._sweep(now)
-            for charge, new in zip(charges, new_tats, strict=True):
-                tats[charge.key] = new
-        return Reservation(admitted, wait)
+            tats.update(zip(keys, charged, strict=True))
+        return admitted, wait
 
     async def settle(self, adjustments: Sequence[Adjustment]) -> None:
         self.settle_now(adjustments)
 
     def settle_now(self, adjustments: Sequence[Adjustment]) -> None:
         """``settle`` without the coroutine."""
+        self.give(
+            [a.key for a in adjustments],
+            [a.cell.interval for a in adjustments],
+            [a.delta for a in adjustments],
+            [a.floor for a in adjustments],
+        )
+
+    def give(
+        self,
+        keys: Sequence[BucketKey],
+        intervals: Sequence[float],
+        deltas: Sequence[float],
+        floors: Sequence[float | None] | None,
+    ) -> None:
+        """``settle`` field by field (the limiter's hot path): ``deltas`` in units,
+        ``floors`` in seconds after now (``None``: no floors)."""
         now = self._clock()
         tats = self._tats
-        for key, cell, delta, floor in adjustments:
-            own = self._cell(cell)
-            new = adjust(tats.get(key), now, delta * own.interval, floor)
+        share = self._share
+        for index, key in enumerate(keys):
+            delta = deltas[index]
+            floor = None if floors is None else floors[index]
+            if not delta and floor is None:
+                continue
+            new = adjust(tats.get(key), now, delta * intervals[index] / share, floor)
             if new > now:
                 tats[key] = new
             else:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from _policies import collect, drive, request
+from _policies import BreakingStream, collect, drive, request
 
 from vex_llm import (
     CircuitConfig,
+    CircuitOpenError,
     CircuitState,
     FallbackProvider,
     LlmRequest,
@@ -20,10 +21,12 @@ from vex_llm import (
     RateLimited,
     RateLimitedProvider,
     ResilientProvider,
+    ServerError,
     current_tenant,
     deadline,
     stack,
     tenant,
+    trace,
 )
 from vex_llm.policies import RetryConfig, estimate_tokens
 from vex_llm.stores import BucketKey
@@ -295,3 +298,68 @@ def test_settings_are_checked_when_built() -> None:
 def test_the_default_estimate_is_characters_over_four() -> None:
     """400 characters in one message: 100 tokens plus 4 for the message."""
     assert estimate_tokens(LlmRequest.from_prompt("x" * 400)) == 104
+
+
+async def test_a_call_refused_by_an_open_circuit_gets_its_reservation_back() -> None:
+    """Limiter above an open breaker: the rejected call spends no budget."""
+    clock = ManualClock()
+    buckets = MemoryBuckets(clock=clock)
+    breaker = ResilientProvider(MockProvider.smart(), clock=clock)
+    breaker.breaker.force_open()
+    config = RateLimitConfig(budget=RateBudget(requests=1), max_wait=0.0)
+    limited = RateLimitedProvider(breaker, config, store=buckets, clock=clock)
+    for _ in range(3):
+        with pytest.raises(CircuitOpenError):
+            await limited.complete(request())
+    assert buckets.tat(BucketKey("mock", "provider:requests")) is None
+
+
+async def test_a_failed_call_keeps_its_reservation() -> None:
+    """The provider may have counted a failed call: its budget is not given back."""
+    clock = ManualClock()
+    failing = MockProvider.failing(ServerError("boom", status=500))
+    limited = _limited(failing, clock, budget=RateBudget(requests=1), max_wait=0.0)
+    with pytest.raises(ServerError):
+        await limited.complete(request())
+    with pytest.raises(RateLimited, match="local rate limit"):
+        await limited.complete(request())
+
+
+async def test_an_abandoned_stream_keeps_its_reservation_and_closes_the_source() -> None:
+    """A stream closed before its finish: the source is closed, the request stays charged."""
+    clock = ManualClock()
+    source = BreakingStream(["a", "b", "c"], finish=True)
+    limited = _limited(source, clock, budget=RateBudget(requests=1), max_wait=0.0)
+    chunks = limited.stream(request())
+    assert (await anext(chunks)).delta == "a"
+    await chunks.aclose()  # type: ignore[attr-defined]  # the policy's stream closes
+    assert source.closed_streams == 1
+    with pytest.raises(RateLimited):
+        await collect(limited.stream(request()))
+
+
+async def test_a_local_rate_limit_on_a_stream_is_raised_before_any_chunk() -> None:
+    """An empty budget refuses a stream at its start, before the provider is asked."""
+    clock = ManualClock()
+    mock = MockProvider.smart()
+    limited = _limited(mock, clock, budget=RateBudget(requests=1), max_wait=0.0)
+    await collect(limited.stream(request()))
+    with pytest.raises(RateLimited) as caught:
+        await collect(limited.stream(request()))
+    assert caught.value.code == "local_rate_limit"
+    assert mock.calls == 1
+
+
+async def test_waits_and_refusals_show_in_the_trace() -> None:
+    """A wait for the budget and a refusal are traced with detail rate_limit."""
+    clock = ManualClock()
+    limited = _limited(MockProvider.smart(), clock, budget=RateBudget(requests=1, window=2.0))
+    await limited.complete(request())
+    with trace(clock=clock) as seen:
+        await drive(clock, limited.complete(request()), step=0.5)
+        with deadline(0.5, clock=clock), pytest.raises(RateLimited):
+            await limited.complete(request())
+    assert [(e.kind, e.detail) for e in seen] == [
+        ("wait", "rate_limit"),
+        ("give_up", "rate_limit"),
+    ]

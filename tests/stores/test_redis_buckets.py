@@ -216,3 +216,33 @@ def test_four_processes_sharing_a_limit_of_n_admit_n(redis_server: RedisServer) 
                 worker.stdout.close()
     assert not any(answer["degraded"] for answer in answers)
     assert sum(answer["admitted"] for answer in answers) == 12
+
+
+async def test_the_buckets_rejoin_redis_after_an_outage(
+    own_redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis stops: local share, logged once; back after reconnect_after: shared again."""
+    clock = ManualClock()
+    store = RedisStore(
+        own_redis_server.url,
+        prefix=unique_prefix(),
+        timeout=0.5,
+        reconnect_after=1.0,
+        clock=clock,
+    )
+    buckets = RedisBuckets(store)
+    charges = [Charge(KEY, Cell(1.0, 100.0, 1.0))]
+    caplog.set_level(logging.INFO, logger="vex_llm")
+    assert not (await buckets.reserve(charges, max_wait=0.0)).local
+    own_redis_server.stop()
+    assert (await buckets.reserve(charges, max_wait=0.0)).local
+    assert (await buckets.reserve(charges, max_wait=0.0)).local  # not asked again yet
+    assert buckets.degraded
+    own_redis_server.start()
+    clock.advance(1.0)
+    assert not (await buckets.reserve(charges, max_wait=0.0)).local
+    assert not buckets.degraded
+    messages = [r.message for r in caplog.records]
+    assert messages.count("rate_limit_store_fallback") == 1
+    assert messages.count("rate_limit_store_rejoined") == 1
+    await store.aclose()

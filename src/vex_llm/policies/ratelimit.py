@@ -11,7 +11,7 @@ from .._errors import LOCAL_RATE_LIMIT, CircuitOpenError, RateLimited
 from .._headers import observe_headers, start_observing, stop_observing
 from .._provider import LlmProvider, ProviderWrapper
 from .._response import Usage
-from .._stream import ChunkStream, first_chunk
+from .._stream import ChunkStream, close_source, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ..stores import (
     Adjustment,
@@ -357,19 +357,7 @@ class _LimitedStream(ChunkStream):
             self._usage = first.usage
         if first.finish_reason is not None:
             return first, chunks
-        return first, self._watch(chunks)
-
-    async def _watch(self, chunks: AsyncIterator[StreamChunk]) -> AsyncIterator[StreamChunk]:
-        # One hop per chunk to catch the usage (it comes on the last one).
-        try:
-            async for chunk in chunks:
-                if chunk.usage is not None:
-                    self._usage = chunk.usage
-                yield chunk
-        finally:
-            aclose = getattr(chunks, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        return first, _UsageTap(self, chunks)
 
     async def _finished(self) -> None:
         assert self._ticket is not None
@@ -383,3 +371,27 @@ class _LimitedStream(ChunkStream):
     async def _abandoned(self) -> None:
         assert self._ticket is not None
         await self._owner._settle(self._ticket, None)
+
+
+class _UsageTap:
+    """The source of a limited stream: hands chunks on and notes the usage (it comes on the
+    last one). An object, not a generator: closing it before its first step must still
+    close the stream below."""
+
+    __slots__ = ("_chunks", "_owner")
+
+    def __init__(self, owner: _LimitedStream, chunks: AsyncIterator[StreamChunk]) -> None:
+        self._owner = owner
+        self._chunks = chunks
+
+    def __aiter__(self) -> _UsageTap:
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        chunk = await anext(self._chunks)
+        if chunk.usage is not None:
+            self._owner._usage = chunk.usage
+        return chunk
+
+    async def aclose(self) -> None:
+        await close_source(self._chunks)

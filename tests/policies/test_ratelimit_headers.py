@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vex_llm import (
+    AnthropicProvider,
     OpenAIProvider,
     RateBudget,
     RateLimitConfig,
@@ -22,7 +23,8 @@ from vex_llm import (
     RateLimitedProvider,
 )
 from vex_llm.policies._ratelimit_headers import Hint, go_duration, read_hints
-from vex_llm.testing import ManualClock
+from vex_llm.providers import HttpProvider
+from vex_llm.testing import FakeLLMServer, ManualClock
 
 NOW = 1_800_000_000.0
 
@@ -251,3 +253,29 @@ async def test_garbage_headers_never_break_a_call(clock: ManualClock) -> None:
         for _ in range(3):
             assert (await llm.complete(request())).content == "hi"
     assert len(hits) == 3
+
+
+@pytest.mark.fake_server
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_the_headers_keep_a_loose_budget_below_the_providers_429(
+    kind: str, clock: ManualClock
+) -> None:
+    """Our budget says 100 a minute, the provider 10: its headers stop us at 10, no 429."""
+    async with FakeLLMServer(seed=0) as server:
+        quota = server.limit(10, window=60.0)
+        provider: HttpProvider = (
+            OpenAIProvider("m", base_url=server.base_url, api_key="k")
+            if kind == "openai"
+            else AnthropicProvider("m", base_url=server.anthropic_base_url, api_key="k")
+        )
+        config = RateLimitConfig(budget=RateBudget(requests=100), max_wait=0.0)
+        async with RateLimitedProvider(provider, config, clock=clock) as llm:
+            outcomes = []
+            for _ in range(15):
+                try:
+                    await llm.complete(request())
+                    outcomes.append("ok")
+                except RateLimited as exc:
+                    outcomes.append(exc.code or "429")
+    assert outcomes == ["ok"] * 10 + ["local_rate_limit"] * 5
+    assert quota.refused == 0

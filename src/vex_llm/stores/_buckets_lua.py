@@ -58,7 +58,7 @@ for i = 1, #KEYS do
   local w = new[i] - burst * interval - now
   if w > wait then wait = w end
 end
-if wait > max_wait then
+if wait > max_wait + 1e-9 then  -- rounding forgiven, as _gcra.EPSILON
   return {0, string.format('%.6f', wait)}
 end
 for i = 1, #KEYS do save(KEYS[i], new[i]) end

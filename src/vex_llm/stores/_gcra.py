@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Final, NamedTuple
+
+EPSILON: Final = 1e-9
+"""Seconds of rounding forgiven: ``(burst - 1) * interval + interval`` may land a hair past
+``burst * interval`` in floating point, and a call on the boundary must not be refused."""
 
 
 class Cell(NamedTuple):
@@ -98,9 +102,9 @@ def reserve_each(
         if needed > wait:
             wait = needed
         charged.append(end)
-    if wait > max_wait:
+    if wait > max_wait + EPSILON:
         return False, wait, []
-    return True, wait, charged
+    return True, wait if wait > EPSILON else 0.0, charged
 
 
 def adjust(tat: float | None, now: float, delta_seconds: float, floor: float | None) -> float:

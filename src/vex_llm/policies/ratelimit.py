@@ -24,7 +24,7 @@ from ..stores import (
 from ..stores.buckets import header_floor
 from ._ratelimit_config import RateLimitConfig
 from ._ratelimit_headers import read_hints
-from ._scope import time_left
+from ._scope import _DEADLINE, time_left
 from ._tenant import _TENANT, current_tenant
 from ._trace import base_name, emit
 
@@ -135,6 +135,8 @@ class RateLimitedProvider(ProviderWrapper):
         self._group = group or self._base
         self._plans: dict[tuple[str | None, str | None], _Plan] = {}
         self._use_headers = config.use_headers
+        # No model budgets and no tiers: every call charges the same buckets.
+        self._single = None if config.models or config.tiers else self._plan(None, None)
 
     @property
     def config(self) -> RateLimitConfig:
@@ -166,7 +168,7 @@ class RateLimitedProvider(ProviderWrapper):
                 stop_observing(watching)
         if local is None:
             await self._settle(ticket, response.usage)
-        else:
+        elif ticket.plan.tokens or ticket.headers is not None:  # else nothing to settle
             self._settle_local(local, ticket, response.usage)
         return response
 
@@ -176,9 +178,11 @@ class RateLimitedProvider(ProviderWrapper):
     # -- admission ----------------------------------------------------------------------
 
     def _ticket(self, request: LlmRequest) -> _Ticket:
-        plan = self._plans.get((request.model, _TENANT.get()))
+        plan = self._single
         if plan is None:
-            plan = self._plan(request.model, current_tenant())
+            plan = self._plans.get((request.model, _TENANT.get()))
+            if plan is None:
+                plan = self._plan(request.model, current_tenant())
         if not plan.tokens:
             return _Ticket(plan, plan.fixed)
         config = self._config
@@ -218,7 +222,9 @@ class RateLimitedProvider(ProviderWrapper):
     def _take(self, local: MemoryBuckets, ticket: _Ticket) -> float:
         """Reserve in this process's buckets; the wait, or raise the local rate limit."""
         plan = ticket.plan
-        max_wait = self._max_wait()
+        max_wait = self._config.max_wait
+        if _DEADLINE.get() is not None:
+            max_wait = self._max_wait()
         admitted, wait = local.take(plan.keys, plan.intervals, plan.bursts, ticket.costs, max_wait)
         if not admitted:
             raise self._refused(wait, max_wait)

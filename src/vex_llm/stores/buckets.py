@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Final, NamedTuple
 
 from .._clock import Clock
-from ._gcra import Cell, adjust, header_floor, reserve_each
+from ._gcra import Cell, adjust, header_floor, reserve_each, reserve_one
 
 __all__ = [
     "Adjustment",
@@ -165,6 +165,14 @@ class MemoryBuckets(BucketStore):
         if share != 1.0:
             intervals = [i / share for i in intervals]
             bursts = [b * share for b in bursts]
+        elif len(keys) == 1:  # the common case of one bucket, without the lists
+            key = keys[0]
+            admitted, wait, end = reserve_one(
+                tats.get(key), now, intervals[0], bursts[0], costs[0], max_wait
+            )
+            if admitted:
+                tats[key] = end
+            return admitted, wait
         admitted, wait, charged = reserve_each(
             [tats.get(k) for k in keys], now, intervals, bursts, costs, max_wait
         )

@@ -28,7 +28,7 @@ from vex_llm import (
     tenant,
     trace,
 )
-from vex_llm.policies import RetryConfig, estimate_tokens
+from vex_llm.policies import RetryConfig, estimate_tokens, tiktoken_estimator
 from vex_llm.stores import BucketKey
 from vex_llm.testing import ManualClock
 
@@ -363,3 +363,14 @@ async def test_waits_and_refusals_show_in_the_trace() -> None:
         ("wait", "rate_limit"),
         ("give_up", "rate_limit"),
     ]
+
+
+def test_the_tiktoken_estimator_says_how_to_install_it() -> None:
+    """Without tiktoken installed, asking for its estimator names the extra to install."""
+    try:
+        import tiktoken  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match=r"vex-llm\[tiktoken\]"):
+            tiktoken_estimator()
+    else:  # pragma: no cover - only where the extra is installed
+        assert tiktoken_estimator()(LlmRequest.from_prompt("hello")) >= 1

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from _policies import request
+from _policies import collect, request
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -256,9 +256,10 @@ async def test_garbage_headers_never_break_a_call(clock: ManualClock) -> None:
 
 
 @pytest.mark.fake_server
+@pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
 async def test_the_headers_keep_a_loose_budget_below_the_providers_429(
-    kind: str, clock: ManualClock
+    kind: str, stream: bool, clock: ManualClock
 ) -> None:
     """Our budget says 100 a minute, the provider 10: its headers stop us at 10, no 429."""
     async with FakeLLMServer(seed=0) as server:
@@ -273,7 +274,10 @@ async def test_the_headers_keep_a_loose_budget_below_the_providers_429(
             outcomes = []
             for _ in range(15):
                 try:
-                    await llm.complete(request())
+                    if stream:
+                        await collect(llm.stream(request()))
+                    else:
+                        await llm.complete(request())
                     outcomes.append("ok")
                 except RateLimited as exc:
                     outcomes.append(exc.code or "429")

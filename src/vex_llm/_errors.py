@@ -7,7 +7,8 @@
           ├── ConnectionFailed         could not reach the provider (DNS, TCP, TLS, reset)
           ├── NotAvailable             the provider said it cannot serve now (503, 529, overloaded)
           │    └── CircuitOpenError    breaker rejection; .retry_after .breaker .state .reason
-          ├── RateLimited              429; .retry_after (seconds, from Retry-After headers)
+          ├── RateLimited              429; .retry_after (seconds, from Retry-After headers);
+          │                            .code "local_rate_limit" from our own limiter
           ├── Timeout                  no answer in time (connect, headers, first token, idle)
           │    └── DeadlineExceeded    the caller's overall deadline ran out (breakers ignore it);
           │                            .code "deadline_exceeded"
@@ -41,6 +42,10 @@ RejectReason = Literal["open", "half_open_full", "isolated"]
 
 DEADLINE_EXCEEDED: Final = "deadline_exceeded"
 """``Timeout.code`` when the caller's overall deadline ran out (not a provider's limit)."""
+
+LOCAL_RATE_LIMIT: Final = "local_rate_limit"
+"""``RateLimited.code`` when our own ``RateLimitedProvider`` refused the call (no 429 was
+received: the provider was never asked, and breakers ignore it)."""
 
 
 def _clean_seconds(value: float | None) -> float | None:

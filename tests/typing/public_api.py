@@ -206,3 +206,34 @@ def observability_uses() -> None:
     assert_type(tracing, vex_llm.tracing.Observing)
     assert_type(vex_llm.tracing.metric_names(), tuple[str, str, str])
     tracing.uninstall()
+
+
+async def rate_limit_uses() -> None:
+    from vex_llm import (
+        MemoryBuckets,
+        MockProvider,
+        RateBudget,
+        RateLimitConfig,
+        RateLimitedProvider,
+        RedisBuckets,
+        RedisStore,
+        current_tenant,
+        stack,
+        tenant,
+    )
+    from vex_llm.stores import BucketStore
+
+    mock = MockProvider.smart()
+    config = RateLimitConfig(
+        budget=RateBudget(requests=60, tokens_per_minute=90_000),
+        tiers={"free": RateBudget(requests=5)},
+        default_tier="free",
+    )
+    store: BucketStore = RedisBuckets(RedisStore("redis://127.0.0.1:9/0"), local_share=0.25)
+    limited = RateLimitedProvider(mock, config, store=MemoryBuckets())
+    assert_type(limited.store, BucketStore)
+    with tenant("acme"):
+        assert_type(current_tenant(), str | None)
+        assert_type(await limited.complete(LlmRequest.from_prompt("hi")), LlmResponse)
+    llm = stack([mock], rate_limits={mock: config}, rate_limit_store=store)
+    await llm.aclose()

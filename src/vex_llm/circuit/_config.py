@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Self
 
 from .._errors import (
+    LOCAL_RATE_LIMIT,
     CircuitOpenError,
     ConnectionFailed,
     DeadlineExceeded,
@@ -109,9 +110,10 @@ def classify_error(exc: BaseException) -> Outcome:
     ``RateLimited`` does); every other httpx exception (``PoolTimeout``: our own pool is full;
     ``LocalProtocolError``, ``UnsupportedProtocol``, ``InvalidURL``, another 4xx status error,
     ...) is ignored. Ignored: ``CircuitOpenError`` from an inner breaker (it is not evidence
-    about the provider), ``DeadlineExceeded`` (the caller's overall
-    deadline ran out, not the provider's time), ``PoolExhausted`` (our own connection
-    pool is full: local congestion), cancellation and interpreter exits, caller errors
+    about the provider), a ``RateLimited`` whose ``.code`` is ``"local_rate_limit"`` (our
+    own limiter refused the call: the provider was never asked), ``DeadlineExceeded`` (the
+    caller's overall deadline ran out, not the provider's time), ``PoolExhausted`` (our own
+    connection pool is full: local congestion), cancellation and interpreter exits, caller errors
     (``InvalidRequest``, ``AuthenticationFailed``), ``InvalidResponse`` and everything else.
 
     Args:
@@ -124,6 +126,8 @@ def classify_error(exc: BaseException) -> Outcome:
         return Outcome.IGNORED
     if isinstance(exc, DeadlineExceeded):
         return Outcome.IGNORED  # the caller's budget ran out: no evidence about the provider
+    if isinstance(exc, RateLimited) and exc.code == LOCAL_RATE_LIMIT:
+        return Outcome.IGNORED  # our own limiter refused: the provider was never asked
     if isinstance(exc, _COUNTED):
         return Outcome.FAILURE
     if isinstance(exc, LlmError | asyncio.CancelledError):

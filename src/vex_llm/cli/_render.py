@@ -89,6 +89,7 @@ def _summary_table(run: ChaosRun, title: str, *, upstream: bool = True) -> Rende
     if upstream:  # known only at the end, from the upstreams' journals
         table.add_column("upstream calls", justify="right")
         table.add_column("upstream / request", justify="right")
+        table.add_column("429s", justify="right")
     table.add_column("errors")
     for arm in run.arms():
         s = run.summary(arm)
@@ -102,7 +103,7 @@ def _summary_table(run: ChaosRun, title: str, *, upstream: bool = True) -> Rende
             f"{1000 * s.p99:.0f}",
         ]
         if upstream:
-            cells += [str(s.upstream_calls), f"{s.upstream_per_request:.2f}"]
+            cells += [str(s.upstream_calls), f"{s.upstream_per_request:.2f}", str(s.rate_limited)]
         cells.append(", ".join(f"{name} x{count}" for name, count in s.errors.items()) or "-")
         table.add_row(*cells)
     return table

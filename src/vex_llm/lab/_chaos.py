@@ -19,7 +19,14 @@ from typing import Final
 from .._clock import Clock
 from .._provider import LlmProvider
 from ..breaker import CircuitConfig, StateChange
-from ..policies import ResilienceStack, RetryConfig, TimeoutConfig, stack
+from ..policies import (
+    RateBudget,
+    RateLimitConfig,
+    ResilienceStack,
+    RetryConfig,
+    TimeoutConfig,
+    stack,
+)
 from ..providers import OpenAIProvider
 from ..testing import FakeLLMServer
 from ._driver import drive
@@ -42,6 +49,7 @@ LAB_CIRCUIT: Final = CircuitConfig(
     failure_threshold=3, success_threshold=2, reset_timeout=2.0, half_open_max_calls=1
 )
 LAB_DEADLINE: Final = 4.0
+LAB_RATE_WAIT: Final = 0.25
 
 
 def _provider(server: FakeLLMServer, name: str, timeout: float) -> OpenAIProvider:
@@ -97,12 +105,16 @@ async def run_chaos(
     run.fault_windows = [(w.start, w.end) for w in windows]
     servers = {(a, r): FakeLLMServer(seed=seed, clock=clock) for a in _SIDES for r in _ROLES}
     async with AsyncExitStack() as owned:  # providers closed first, then the servers
-        for server in servers.values():
+        for (_, role), server in servers.items():
             owned.push_async_callback(server.stop)
             await server.start()
+            if scenario.quota is not None and role == "primary":
+                server.limit(scenario.quota[0], window=scenario.quota[1])
         bare = _provider(servers["bare", "primary"], "primary", BARE_TIMEOUT)
         owned.push_async_callback(bare.aclose)
-        lab = _stack(servers["resilient", "primary"], servers["resilient", "secondary"], clock)
+        lab = _stack(
+            servers["resilient", "primary"], servers["resilient", "secondary"], clock, scenario
+        )
         owned.push_async_callback(lab.aclose)
         started_at = _begin(run, servers, windows, lab, on_start, clock)
         try:
@@ -176,12 +188,20 @@ async def _traffic(
         raise
 
 
-def _stack(primary: FakeLLMServer, secondary: FakeLLMServer, clock: Clock) -> ResilienceStack:
+def _stack(
+    primary: FakeLLMServer, secondary: FakeLLMServer, clock: Clock, scenario: Scenario
+) -> ResilienceStack:
+    first = _provider(primary, "primary", 30.0)
+    limits: dict[LlmProvider, RateLimitConfig] = {}
+    if scenario.quota is not None:
+        # The stack is told the primary's documented limit (its headers keep it honest) and
+        # waits at most a quarter second for a turn there before the secondary answers.
+        requests, window = scenario.quota
+        budget = RateBudget(requests=requests, window=window)
+        limits[first] = RateLimitConfig(budget=budget, max_wait=LAB_RATE_WAIT)
     return stack(
-        [
-            _provider(primary, "primary", 30.0),
-            _provider(secondary, "secondary", 30.0),
-        ],
+        [first, _provider(secondary, "secondary", 30.0)],
+        rate_limits=limits,
         deadline=LAB_DEADLINE,
         timeouts=LAB_TIMEOUTS,
         retry=LAB_RETRY,

@@ -82,6 +82,7 @@ class ArmSummary:
         upstream_calls: Requests that reached any upstream.
         upstream_per_request: ``upstream_calls / requests``.
         errors: Failed requests by error class.
+        rate_limited: Upstream answers that were 429s (the provider's rate limit).
     """
 
     arm: str
@@ -93,6 +94,7 @@ class ArmSummary:
     upstream_calls: int
     upstream_per_request: float
     errors: dict[str, int]
+    rate_limited: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +276,7 @@ class ChaosRun:
             upstream_calls=upstream,
             upstream_per_request=upstream / count if count else 0.0,
             errors=dict(sorted(errors.items())),
+            rate_limited=sum(1 for h in self.upstream if h.arm == arm and h.status == 429),
         )
 
     @property

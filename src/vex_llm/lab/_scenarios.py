@@ -39,11 +39,15 @@ class Scenario:
         name: What to type after ``vex-llm chaos``.
         windows: The faults and when they are in force, for a run's duration.
         stream: Whether the traffic streams its answers.
+        quota: ``(requests, window)``: the primary enforces a provider-like rate limit
+            (429 past it, rate-limit headers on every answer), and the stack is told the
+            same budget (``stack(rate_limits=...)``).
     """
 
     name: str
     windows: Windows
     stream: bool = False
+    quota: tuple[int, float] | None = None
 
     def describe(self, duration: float) -> str:
         """Say what the scenario does in a run of ``duration`` seconds, from its windows.
@@ -65,6 +69,9 @@ class Scenario:
             else:
                 when = "during " + ", ".join(f"{_number(w.start)}-{_seconds(w.end)}" for w in spans)
             parts.append(f"{_what(fault, rate, stream=self.stream)}, {when}")
+        if self.quota is not None:
+            requests, per = self.quota
+            parts.insert(0, f"allows {requests} requests per {_seconds(per)} (429 past it)")
         faults = "; ".join(parts) or "nothing goes wrong"
         return f"primary {faults} (of a {_seconds(duration)} run)"
 
@@ -105,9 +112,8 @@ def _silent(duration: float) -> tuple[FaultWindow, ...]:
     return (FaultWindow(fault=Fault.hang(), start=0.25 * duration, end=0.65 * duration),)
 
 
-def _rate_limits(duration: float) -> tuple[FaultWindow, ...]:
-    fault = Fault.rate_limited(retry_after=2)
-    return (FaultWindow(fault=fault, start=0.2 * duration, end=0.7 * duration, rate=0.7),)
+def _no_faults(duration: float) -> tuple[FaultWindow, ...]:
+    return ()
 
 
 def _slow_first_token(duration: float) -> tuple[FaultWindow, ...]:
@@ -133,7 +139,7 @@ SCENARIOS: Final = {
     for s in (
         Scenario("outage", _outage),
         Scenario("silent", _silent),
-        Scenario("rate-limits", _rate_limits),
+        Scenario("rate-limits", _no_faults, quota=(20, 2.0)),
         Scenario("slow-first-token", _slow_first_token, stream=True),
         Scenario("stream-cuts", _stream_cuts, stream=True),
         Scenario("flapping", _flapping),

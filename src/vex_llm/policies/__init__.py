@@ -3,7 +3,8 @@
 hedging, and ``stack()`` that assembles them.
 
 Recommended order, outermost first: cache -> deadline -> fallback -> per provider: retry ->
-circuit breaker (``ResilientProvider``) -> attempt timeout -> provider.
+rate limit (``RateLimitedProvider``) -> circuit breaker (``ResilientProvider``) -> attempt
+timeout -> provider.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from .._errors import AllProvidersFailed
 from ._backoff import backoff
 from ._deadline import DeadlineProvider
+from ._estimate import Estimator, estimate_tokens, tiktoken_estimator
+from ._ratelimit_config import RateBudget, RateLimitConfig
 from ._scope import Deadline, StreamBreak, current_deadline, deadline, on_stream_break, time_left
 from ._stack import ResilienceStack, stack
 from ._tenant import current_tenant, tenant
@@ -18,6 +21,7 @@ from ._trace import EventKind, Trace, TraceEvent, trace
 from .cache import CacheConfig, CachedProvider, CacheMode, CacheStats, cache_control
 from .fallback import FallbackProvider
 from .hedge import HedgeConfig, HedgeProvider
+from .ratelimit import RateLimitedProvider
 from .resilient import ResilientProvider
 from .retry import RetryBudget, RetryConfig, RetryProvider
 from .timeout import TimeoutConfig, TimeoutProvider
@@ -30,10 +34,14 @@ __all__ = [
     "CachedProvider",
     "Deadline",
     "DeadlineProvider",
+    "Estimator",
     "EventKind",
     "FallbackProvider",
     "HedgeConfig",
     "HedgeProvider",
+    "RateBudget",
+    "RateLimitConfig",
+    "RateLimitedProvider",
     "ResilienceStack",
     "ResilientProvider",
     "RetryBudget",
@@ -49,9 +57,11 @@ __all__ = [
     "current_deadline",
     "current_tenant",
     "deadline",
+    "estimate_tokens",
     "on_stream_break",
     "stack",
     "tenant",
+    "tiktoken_estimator",
     "time_left",
     "trace",
 ]

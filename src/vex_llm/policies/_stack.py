@@ -1,5 +1,5 @@
 """The recommended stack in one call: cache -> deadline -> fallback -> per provider:
-retry -> circuit breaker -> attempt timeout -> provider."""
+retry -> rate limit -> circuit breaker -> attempt timeout -> provider."""
 
 from __future__ import annotations
 
@@ -13,14 +13,16 @@ from .._observe import observers
 from .._provider import LlmProvider
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ..breaker import CircuitConfig
-from ..stores import CircuitStore
+from ..stores import BucketStore, CircuitStore, MemoryBuckets
 from ._backoff import Random
 from ._deadline import DeadlineProvider
 from ._observed import ObservedStream, observed_call
+from ._ratelimit_config import RateLimitConfig
 from ._scope import StreamBreak
 from .cache import CacheConfig, CachedProvider
 from .fallback import FallbackProvider
 from .hedge import HedgeConfig, HedgeProvider
+from .ratelimit import RateLimitedProvider
 from .resilient import ResilientProvider
 from .retry import RetryConfig, RetryProvider
 from .timeout import TimeoutConfig, TimeoutProvider
@@ -116,6 +118,8 @@ def stack(
     provider_retry: Mapping[LlmProvider, RetryConfig] | None = None,
     provider_circuits: Mapping[LlmProvider, CircuitConfig] | None = None,
     cache: CacheConfig | None = None,
+    rate_limits: Mapping[LlmProvider, RateLimitConfig] | None = None,
+    rate_limit_store: BucketStore | None = None,
 ) -> ResilienceStack:
     """Wrap providers in the recommended resilience stack.
 
@@ -147,6 +151,13 @@ def stack(
             circuit permit; the key does not depend on which provider answered, so an
             answer from a fallback serves later calls too; and the single flight sits
             above everything that calls a provider. Default ``None``: no cache.
+        rate_limits: Some providers' budgets (``RateLimitedProvider``), put below the
+            retries and above the breaker: each retry is a request and is charged; a local
+            rate limit is not retried (the fallback moves on) and never reaches the breaker,
+            so an empty budget cannot open a circuit; a call the open circuit refuses gets
+            its reservation back.
+        rate_limit_store: Where the budgets' buckets live (default: this process; a
+            ``RedisBuckets`` shares them across processes).
 
     Returns:
         The stack, itself an ``LlmProvider``.
@@ -161,7 +172,8 @@ def stack(
         _own(provider_circuits, chain, "provider_circuits", circuit),
         _own(provider_retry, chain, "provider_retry", retry),
     )
-    circuits, retried = _guarded(chain, *own, store, clock, sleep, rng)
+    limits = _own(rate_limits, chain, "rate_limits", None)
+    circuits, retried = _guarded(chain, *own, store, clock, sleep, rng, (limits, rate_limit_store))
     windows = {retried[p.name]: size for p, size in (context_windows or {}).items()}
     outer = _outer(list(retried.values()), hedge, deadline, on_stream_break, clock, sleep, windows)
     if cache is not None:
@@ -178,8 +190,9 @@ def _guarded(
     clock: Clock,
     sleep: Sleep,
     rng: Random | None,
+    limits: tuple[Mapping[LlmProvider, RateLimitConfig | None], BucketStore | None],
 ) -> tuple[dict[str, ResilientProvider], dict[str, LlmProvider]]:
-    """The per-provider layers, inside out: timeouts, circuit breaker, retries.
+    """The per-provider layers, inside out: timeouts, circuit breaker, rate limit, retries.
 
     Returns:
         Each provider's circuit-breaker layer and its outermost (retry) layer, by name.
@@ -190,10 +203,16 @@ def _guarded(
         )
         for p in chain
     }
-    retried: dict[str, LlmProvider] = {
-        p.name: RetryProvider(breakers[p.name], retry[p], clock=clock, sleep=sleep, rng=rng)
-        for p in chain
-    }
+    budgets, buckets = limits
+    if buckets is None and any(budgets.values()):
+        buckets = MemoryBuckets(clock=clock)
+    retried: dict[str, LlmProvider] = {}
+    for p in chain:
+        limited: LlmProvider = breakers[p.name]
+        config = budgets[p]
+        if config is not None:
+            limited = RateLimitedProvider(limited, config, store=buckets, clock=clock, sleep=sleep)
+        retried[p.name] = RetryProvider(limited, retry[p], clock=clock, sleep=sleep, rng=rng)
     return breakers, retried
 
 

@@ -21,6 +21,7 @@ from .._capabilities import Capabilities
 from .._clock import Clock, sleep_for
 from .._errors import LlmError, StreamInterrupted, Timeout
 from .._guard import claim_limits, within
+from .._headers import report_headers
 from .._limits import check_seconds, checked_as
 from .._observe import outgoing_headers
 from .._provider import LlmProvider
@@ -240,6 +241,7 @@ class HttpProvider(WireHooks, LlmProvider):
             # Our own limit and any claimed from the layers above, under one timer.
             async with within(self._timeout, self._sleep, total, also=claim_limits()):
                 response = await self._client.send(outgoing, stream=True)
+                report_headers(response.headers)  # rate-limit headers for a limiter above
                 try:
                     status = response.status_code
                     if 200 <= status < 300:
@@ -275,6 +277,7 @@ class HttpProvider(WireHooks, LlmProvider):
             timeout=self._stream_limits,
         )
         response = await read.headers(self._client, request)
+        report_headers(response.headers)  # rate-limit headers for a limiter above
         status = response.status_code
         is_json = "json" in response.headers.get("content-type", "")
         if 200 <= status < 300 and not is_json:

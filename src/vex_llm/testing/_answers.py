@@ -10,6 +10,7 @@ from typing import Final
 from ._encode import StreamEncoder, complete_body
 from ._exchange import Exchange
 from ._faults import Fault
+from ._quota import Quota
 from ._script import Answer
 from ._wire import Call, context_message, default_status, error_body
 
@@ -34,6 +35,8 @@ class Playbook:
         self._responder = responder
         self._chunk_delay = chunk_delay
         self._serial = itertools.count(1)
+        self.quota: Quota | None = None
+        """The server's request quota (``FakeLLMServer.limit()``), if any."""
 
     async def play(
         self, call: Call, ex: Exchange, fault: Fault | None, scripted: Answer | None = None
@@ -41,6 +44,9 @@ class Playbook:
         """Answer ``call`` on ``ex`` with ``scripted`` (``None``: the responder's text),
         as ``fault`` (if any) says."""
         answer = self._resolve(call, scripted)
+        if self.quota is not None:
+            over, ex.headers = self.quota.take(call.wire)
+            fault = over or fault
         if fault is None:
             if call.stream:
                 await self._stream(call, ex, None, answer)

@@ -50,7 +50,16 @@ class Endpoint:
 class Exchange:
     """One request's connection: writes, waits that end early, and drops."""
 
-    __slots__ = ("_gone", "_interrupted", "_receive", "_send", "_transport", "_watcher", "entry")
+    __slots__ = (
+        "_gone",
+        "_interrupted",
+        "_receive",
+        "_send",
+        "_transport",
+        "_watcher",
+        "entry",
+        "headers",
+    )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, entry: JournalEntry) -> None:
         self._receive = receive
@@ -60,6 +69,8 @@ class Exchange:
         self._watcher: asyncio.Task[None] | None = None
         self._gone = asyncio.Event()
         self.entry = entry
+        self.headers: list[tuple[bytes, bytes]] = []
+        """Sent with whatever the answer is (a quota's rate-limit headers)."""
 
     def interrupt(self) -> None:
         """End every wait now (the server is stopping)."""
@@ -96,6 +107,7 @@ class Exchange:
 
     async def start(self, status: int, headers: Sequence[tuple[bytes, bytes]]) -> None:
         self.entry.status = status
+        headers = [*headers, *self.headers] if self.headers else headers
         await self._send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def write(self, data: bytes) -> None:

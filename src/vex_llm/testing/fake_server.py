@@ -50,6 +50,7 @@ from ._answers import JSON_HEADERS, Playbook
 from ._exchange import Capture, Endpoint, Exchange, Receive, Scope, Send
 from ._faults import Fault
 from ._plan import Faults, JournalEntry
+from ._quota import Limits
 from ._rules import Rule, Step, rules_from
 from ._script import Answer, ToolUse
 from ._thread import InThread
@@ -62,7 +63,7 @@ def _echo(prompt: str) -> str:
     return f"You said: {prompt}" if prompt else "You said nothing."
 
 
-class FakeLLMServer:
+class FakeLLMServer(Limits):
     """A fake OpenAI- and Anthropic-compatible server with scripted faults, on loopback.
 
     Args:

@@ -380,10 +380,7 @@ def force(
         record.state = OPEN
         record.generation += 1
         return Transition(previous, OPEN, record.generation, "manual", manual=True)
-    seconds = config.reset_timeout if duration is None else duration
-    if not (math.isfinite(seconds) and seconds > 0):
-        msg = f"force_open duration must be a finite number of seconds > 0, got {seconds!r}"
-        raise ValueError(msg)
+    seconds = open_hold(config, duration)
     cold.open_until = now + seconds
     if previous is OPEN and not cold.isolated:
         return None
@@ -394,3 +391,18 @@ def force(
     return Transition(
         previous, OPEN, record.generation, "manual", open_until=cold.open_until, manual=True
     )
+
+
+def open_hold(config: CircuitConfig, duration: float | None) -> float:
+    """Seconds a manual ``force_open`` holds the circuit open: ``duration``, else the
+    config's ``reset_timeout``. Any finite positive hold is allowed (an operator may hold a
+    circuit open for years), unlike the bounded durations of a config.
+
+    Raises:
+        ValueError: On a zero, negative, NaN or infinite ``duration``.
+    """
+    seconds = config.reset_timeout if duration is None else duration
+    if not (math.isfinite(seconds) and seconds > 0):
+        msg = f"force_open duration must be a finite number of seconds > 0, got {seconds!r}"
+        raise ValueError(msg)
+    return seconds

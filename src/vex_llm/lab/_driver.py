@@ -7,13 +7,13 @@ provider sends it (the lab points providers at FakeLLMServer on 127.0.0.1).
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .._clock import Clock
 from .._errors import LlmError, StreamInterrupted
+from .._limits import check_count, check_seconds, checked_as
 from .._provider import LlmProvider, close_stream
 from .._types import LlmRequest, StreamReset
 from ._report import INTERRUPTED, CallRecord
@@ -58,12 +58,8 @@ async def drive(
     Raises:
         ValueError: On a non-positive duration or concurrency.
     """
-    if not (math.isfinite(duration) and duration > 0):
-        msg = f"duration must be a finite number of seconds > 0, got {duration}"
-        raise ValueError(msg)
-    if concurrency < 1:
-        msg = f"concurrency must be >= 1, got {concurrency}"
-        raise ValueError(msg)
+    checked_as("duration", check_seconds, duration)
+    checked_as("concurrency", check_count, concurrency)
     traffic = _Traffic(
         provider=provider,
         arm=arm,

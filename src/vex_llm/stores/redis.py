@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import secrets
 from typing import TYPE_CHECKING, Final, Self, Unpack
 
@@ -32,6 +31,7 @@ from ..circuit import (
     Snapshot,
     Ticket,
     Transition,
+    machine,
 )
 from ._redis_engine import ACQUIRE, FORCE, RECORD, RELEASE, SNAPSHOT, Engine
 from ._redis_settings import OnError, Settings, StoreSettings, seconds
@@ -348,9 +348,8 @@ class RedisStore(CircuitStore):
         duration: float | None = None,
     ) -> Transition | None:
         hold = config.reset_timeout if duration is None else duration
-        if action == "open" and not (math.isfinite(hold) and hold > 0):
-            msg = f"force_open duration must be a finite number of seconds > 0, got {hold!r}"
-            raise ValueError(msg)
+        if action == "open":
+            hold = machine.open_hold(config, duration)
         reply = await self._engine.run(name, FORCE, [action, seconds(hold)], now)
         if reply is not None:
             return reply.made(now)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Final
+from typing import Final, TypedDict
 
 import httpx2
 
@@ -35,6 +35,19 @@ from ._urls import endpoint, header_secrets, mask_httpx_logs
 from ._wire_hooks import WireHooks
 
 _DEFAULT_LIMITS: Final = HttpLimits()
+
+
+class HttpOptions(TypedDict, total=False):
+    """The settings every HTTP provider passes on to ``HttpProvider`` (see its Args)."""
+
+    timeout: float
+    connect_timeout: float
+    headers_timeout: float
+    first_token_timeout: float
+    idle_timeout: float
+    limits: HttpLimits | None
+    client: httpx2.AsyncClient | None
+    clock: Clock | None
 
 
 class HttpProvider(WireHooks, LlmProvider):

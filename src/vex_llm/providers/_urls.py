@@ -182,3 +182,23 @@ def read_key(api_key: str | None, api_key_env: str | None, owner: str) -> str | 
         return None
     source = f"the {api_key_env} environment variable"
     return check_key(os.environ.get(api_key_env), owner=owner, source=source)
+
+
+def base_url_from_env(base_url: str | None, variable: str, default: str) -> tuple[str, str]:
+    """The API root to use and where it came from (for error messages).
+
+    Args:
+        base_url: The one given (wins when not ``None``).
+        variable: The environment variable read otherwise (``OPENAI_BASE_URL``).
+        default: The vendor's own root, when neither is set.
+
+    Returns:
+        ``(base_url, source)``: ``source`` is ``"base_url"`` or
+        ``"base_url (from OPENAI_BASE_URL)"``.
+    """
+    if base_url is not None:
+        return base_url, "base_url"
+    from_env = os.environ.get(variable)
+    if from_env:
+        return from_env, f"base_url (from {variable})"
+    return default, "base_url"

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from typing import Final
-
-import httpx2
+from typing import Final, Unpack
 
 from .._capabilities import Capabilities
-from .._clock import Clock
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ..wire import anthropic as wire
-from ._base import HttpProvider
-from ._body import HttpLimits
+from ._base import HttpOptions, HttpProvider
 from ._events import EventReader
 from ._sse import SseEvent
-from ._urls import check_headers, read_key
+from ._urls import base_url_from_env, check_headers, read_key
 
 DEFAULT_BASE_URL: Final = "https://api.anthropic.com"
 API_VERSION: Final = "2023-06-01"
@@ -86,33 +81,18 @@ class AnthropicProvider(HttpProvider):
         name: str = "anthropic",
         max_tokens: int = 1024,
         version: str = API_VERSION,
-        timeout: float = 60.0,
-        connect_timeout: float = 5.0,
-        headers_timeout: float = 30.0,
-        first_token_timeout: float = 60.0,
-        idle_timeout: float = 30.0,
         extra_headers: Mapping[str, str] | None = None,
-        limits: HttpLimits | None = None,
-        client: httpx2.AsyncClient | None = None,
         capabilities: Capabilities | None = None,
-        clock: Clock | None = None,
+        **options: Unpack[HttpOptions],
     ) -> None:
         owner = type(self).__name__
         tokens: object = max_tokens  # callers without a type checker pass floats
         if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
             msg = f"{owner} max_tokens must be an integer >= 1, got {max_tokens!r}"
             raise ValueError(msg)
-        url_source = "base_url"
-        if base_url is None:
-            base_url = os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
-            if os.environ.get("ANTHROPIC_BASE_URL"):
-                url_source = "base_url (from ANTHROPIC_BASE_URL)"
+        base_url, url_source = base_url_from_env(base_url, "ANTHROPIC_BASE_URL", DEFAULT_BASE_URL)
         key = read_key(api_key, api_key_env, owner)
-        headers = {
-            "content-type": "application/json",
-            "anthropic-version": version,
-            **check_headers(extra_headers or {}, owner=owner),
-        }
+        headers = {"anthropic-version": version, **check_headers(extra_headers or {}, owner=owner)}
         if key:
             headers["x-api-key"] = key
         self._max_tokens = max_tokens
@@ -125,17 +105,10 @@ class AnthropicProvider(HttpProvider):
             key=key,
             key_env=api_key_env,
             name=name,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            headers_timeout=headers_timeout,
-            first_token_timeout=first_token_timeout,
-            idle_timeout=idle_timeout,
-            limits=limits,
-            client=client,
             capabilities=(
                 Capabilities.for_kind("anthropic") if capabilities is None else capabilities
             ),
-            clock=clock,
+            **options,
         )
 
     def build_body(self, request: LlmRequest, model: str, *, stream: bool) -> dict[str, object]:

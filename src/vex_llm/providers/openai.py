@@ -6,24 +6,19 @@ llama.cpp) differ only in base URL and key: see ``PRESETS`` and ``OpenAIProvider
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final, Literal, Self, TypedDict, Unpack
-
-import httpx2
+from typing import Final, Literal, Self, Unpack
 
 from .._capabilities import Capabilities
-from .._clock import Clock
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ..wire import openai as wire
-from ._base import HttpProvider
-from ._body import HttpLimits
+from ._base import HttpOptions, HttpProvider
 from ._events import EventReader
 from ._kinds import KINDS
 from ._sse import SseEvent
-from ._urls import check_headers, read_key
+from ._urls import base_url_from_env, check_headers, read_key
 
 DEFAULT_BASE_URL: Final = "https://api.openai.com/v1"
 
@@ -58,24 +53,16 @@ PRESETS: Final[Mapping[str, Preset]] = MappingProxyType(
 """OpenAI-compatible services by name: base URL and key variable (from ``KINDS``)."""
 
 
-class OpenAIOptions(TypedDict, total=False):
+class OpenAIOptions(HttpOptions, total=False):
     """The keyword arguments of ``OpenAIProvider`` that ``preset()`` passes through."""
 
     base_url: str | None
     api_key: str | None
     api_key_env: str | None
     name: str
-    timeout: float
-    connect_timeout: float
-    headers_timeout: float
-    first_token_timeout: float
-    idle_timeout: float
     stream_usage: bool
     extra_headers: Mapping[str, str] | None
-    limits: HttpLimits | None
-    client: httpx2.AsyncClient | None
     capabilities: Capabilities | None
-    clock: Clock | None
 
 
 class OpenAIProvider(HttpProvider):
@@ -143,27 +130,15 @@ class OpenAIProvider(HttpProvider):
         api_key: str | None = None,
         api_key_env: str | None = "OPENAI_API_KEY",
         name: str = "openai",
-        timeout: float = 60.0,
-        connect_timeout: float = 5.0,
-        headers_timeout: float = 30.0,
-        first_token_timeout: float = 60.0,
-        idle_timeout: float = 30.0,
         stream_usage: bool = True,
         extra_headers: Mapping[str, str] | None = None,
-        limits: HttpLimits | None = None,
-        client: httpx2.AsyncClient | None = None,
         capabilities: Capabilities | None = None,
-        clock: Clock | None = None,
+        **options: Unpack[HttpOptions],
     ) -> None:
         owner = type(self).__name__
-        url_source = "base_url"
-        if base_url is None:
-            base_url = os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-            if os.environ.get("OPENAI_BASE_URL"):
-                url_source = "base_url (from OPENAI_BASE_URL)"
+        base_url, url_source = base_url_from_env(base_url, "OPENAI_BASE_URL", DEFAULT_BASE_URL)
         key = read_key(api_key, api_key_env, owner)
-        extra = check_headers(extra_headers or {}, owner=owner)
-        headers = {"content-type": "application/json", **extra}
+        headers = check_headers(extra_headers or {}, owner=owner)
         if key:
             headers["authorization"] = f"Bearer {key}"
         self._stream_usage = stream_usage
@@ -176,17 +151,10 @@ class OpenAIProvider(HttpProvider):
             key=key,
             key_env=api_key_env,
             name=name,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            headers_timeout=headers_timeout,
-            first_token_timeout=first_token_timeout,
-            idle_timeout=idle_timeout,
-            limits=limits,
-            client=client,
             capabilities=(
                 Capabilities.for_kind("openai") if capabilities is None else capabilities
             ),
-            clock=clock,
+            **options,
         )
 
     @classmethod

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Final, Self, TypedDict, Unpack
 from .._limits import check_count, check_seconds, checked_as
 from .._types import LlmResponse
 from ._cache_codec import decode, encode
+from ._redis_client import checked_client, client_from_url
 from ._redis_link import Call, Link
 from .cache import CacheStore
 
@@ -36,7 +37,6 @@ __all__ = ["RedisCache", "RedisCacheSettings"]
 
 logger: Final = logging.getLogger("vex_llm")
 
-_INSTALL_HINT: Final = "RedisCache needs the redis package: pip install 'vex-llm[redis]'"
 
 # Times are whole microseconds of server time (plus the tests' offset). Fields: v the
 # value, e the expiry, i the time to idle (0: none), u the last use.
@@ -154,19 +154,8 @@ class RedisCache(CacheStore):
 
     def __init__(self, url: str, **settings: Unpack[RedisCacheSettings]) -> None:
         config = _Settings(**settings)
-        try:
-            import redis.asyncio as redis_asyncio
-            from redis.backoff import NoBackoff
-            from redis.retry import Retry
-        except ImportError as exc:
-            raise ImportError(_INSTALL_HINT) from exc
-        client = redis_asyncio.Redis.from_url(
-            url,
-            socket_timeout=max(config.connect_timeout, config.timeout),
-            socket_connect_timeout=max(config.connect_timeout, config.timeout),
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
-        )
+        bound = max(config.connect_timeout, config.timeout)
+        client = client_from_url("RedisCache", url, socket_timeout=bound, connect_timeout=bound)
         self._bind(config, client, owned=True)
 
     @classmethod
@@ -183,14 +172,7 @@ class RedisCache(CacheStore):
             ValueError: On an invalid setting.
         """
         config = _Settings(**settings)
-        try:
-            import redis.asyncio as redis_asyncio
-        except ImportError as exc:
-            raise ImportError(_INSTALL_HINT) from exc
-        value: object = client
-        if not isinstance(value, redis_asyncio.Redis):
-            msg = f"client must be a redis.asyncio.Redis, got {type(value).__name__}"
-            raise TypeError(msg)
+        client = checked_client("RedisCache", client)
         cache = cls.__new__(cls)
         cache._bind(config, client, owned=False)
         return cache

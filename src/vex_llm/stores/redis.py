@@ -33,6 +33,7 @@ from ..circuit import (
     Transition,
     machine,
 )
+from ._redis_client import checked_client, client_from_url
 from ._redis_engine import ACQUIRE, FORCE, RECORD, RELEASE, SNAPSHOT, Engine
 from ._redis_settings import OnError, Settings, StoreSettings, seconds
 
@@ -49,7 +50,6 @@ logger: Final = logging.getLogger("vex_llm")
 
 _CLOSED: Final = CircuitState.CLOSED
 _OPEN: Final = CircuitState.OPEN
-_INSTALL_HINT: Final = "RedisStore needs the redis package: pip install 'vex-llm[redis]'"
 
 
 class RedisStore(CircuitStore):
@@ -135,30 +135,12 @@ class RedisStore(CircuitStore):
     """
 
     def __init__(self, url: str, **settings: Unpack[StoreSettings]) -> None:
-        url_value: object = url
-        if not isinstance(url_value, str):
-            msg = (
-                f"RedisStore takes a URL string, got {type(url_value).__name__}; "
-                "wrap an existing client with RedisStore.from_client(client)"
-            )
-            raise TypeError(msg)
         config = Settings(**settings)
-        try:
-            import redis.asyncio as redis_asyncio
-            from redis.backoff import NoBackoff
-            from redis.retry import Retry
-        except ImportError as exc:
-            raise ImportError(_INSTALL_HINT) from exc
-        # No retries inside redis-py: a retry would spend our whole timeout on one attempt
-        # while the caller waits; the guard decides when to try again.
-        # The store bounds each step itself (see _redis_link); the socket timeouts are
-        # only a backstop, as long as the longest of those bounds.
-        client = redis_asyncio.Redis.from_url(
+        client = client_from_url(
+            "RedisStore",
             url,
             socket_timeout=max(config.connect_timeout, config.record_timeout, config.timeout),
-            socket_connect_timeout=config.setup_timeout,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
+            connect_timeout=config.setup_timeout,
         )
         self._bind(config, client, owned=True)
 
@@ -187,14 +169,7 @@ class RedisStore(CircuitStore):
             ValueError: On an invalid setting.
         """
         config = Settings(**settings)
-        try:
-            import redis.asyncio as redis_asyncio
-        except ImportError as exc:
-            raise ImportError(_INSTALL_HINT) from exc
-        client_value: object = client
-        if not isinstance(client_value, redis_asyncio.Redis):
-            msg = f"client must be a redis.asyncio.Redis, got {type(client_value).__name__}"
-            raise TypeError(msg)
+        client = checked_client("RedisStore", client)
         store = cls.__new__(cls)
         store._bind(config, client, owned=False)
         return store

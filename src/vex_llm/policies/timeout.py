@@ -16,6 +16,7 @@ from .._guard import (
     declared_limits,
     enforces_limits,
     limit_scope,
+    on_loop_clock,
     within,
 )
 from .._limits import check_seconds, checked_as
@@ -137,7 +138,15 @@ class TimeoutProvider(ProviderWrapper):
 class _IdleLimit(Limit):
     """The idle limit between two chunks, cut to the time left on the call's deadline."""
 
-    __slots__ = ("_by_deadline", "_deadline", "_limit", "_own", "_owner", "started")
+    __slots__ = (
+        "_by_deadline",
+        "_deadline",
+        "_expires_at",
+        "_limit",
+        "_own",
+        "_owner",
+        "started",
+    )
 
     def __init__(self, owner: TimeoutProvider, scope: Deadline | None) -> None:
         super().__init__(owner._sleep)
@@ -145,6 +154,9 @@ class _IdleLimit(Limit):
         self._deadline = scope
         self._own = self._limit = owner.config.idle
         self._by_deadline = False
+        # A deadline on the loop's clock is cut to from the guard's reading of that clock.
+        on_loop = scope is not None and on_loop_clock(scope.clock)
+        self._expires_at = scope.expires_at if scope is not None and on_loop else None
         self.started = False
         """The first chunk is out: before it, the first-token limit applies instead."""
 
@@ -154,7 +166,16 @@ class _IdleLimit(Limit):
         own = self._own
         if self._deadline is None:
             return own
-        left = self._deadline.time_left()
+        return self._cut(self._deadline.time_left())
+
+    def left(self, now: float) -> float:
+        expires_at = self._expires_at
+        if expires_at is None or not self.started:
+            return self.remaining()
+        return self._cut(expires_at - now)
+
+    def _cut(self, left: float) -> float:
+        own = self._own
         self._by_deadline = left < own
         self._limit = max(0.0, left) if self._by_deadline else own
         return self._limit

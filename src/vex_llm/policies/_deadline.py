@@ -120,9 +120,10 @@ class _BoundedStream(ChunkStream):
     async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
         owner = self._owner
         scope = owner._open()
-        self._limit = (_DeadlineLimit(owner._sleep, scope, owner._expired()),)
+        expired = owner._expired()
+        self._limit = (_DeadlineLimit(owner._sleep, scope, expired),)
         with deadline_scope(scope), limit_scope(declared_limits() + self._limit):
-            async with within(scope.time_left(), owner._sleep, owner._expired()):
+            async with within(scope.time_left(), owner._sleep, expired):
                 chunks = owner.inner.stream(self._request)
                 return await first_chunk(chunks, owner.inner.name), chunks
 

@@ -195,7 +195,12 @@ class _IdleLimit(Limit):
         expires_at = self._expires_at
         if expires_at is None:
             return self.remaining()
-        return self._cut(expires_at - now)
+        # ``_cut`` inlined: this runs once per chunk.
+        left = expires_at - now
+        own = self._own
+        self._by_deadline = by_deadline = left < own
+        self._limit = limit = max(0.0, left) if by_deadline else own
+        return limit
 
     def _cut(self, left: float) -> float:
         own = self._own

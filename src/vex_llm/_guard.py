@@ -198,7 +198,12 @@ class Guard:
         self._chosen = chosen
         if best <= 0.0:
             raise chosen.expired()
-        self._start_wait()
+        # ``_start_wait()`` inlined: this runs once per chunk.
+        task = _current_task(self._loop)
+        assert task is not None, "vex_llm streams run inside an asyncio task"
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._waiting = True
         due = now + best
         self._due = due
         # Limits read their clocks one after another, so the same deadline comes out a

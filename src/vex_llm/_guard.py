@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+import time
+from collections.abc import Callable
+from contextvars import ContextVar, Token
 from types import TracebackType
 
 from ._clock import Clock, Sleep
@@ -45,9 +45,28 @@ class Limit:
         """Seconds the next wait may take (``math.inf``: no limit)."""
         return math.inf
 
+    def left(self, now: float) -> float:
+        """``remaining()``, given the loop's time ``now``: a limit measured on the loop's
+        clock answers from it rather than reading a clock of its own."""
+        return self.remaining()
+
+    def fixed_due(self) -> float | None:
+        """The loop time this limit ends at, if that moment never moves (a deadline on the
+        loop's clock): a ``Guard`` then reads it once, not on every wait."""
+        return None
+
     def expired(self) -> LlmError:
         """The error raised when the limit chosen for a wait ran out."""
         raise NotImplementedError
+
+
+def on_loop_clock(clock: Clock) -> bool:
+    """Whether ``clock`` reads the running loop's time (``loop.time``, or
+    ``time.monotonic`` under asyncio's own loops, which read it too)."""
+    loop = asyncio.get_running_loop()
+    if clock == loop.time:
+        return True
+    return clock is time.monotonic and type(loop).time is asyncio.BaseEventLoop.time
 
 
 _DECLARED: ContextVar[tuple[Limit, ...]] = ContextVar("vex_llm_limits", default=())
@@ -58,15 +77,32 @@ def declared_limits() -> tuple[Limit, ...]:
     return _DECLARED.get()
 
 
-@contextmanager
-def limit_scope(limits: tuple[Limit, ...]) -> Iterator[None]:
+class limit_scope:  # named like a function: used as `with limit_scope(limits):`
     """Declare ``limits`` (all of them: add to ``declared_limits()`` to extend) for the
-    streams opened inside the block."""
-    token = _DECLARED.set(limits)
-    try:
-        yield
-    finally:
-        _DECLARED.reset(token)
+    streams opened inside the block.
+
+    A class rather than a generator context manager: every stream through a stack opens
+    one or two, and a generator costs a frame and two more objects each time.
+    """
+
+    __slots__ = ("_limits", "_token")
+
+    def __init__(self, limits: tuple[Limit, ...]) -> None:
+        self._limits = limits
+        self._token: Token[tuple[Limit, ...]] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _DECLARED.set(self._limits)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            _DECLARED.reset(self._token)
+            self._token = None
 
 
 def enforces_limits(provider: object) -> bool:
@@ -100,9 +136,12 @@ class Guard:
         "_due",
         "_fast",
         "_fired",
+        "_fixed",
+        "_fixed_due",
         "_handle",
         "_limits",
         "_loop",
+        "_moving",
         "_task",
         "_time",
         "_waiting",
@@ -113,6 +152,17 @@ class Guard:
         self._loop = loop
         self._time = loop.time
         self._fast = all(limit.sleep is asyncio.sleep for limit in limits)
+        # Limits that end at a fixed loop time are read once, here; the others per wait.
+        self._fixed: Limit | None = None
+        self._fixed_due = _INF
+        moving: list[Limit] = []
+        for limit in limits:
+            due = limit.fixed_due() if self._fast else None
+            if due is None:
+                moving.append(limit)
+            elif due < self._fixed_due or self._fixed is None:
+                self._fixed, self._fixed_due = limit, due
+        self._moving = tuple(moving)
         self._handle: asyncio.TimerHandle | None = None
         self._dog: asyncio.Future[None] | None = None
         self._at = math.inf
@@ -129,7 +179,51 @@ class Guard:
         Raises:
             LlmError: The chosen limit is already spent.
         """
-        # Once per chunk: locals, and the loop's bound time, rather than attribute hops.
+        if not self._fast:
+            self._arm_watchdog()
+            return
+        # Once per chunk: one reading of the loop's clock for every limit, the fixed ones
+        # not asked at all. A tie goes to the later limit, as when each read the clock in
+        # turn (the later reading came out a little smaller).
+        now = self._time()
+        chosen = self._fixed
+        best = self._fixed_due - now
+        for limit in self._moving:
+            left = limit.left(now)
+            if left <= best:
+                best = left
+                chosen = limit
+        if chosen is None or best == _INF:
+            return
+        self._chosen = chosen
+        if best <= 0.0:
+            raise chosen.expired()
+        # ``_start_wait()`` inlined: this runs once per chunk.
+        task = _current_task(self._loop)
+        assert task is not None, "vex_llm streams run inside an asyncio task"
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._waiting = True
+        due = now + best
+        self._due = due
+        # Limits read their clocks one after another, so the same deadline comes out a
+        # few microseconds apart from wait to wait: moving the timer for less than the
+        # slack would cost a timer operation for nothing (it fires at most that late).
+        if self._at > due + _SLACK:
+            if self._handle is not None:
+                self._handle.cancel()
+            self._handle = self._loop.call_at(due, self._fire)
+            self._at = due
+
+    def _start_wait(self) -> None:
+        task = _current_task(self._loop)
+        assert task is not None, "vex_llm streams run inside an asyncio task"
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._waiting = True
+
+    def _arm_watchdog(self) -> None:
+        """``arm()`` with an injected sleep: every limit asked, a watchdog per wait."""
         best = _INF
         chosen = None
         for limit in self._limits:
@@ -142,24 +236,8 @@ class Guard:
         self._chosen = chosen
         if best <= 0.0:
             raise chosen.expired()
-        task = _current_task(self._loop)
-        assert task is not None, "vex_llm streams run inside an asyncio task"
-        self._task = task
-        self._cancelling = task.cancelling()
-        self._waiting = True
-        if not self._fast:
-            self._dog = asyncio.ensure_future(self._bark(chosen.sleep, best))
-            return
-        due = self._time() + best
-        self._due = due
-        # Limits read their clocks one after another, so the same deadline comes out a
-        # few microseconds apart from wait to wait: moving the timer for less than the
-        # slack would cost a timer operation for nothing (it fires at most that late).
-        if self._at > due + _SLACK:
-            if self._handle is not None:
-                self._handle.cancel()
-            self._handle = self._loop.call_at(due, self._fire)
-            self._at = due
+        self._start_wait()
+        self._dog = asyncio.ensure_future(self._bark(chosen.sleep, best))
 
     def disarm(self) -> None:
         """The wait ended (a chunk or an error came): the timer stays for the next one."""
@@ -242,7 +320,7 @@ class Until(Limit):
         expired: Builds the error raised on expiry.
     """
 
-    __slots__ = ("_clock", "_due", "_expired")
+    __slots__ = ("_clock", "_due", "_expired", "_on_loop")
 
     def __init__(
         self,
@@ -255,11 +333,17 @@ class Until(Limit):
         self._clock = clock
         self._due = clock() + seconds
         self._expired = expired
+        self._on_loop = on_loop_clock(clock)
 
     def remaining(self) -> float:
         due = self._due
         # Lifted, it stays in the stream's guard: answer without reading the clock.
         return due if due == _INF else due - self._clock()
+
+    def left(self, now: float) -> float:
+        if self._on_loop:
+            return self._due - now
+        return self.remaining()
 
     def expired(self) -> LlmError:
         return self._expired()
@@ -296,7 +380,10 @@ class within:  # named like asyncio.timeout, and used like it
 
     async def __aenter__(self) -> None:
         limits = (self._limit, *self._also)
-        if all(math.isinf(limit.remaining()) for limit in limits):
+        for limit in limits:
+            if not math.isinf(limit.remaining()):
+                break
+        else:
             return
         self._guard = Guard(limits, asyncio.get_running_loop())
         self._guard.arm()

@@ -214,18 +214,17 @@ class ChunkStream:
             if first.tool_calls:
                 self._calls.add(first.tool_calls)
         self._state = _RUNNING
-        limits = tuple(
-            limit
-            for stage in reversed(self._stages)
-            for limit in stage._limits()
-            if not limit.claimed  # enforced by the source itself
-        )
+        limits: list[Limit] = []
+        for stage in reversed(self._stages):
+            for limit in stage._limits():
+                if not limit.claimed:  # else enforced by the source itself
+                    limits.append(limit)
         if self._guard is not None:
             self._guard.close()
         self._guard = None
         if limits:
             assert self._loop is not None
-            self._guard = Guard(limits, self._loop)
+            self._guard = Guard(tuple(limits), self._loop)
 
     async def _finish(self, first_stage: int) -> None:
         """The finish reason is in: every stage (from ``first_stage``) records a success."""

@@ -20,6 +20,7 @@ from vex_llm import (
     deadline,
     trace,
 )
+from vex_llm._guard import Limit, claim_limits
 from vex_llm.policies import TimeoutConfig, TimeoutProvider
 from vex_llm.testing import ManualClock
 
@@ -180,3 +181,31 @@ def test_bad_limits_fail_at_construction(field: str, value: float) -> None:
     """Zero, negative and infinite limits raise ValueError naming the field."""
     with pytest.raises(ValueError, match=f"TimeoutConfig.{field}"):
         TimeoutConfig(**{field: value})  # type: ignore[arg-type]  # deliberately bad values
+
+
+class _Claimer(LlmProvider):
+    """Claims the limits declared above it (as an ``HttpProvider`` does) and keeps them."""
+
+    enforces_declared_limits = True
+
+    def __init__(self) -> None:
+        self.claimed: tuple[Limit, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return "claimer"
+
+    async def complete(self, request: LlmRequest) -> LlmResponse:
+        raise NotImplementedError
+
+    async def stream(self, request: LlmRequest) -> AsyncIterator[StreamChunk]:
+        self.claimed = claim_limits()
+        yield StreamChunk("hi", finish_reason="stop")
+
+
+async def test_a_stream_declares_one_limit_for_its_first_token_and_idle_gaps() -> None:
+    """The first-token and idle limits reach the provider as one limit, asked once per wait."""
+    inner = _Claimer()
+    chunks = await collect(TimeoutProvider(inner).stream(request()))
+    assert [chunk.delta for chunk in chunks] == ["hi"]
+    assert len(inner.claimed) == 1

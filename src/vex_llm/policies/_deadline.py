@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 from .._clock import Clock, Sleep, sleep_for
 from .._errors import DeadlineExceeded
-from .._guard import Limit, declared_limits, limit_scope, within
+from .._guard import Limit, declared_limits, limit_scope, on_loop_clock, within
 from .._limits import check_seconds, checked_as
 from .._provider import LlmProvider, ProviderWrapper
 from .._stream import ChunkStream, first_chunk
@@ -83,15 +83,20 @@ class DeadlineProvider(ProviderWrapper):
 class _DeadlineLimit(Limit):
     """The call's deadline, on each wait for a chunk."""
 
-    __slots__ = ("_expired", "_scope")
+    __slots__ = ("_due", "_expired", "_scope")
 
     def __init__(self, sleep: Sleep, scope: Deadline, expired: Callable[[], DeadlineExceeded]):
         super().__init__(sleep)
         self._scope = scope
         self._expired = expired
+        # On the loop's clock the deadline is a fixed loop time: the guard reads it once.
+        self._due = scope.expires_at if on_loop_clock(scope.clock) else None
 
     def remaining(self) -> float:
         return self._scope.time_left()
+
+    def fixed_due(self) -> float | None:
+        return self._due
 
     def expired(self) -> DeadlineExceeded:
         return self._expired()
@@ -115,9 +120,10 @@ class _BoundedStream(ChunkStream):
     async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
         owner = self._owner
         scope = owner._open()
-        self._limit = (_DeadlineLimit(owner._sleep, scope, owner._expired()),)
+        expired = owner._expired()
+        self._limit = (_DeadlineLimit(owner._sleep, scope, expired),)
         with deadline_scope(scope), limit_scope(declared_limits() + self._limit):
-            async with within(scope.time_left(), owner._sleep, owner._expired()):
+            async with within(scope.time_left(), owner._sleep, expired):
                 chunks = owner.inner.stream(self._request)
                 return await first_chunk(chunks, owner.inner.name), chunks
 

@@ -12,10 +12,10 @@ from .._errors import DeadlineExceeded, Timeout
 from .._guard import (
     Fixed,
     Limit,
-    Until,
     declared_limits,
     enforces_limits,
     limit_scope,
+    on_loop_clock,
     within,
 )
 from .._limits import check_seconds, checked_as
@@ -135,31 +135,82 @@ class TimeoutProvider(ProviderWrapper):
 
 
 class _IdleLimit(Limit):
-    """The idle limit between two chunks, cut to the time left on the call's deadline."""
+    """The idle limit between two chunks, cut to the time left on the call's deadline;
+    before the first chunk, optionally, the first-token limit (one limit, not two, for
+    the guard to ask on every wait).
 
-    __slots__ = ("_by_deadline", "_deadline", "_limit", "_own", "_owner", "started")
+    Args:
+        owner: The ``TimeoutProvider``.
+        scope: The call's deadline, if any.
+        first_token: The loop time the first chunk is due by and the error for missing
+            it (``None``: the first token is timed elsewhere, and this limit waits for
+            ``started``).
+    """
 
-    def __init__(self, owner: TimeoutProvider, scope: Deadline | None) -> None:
+    __slots__ = (
+        "_by_deadline",
+        "_deadline",
+        "_expires_at",
+        "_first_due",
+        "_first_expired",
+        "_limit",
+        "_own",
+        "_owner",
+        "started",
+    )
+
+    def __init__(
+        self,
+        owner: TimeoutProvider,
+        scope: Deadline | None,
+        first_token: tuple[float, Callable[[], Timeout]] | None = None,
+    ) -> None:
         super().__init__(owner._sleep)
         self._owner = owner
         self._deadline = scope
         self._own = self._limit = owner.config.idle
         self._by_deadline = False
+        # A deadline on the loop's clock is cut to from the guard's reading of that clock.
+        on_loop = scope is not None and on_loop_clock(scope.clock)
+        self._expires_at = scope.expires_at if scope is not None and on_loop else None
+        self._first_due = math.inf
+        self._first_expired: Callable[[], Timeout] | None = None
+        if first_token is not None:
+            self._first_due, self._first_expired = first_token
         self.started = False
         """The first chunk is out: before it, the first-token limit applies instead."""
 
     def remaining(self) -> float:
         if not self.started:
-            return math.inf
+            due = self._first_due
+            return due if due == math.inf else due - asyncio.get_running_loop().time()
         own = self._own
         if self._deadline is None:
             return own
-        left = self._deadline.time_left()
+        return self._cut(self._deadline.time_left())
+
+    def left(self, now: float) -> float:
+        if not self.started:
+            return self._first_due - now
+        expires_at = self._expires_at
+        if expires_at is None:
+            return self.remaining()
+        # ``_cut`` inlined: this runs once per chunk.
+        left = expires_at - now
+        own = self._own
+        self._by_deadline = by_deadline = left < own
+        self._limit = limit = max(0.0, left) if by_deadline else own
+        return limit
+
+    def _cut(self, left: float) -> float:
+        own = self._own
         self._by_deadline = left < own
         self._limit = max(0.0, left) if self._by_deadline else own
         return self._limit
 
     def expired(self) -> Timeout:
+        if not self.started and self._first_expired is not None:
+            return self._first_expired()
         return self._owner._expired("idle", self._limit, by_deadline=self._by_deadline)
 
 
@@ -176,18 +227,20 @@ class _TimedStream(ChunkStream):
 
     async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
         owner = self._owner
-        idle = _IdleLimit(owner, current_deadline())
-        self._idle = (idle,)
         limit, expired = owner._bound(owner.config.first_token, "first_token")
         inner = owner.inner
         if owner._sleep is asyncio.sleep and enforces_limits(inner):
-            # The provider times the first token with its own limit, under its one timer.
-            first_token = Until(limit, asyncio.get_running_loop().time, asyncio.sleep, expired)
-            with limit_scope((*declared_limits(), *self._idle, first_token)):
+            # The provider times the first token and then the idle gaps with its own
+            # limits, under its one timer: one limit of ours covers both.
+            due = asyncio.get_running_loop().time() + limit
+            idle = _IdleLimit(owner, current_deadline(), (due, expired))
+            self._idle = (idle,)
+            with limit_scope(declared_limits() + self._idle):
                 chunks = inner.stream(self._request)
                 first = await first_chunk(chunks, inner.name)
-            first_token.stop()
         else:
+            idle = _IdleLimit(owner, current_deadline())
+            self._idle = (idle,)
             with limit_scope(declared_limits() + self._idle):
                 async with within(limit, owner._sleep, expired):
                     chunks = inner.stream(self._request)

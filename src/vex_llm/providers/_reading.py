@@ -11,7 +11,7 @@ import httpx2
 
 from .._clock import Clock, Sleep
 from .._errors import LlmError, Timeout
-from .._guard import Guard, Limit, claim_limits
+from .._guard import Guard, Limit, claim_limits, on_loop_clock
 from .._types import StreamChunk
 from ._body import WireViolation
 from ._sse import SseEvent, StreamReader
@@ -45,6 +45,7 @@ class StreamRead(Limit):
         "_first",
         "_heading",
         "_idle",
+        "_on_loop",
         "_provider",
         "_reader",
         "_ttft_due",
@@ -64,6 +65,7 @@ class StreamRead(Limit):
         self._provider = provider
         self._reader = reader
         self._clock = clock
+        self._on_loop = on_loop_clock(clock)
         self._ttft_due = started + provider._first_token_timeout
         headers_due = started + provider._headers_timeout
         # Until the headers come, the earlier of the two limits applies (and names itself).
@@ -121,7 +123,11 @@ class StreamRead(Limit):
             limit.claimed = False  # whoever reads next (a fallback) enforces them again
 
     def remaining(self) -> float:
-        now = self._clock()
+        return self.left(self._clock())
+
+    def left(self, now: float) -> float:
+        if not self._on_loop:
+            now = self._clock()
         if self.fresh:
             # Once text flows (or the answer finished) the idle limit runs from the last
             # events; a read that completes no event does not restart it.

@@ -1,10 +1,27 @@
-"""The Prometheus observer: vex-llm's events as prometheus-client metrics."""
+"""The Prometheus observer: vex-llm's events as prometheus-client metrics.
+
+The series every call or chunk touches (requests, durations, attempts, tokens, time to
+first token, inter-chunk gaps) are kept as plain numbers under one lock and exported by
+a collector of our own (``_Hot``), with the names, labels, buckets and ``_created``
+samples prometheus-client's own ``Counter`` and ``Histogram`` would give them: an
+``inc()`` or ``observe()`` there takes a lock per value and checks its labels and
+exemplars, a microsecond or more each, several times per call and once per chunk. The
+rare events (retries, fallbacks, hedges, deadlines, circuits, stores) stay on
+prometheus-client's metrics.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Final, TypeVar, cast
 
+import prometheus_client.metrics
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
+from prometheus_client.utils import floatToGoString
 
 from .._errors import DeadlineExceeded
 from .._observe import Attempt, Call, Decision, Observer, Transition
@@ -26,53 +43,178 @@ _TOKEN_TYPES: Final = (
     ("cached_input", "cached_input_tokens"),
     ("reasoning", "reasoning_tokens"),
 )
-
-
-_Spec = tuple[str, type[Counter | Gauge | Histogram], str, str, tuple[str, ...], tuple[float, ...]]
 _PM: Final = ("provider", "model")
+
+_Spec = tuple[str, type[Counter | Gauge], str, str, tuple[str, ...]]
 _METRICS: Final[tuple[_Spec, ...]] = (
-    # (attribute, type, name, help, labels, histogram buckets); counters get "_total".
-    ("requests", Counter, "vex_llm_requests",
-     "Logical calls, by the provider that answered (or failed last), and outcome.",
-     (*_PM, "outcome"), ()),
-    ("duration", Histogram, "vex_llm_request_duration_seconds",
-     "Duration of logical calls (retries and fallbacks included), seconds.", _PM, _CALL_BUCKETS),
-    ("attempts", Counter, "vex_llm_attempts",
-     "Upstream attempts admitted by a circuit, by outcome and error class.",
-     (*_PM, "outcome", "error"), ()),
-    ("first_token", Histogram, "vex_llm_time_to_first_token_seconds",
-     "Time from the start of a streamed call to its first chunk, seconds.", _PM, _FIRST_BUCKETS),
-    ("inter_chunk", Histogram, "vex_llm_inter_chunk_seconds",
-     "Time between consecutive chunks of a stream, seconds.", _PM, _CHUNK_BUCKETS),
-    ("tokens", Counter, "vex_llm_tokens",
-     "Tokens reported by the providers (input, output, cached_input, reasoning).",
-     (*_PM, "type"), ()),
+    # (attribute, type, name, help, labels); counters get "_total". Registered after _Hot.
     ("retries", Counter, "vex_llm_retries",
-     "Retries, by provider and the error class that caused them.", ("provider", "reason"), ()),
+     "Retries, by provider and the error class that caused them.", ("provider", "reason")),
     ("fallbacks", Counter, "vex_llm_fallbacks",
-     "Moves to the next provider of a fallback chain.", ("from", "to", "reason"), ()),
+     "Moves to the next provider of a fallback chain.", ("from", "to", "reason")),
     ("hedges", Counter, "vex_llm_hedges",
-     "Hedged requests: fired, won (the hedge answered), wasted (it did not).", ("outcome",), ()),
+     "Hedged requests: fired, won (the hedge answered), wasted (it did not).", ("outcome",)),
     ("deadlines", Counter, "vex_llm_deadline_exceeded",
-     "Logical calls that ended because their overall deadline was spent.", (), ()),
+     "Logical calls that ended because their overall deadline was spent.", ()),
     ("state", Gauge, "vex_llm_circuit_state",
-     "Circuit state, one-hot (the state this process last saw).", ("circuit", "state"), ()),
+     "Circuit state, one-hot (the state this process last saw).", ("circuit", "state")),
     ("transitions", Counter, "vex_llm_circuit_transitions",
-     "Circuit state transitions.", ("circuit", "from", "to"), ()),
+     "Circuit state transitions.", ("circuit", "from", "to")),
     ("rejections", Counter, "vex_llm_circuit_rejections",
-     "Calls refused or skipped because a circuit was open.", ("circuit", "reason"), ()),
+     "Calls refused or skipped because a circuit was open.", ("circuit", "reason")),
     ("failure_rate", Gauge, "vex_llm_circuit_failure_rate",
-     "Failure rate over the circuit's window (ratio mode), 0..1.", ("circuit",), ()),
+     "Failure rate over the circuit's window (ratio mode), 0..1.", ("circuit",)),
     ("store_degraded", Gauge, "vex_llm_store_degraded",
-     "1 while a shared store is unreachable and circuits run on local state.", ("store",), ()),
+     "1 while a shared store is unreachable and circuits run on local state.", ("store",)),
     ("store_errors", Counter, "vex_llm_store_errors",
-     "Failed operations on a shared store.", ("store",), ()),
+     "Failed operations on a shared store.", ("store",)),
 )  # fmt: skip
 
 
 def state_name(state: str, *, isolated: bool) -> str:
     """The gauge's state name: ``forced_open`` for a circuit held open by hand."""
     return "forced_open" if isolated and state == "open" else state
+
+
+class _Buckets:
+    """One histogram series as plain numbers: counts per bucket (not cumulative; the
+    last is ``+Inf``), their sum and when the series was made (unix seconds)."""
+
+    __slots__ = ("counts", "created", "sum")
+
+    def __init__(self, size: int) -> None:
+        self.counts = [0] * (size + 1)
+        self.sum = 0.0
+        self.created = time.time()
+
+
+class _Family:
+    """One metric's series by label values: ``[value, created]`` for a counter,
+    ``_Buckets`` for a histogram (``bounds`` not empty)."""
+
+    __slots__ = ("bounds", "help", "labels", "les", "name", "series")
+
+    def __init__(
+        self, name: str, text: str, labels: tuple[str, ...], bounds: tuple[float, ...] = ()
+    ) -> None:
+        self.name = name
+        self.help = text
+        self.labels = labels
+        self.bounds = bounds
+        # The "le" label of each bucket, spelled as prometheus-client spells it.
+        self.les: tuple[str, ...] = tuple(
+            floatToGoString(bound)  # type: ignore[no-untyped-call]  # untyped in the library
+            for bound in (*bounds, float("inf"))
+        )
+        self.series: dict[tuple[str, ...], list[float] | _Buckets] = {}
+
+    def add(self, values: tuple[str, ...], amount: float = 1.0) -> None:
+        """Count ``amount`` on a counter's series (the caller holds the lock)."""
+        cell = self.series.get(values)
+        if cell is None:
+            self.series[values] = [amount, time.time()]
+        else:
+            cast("list[float]", cell)[0] += amount
+
+    def buckets(self, values: tuple[str, ...]) -> _Buckets:
+        """A histogram's series (the caller holds the lock)."""
+        cell = self.series.get(values)
+        if cell is None:
+            cell = self.series[values] = _Buckets(len(self.bounds))
+        return cast("_Buckets", cell)
+
+    def observe(self, values: tuple[str, ...], seconds: float) -> None:
+        """One observation on a histogram's series (the caller holds the lock)."""
+        cell = self.buckets(values)
+        cell.counts[bisect_left(self.bounds, seconds)] += 1  # le: the first bound >= it
+        cell.sum += seconds
+
+    def metric(self) -> Metric:
+        """The empty family, as ``describe()`` gives it."""
+        return Metric(self.name, self.help, "histogram" if self.bounds else "counter")
+
+    def export(self, created: bool) -> Metric:
+        """The family with its samples, as prometheus-client's own metric would give them
+        (the caller holds the lock)."""
+        metric = self.metric()
+        add = metric.add_sample
+        name = self.name
+        for values, cell in self.series.items():
+            labels = dict(zip(self.labels, values, strict=True))
+            if isinstance(cell, _Buckets):
+                total = 0.0
+                for le, count in zip(self.les, cell.counts, strict=True):
+                    total += count
+                    add(f"{name}_bucket", {**labels, "le": le}, total)
+                add(f"{name}_count", labels, total)
+                add(f"{name}_sum", labels, cell.sum)
+                stamp = cell.created
+            else:
+                add(f"{name}_total", labels, cell[0])
+                stamp = cell[1]
+            if created:
+                add(f"{name}_created", labels, stamp)
+        return metric
+
+
+class _Hot:
+    """The collector of the per-call and per-chunk series, kept under one lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests = _Family(
+            "vex_llm_requests",
+            "Logical calls, by the provider that answered (or failed last), and outcome.",
+            (*_PM, "outcome"),
+        )
+        self.duration = _Family(
+            "vex_llm_request_duration_seconds",
+            "Duration of logical calls (retries and fallbacks included), seconds.",
+            _PM,
+            _CALL_BUCKETS,
+        )
+        self.attempts = _Family(
+            "vex_llm_attempts",
+            "Upstream attempts admitted by a circuit, by outcome and error class.",
+            (*_PM, "outcome", "error"),
+        )
+        self.first_token = _Family(
+            "vex_llm_time_to_first_token_seconds",
+            "Time from the start of a streamed call to its first chunk, seconds.",
+            _PM,
+            _FIRST_BUCKETS,
+        )
+        self.inter_chunk = _Family(
+            "vex_llm_inter_chunk_seconds",
+            "Time between consecutive chunks of a stream, seconds.",
+            _PM,
+            _CHUNK_BUCKETS,
+        )
+        self.tokens = _Family(
+            "vex_llm_tokens",
+            "Tokens reported by the providers (input, output, cached_input, reasoning).",
+            (*_PM, "type"),
+        )
+        self.families = (
+            self.requests,
+            self.duration,
+            self.attempts,
+            self.first_token,
+            self.inter_chunk,
+            self.tokens,
+        )
+
+    def describe(self) -> Iterable[Metric]:
+        """The families' names and types (the registry refuses a second install by them)."""
+        return [family.metric() for family in self.families]
+
+    def collect(self) -> Iterator[Metric]:
+        """Every series, as prometheus-client's ``Counter`` and ``Histogram`` export them
+        (``_created`` unless prometheus-client was told to leave it out)."""
+        created = bool(getattr(prometheus_client.metrics, "_use_created", True))
+        with self.lock:
+            exported = [family.export(created) for family in self.families]
+        yield from exported
 
 
 class PrometheusObserver(Observer):
@@ -86,12 +228,6 @@ class PrometheusObserver(Observer):
             registry: uninstall the other first).
     """
 
-    requests: Counter
-    duration: Histogram
-    attempts: Counter
-    first_token: Histogram
-    inter_chunk: Histogram
-    tokens: Counter
     retries: Counter
     fallbacks: Counter
     hedges: Counter
@@ -107,6 +243,7 @@ class PrometheusObserver(Observer):
         self.registry = registry
         self._made: list[Collector] = []
         self._circuits: set[str] = set()
+        self._hot = _Hot()
         # Labelled children by (metric, label values): a dict hit instead of labels()' checks
         # and lock on every call. Label values are bounded, so is this.
         self._children: dict[tuple[object, tuple[str, ...]], object] = {}
@@ -117,13 +254,10 @@ class PrometheusObserver(Observer):
             raise
 
     def _build(self, registry: CollectorRegistry) -> None:
-        for attribute, kind, name, text, labels, buckets in _METRICS:
-            if kind is Histogram:
-                metric: Counter | Gauge | Histogram = Histogram(
-                    name, text, labels, buckets=buckets, registry=registry
-                )
-            else:
-                metric = kind(name, text, labels, registry=registry)
+        registry.register(self._hot)
+        self._made.append(self._hot)
+        for attribute, kind, name, text, labels in _METRICS:
+            metric = kind(name, text, labels, registry=registry)
             self._made.append(metric)
             setattr(self, attribute, metric)
 
@@ -146,35 +280,54 @@ class PrometheusObserver(Observer):
     # -- calls ------------------------------------------------------------------------
 
     def call_ended(self, call: Call, outcome: str) -> None:
+        seconds = call.clock() - call.started
         provider = call.provider or call.stack
         model = call.model
-        child = self._child
-        child(self.requests, provider, model, outcome).inc()
-        child(self.duration, provider, model).observe(call.clock() - call.started)
+        hot = self._hot
         usage = call.usage
-        if usage is not None:
-            for kind, field in _TOKEN_TYPES:
-                count = getattr(usage, field)
-                if count:
-                    child(self.tokens, provider, model, kind).inc(count)
-        if isinstance(call.error, DeadlineExceeded):
+        with hot.lock:
+            hot.requests.add((provider, model, outcome))
+            hot.duration.observe((provider, model), seconds)
+            if usage is not None:
+                for kind, field in _TOKEN_TYPES:
+                    count = getattr(usage, field)
+                    if count:
+                        hot.tokens.add((provider, model, kind), count)
+        if call.error is not None and isinstance(call.error, DeadlineExceeded):
             self.deadlines.inc()
         if call.hedged:
             won = outcome == "success" and call.provider in call.hedged
-            child(self.hedges, "won" if won else "wasted").inc()
+            self._child(self.hedges, "won" if won else "wasted").inc()
 
     def first_chunk(self, call: Call, seconds: float) -> None:
-        self._timers(call).first.observe(seconds)
+        timed = self._timed(call)
+        hot = self._hot
+        with hot.lock:
+            cell = timed.first
+            cell.counts[bisect_left(_FIRST_BUCKETS, seconds)] += 1
+            cell.sum += seconds
 
     def chunk(self, call: Call, seconds: float) -> None:
-        self._timers(call).gap.observe(seconds)
+        timed = cast("_Timed | None", call.marks.get(self))
+        if timed is None or timed.provider != call.provider:
+            timed = self._timed(call)
+        with self._hot.lock:
+            cell = timed.gap
+            cell.counts[bisect_left(_CHUNK_BUCKETS, seconds)] += 1
+            cell.sum += seconds
 
-    def _timers(self, call: Call) -> _Timers:
-        cached = call.marks.get(self)
-        if not isinstance(cached, _Timers) or cached.provider != call.provider:
-            cached = _Timers(self, call)
-            call.marks[self] = cached
-        return cached
+    def _timed(self, call: Call) -> _Timed:
+        """The stream's two histogram series, looked up once per provider (not per chunk)."""
+        timed = cast("_Timed | None", call.marks.get(self))
+        if timed is None or timed.provider != call.provider:
+            labels = (call.provider or call.stack, call.model)
+            hot = self._hot
+            with hot.lock:
+                timed = _Timed(
+                    call.provider, hot.first_token.buckets(labels), hot.inter_chunk.buckets(labels)
+                )
+            call.marks[self] = timed
+        return timed
 
     # -- attempts ---------------------------------------------------------------------
 
@@ -185,9 +338,11 @@ class PrometheusObserver(Observer):
 
     def attempt_ended(self, attempt: Attempt, outcome: str) -> None:
         error = "" if attempt.error is None else type(attempt.error).__name__
-        self._child(self.attempts, attempt.provider, attempt.model, outcome, error).inc()
+        hot = self._hot
+        with hot.lock:
+            hot.attempts.add((attempt.provider, attempt.model, outcome, error))
         if attempt.failure_rate is not None:
-            self.failure_rate.labels(attempt.circuit).set(attempt.failure_rate)
+            self._child(self.failure_rate, attempt.circuit).set(attempt.failure_rate)
 
     # -- decisions and circuits ---------------------------------------------------------
 
@@ -226,13 +381,12 @@ class PrometheusObserver(Observer):
             self.store_errors.labels(store).inc()
 
 
-class _Timers:
-    """A stream's two histogram children, looked up once per provider (not per chunk)."""
+class _Timed:
+    """A stream's two histogram series and the provider they are labelled with."""
 
     __slots__ = ("first", "gap", "provider")
 
-    def __init__(self, observer: PrometheusObserver, call: Call) -> None:
-        self.provider = call.provider
-        labels = (call.provider or call.stack, call.model)
-        self.first = observer.first_token.labels(*labels)
-        self.gap = observer.inter_chunk.labels(*labels)
+    def __init__(self, provider: str, first: _Buckets, gap: _Buckets) -> None:
+        self.provider = provider
+        self.first = first
+        self.gap = gap

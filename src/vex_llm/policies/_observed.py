@@ -14,14 +14,13 @@ from .._clock import Clock
 from .._observe import (
     Attempt,
     Call,
-    Observer,
+    Observers,
     current_call,
     enter_attempt,
     enter_call,
+    failed,
     leave_attempt,
     leave_call,
-    logger,
-    notify,
 )
 from .._provider import LlmProvider
 from .._stream import ChunkStream, first_chunk
@@ -62,7 +61,7 @@ def facts_of(inner: LlmProvider) -> tuple[str, str, str]:
 
 
 def start_attempt(
-    targets: tuple[Observer, ...],
+    targets: Observers,
     facts: tuple[str, str, str],
     breaker: CircuitBreaker,
     request: LlmRequest,
@@ -71,15 +70,19 @@ def start_attempt(
     name, default_model, server = facts
     model = request.model or default_model
     call = current_call()
-    attempt = Attempt(call, name, model, server, breaker.name, breaker.state.value)
+    attempt = Attempt(call, name, model, server, breaker)
     if call is not None:
         call.attempted(name, model, server)
-    notify(targets, "attempt_started", attempt)
+    for hook in targets.attempt_started:
+        try:
+            hook(attempt)
+        except Exception:
+            failed(hook)
     return attempt
 
 
 def end_attempt(
-    targets: tuple[Observer, ...],
+    targets: Observers,
     attempt: Attempt,
     breaker: CircuitBreaker,
     error: BaseException | None,
@@ -89,11 +92,33 @@ def end_attempt(
     attempt.error = error
     if breaker.config.mode == "ratio":
         attempt.failure_rate = breaker.stats().failure_rate
-    notify(targets, "attempt_ended", attempt, outcome)
+    for hook in targets.attempt_ended:
+        try:
+            hook(attempt, outcome)
+        except Exception:
+            failed(hook)
+
+
+async def _send(
+    started: list[Attempt],
+    targets: Observers,
+    inner: LlmProvider,
+    facts: tuple[str, str, str],
+    breaker: CircuitBreaker,
+    request: LlmRequest,
+) -> LlmResponse:
+    """The admitted attempt: reported, and the current one while its request goes out."""
+    attempt = start_attempt(targets, facts, breaker, request)
+    started.append(attempt)
+    token = enter_attempt(attempt)
+    try:
+        return await inner.complete(request)
+    finally:
+        leave_attempt(token)
 
 
 async def observed_attempt(
-    targets: tuple[Observer, ...],
+    targets: Observers,
     inner: LlmProvider,
     facts: tuple[str, str, str],
     breaker: CircuitBreaker,
@@ -104,36 +129,37 @@ async def observed_attempt(
     The end is reported after the breaker recorded the outcome, so the failure rate an
     observer reads includes this attempt.
     """
-    attempt: Attempt | None = None
-
-    async def send() -> LlmResponse:
-        nonlocal attempt
-        attempt = start_attempt(targets, facts, breaker, request)
-        token = enter_attempt(attempt)
-        try:
-            return await inner.complete(request)
-        finally:
-            leave_attempt(token)
-
+    started: list[Attempt] = []  # the attempt, once the circuit admitted it
     try:
-        response = await breaker.call(send)
+        response = await breaker.call(_send, started, targets, inner, facts, breaker, request)
     except BaseException as exc:
-        if attempt is not None:  # else the circuit refused it: no attempt was made
-            end_attempt(targets, attempt, breaker, exc, "error")
+        if started:  # else the circuit refused it: no attempt was made
+            end_attempt(targets, started[0], breaker, exc, "error")
         raise
-    assert attempt is not None
-    end_attempt(targets, attempt, breaker, None, "success")
+    end_attempt(targets, started[0], breaker, None, "success")
     return response
 
 
-def _ended(targets: tuple[Observer, ...], call: Call, outcome: str) -> None:
-    if "ended" not in call.marks:
-        call.marks["ended"] = True
-        notify(targets, "call_ended", call, outcome)
+def _ended(targets: Observers, call: Call, outcome: str) -> None:
+    if not call.ended:
+        call.ended = True
+        for hook in targets.call_ended:
+            try:
+                hook(call, outcome)
+            except Exception:
+                failed(hook)
+
+
+def _started(targets: Observers, call: Call) -> None:
+    for hook in targets.call_started:
+        try:
+            hook(call)
+        except Exception:
+            failed(hook)
 
 
 async def observed_call(
-    targets: tuple[Observer, ...],
+    targets: Observers,
     name: str,
     outer: LlmProvider,
     request: LlmRequest,
@@ -142,7 +168,8 @@ async def observed_call(
     """``outer.complete(request)`` as one reported logical call."""
     call = Call(name, clock, streamed=False, request=request)
     call.model = request.model or ""
-    notify(targets, "call_started", call)
+    if targets.call_started:
+        _started(targets, call)
     token = enter_call(call)
     try:
         response = await outer.complete(request)
@@ -164,7 +191,7 @@ class ObservedStream(ChunkStream):
 
     def __init__(
         self,
-        targets: tuple[Observer, ...],
+        targets: Observers,
         name: str,
         outer: LlmProvider,
         request: LlmRequest,
@@ -176,8 +203,8 @@ class ObservedStream(ChunkStream):
         self._request = request
         self._call = Call(name, clock, streamed=True, request=request)
         # Only observers that time chunks cost anything per chunk.
-        self._firsts = tuple(o.first_chunk for o in targets)
-        self._timers = tuple(o.chunk for o in targets if type(o).chunk is not Observer.chunk)
+        self._firsts = targets.first_chunk
+        self._timers = targets.chunk
         self._call.model = request.model or ""
 
     async def __anext__(self) -> StreamChunk:
@@ -191,15 +218,15 @@ class ObservedStream(ChunkStream):
         if last is None or self._timers:
             now = call.clock()
             call.last_chunk = now
-            try:
-                if last is None:
-                    for first in self._firsts:
-                        first(call, now - call.started)
-                else:
-                    for timer in self._timers:
-                        timer(call, now - last)
-            except Exception:
-                logger.exception("observer_failed event=chunk")
+            if last is None:
+                hooks, seconds = self._firsts, now - call.started
+            else:
+                hooks, seconds = self._timers, now - last
+            for hook in hooks:
+                try:
+                    hook(call, seconds)
+                except Exception:
+                    failed(hook)
         if chunk.finish_reason is not None or chunk.usage is not None:
             self._last(chunk)
         return chunk
@@ -220,7 +247,7 @@ class ObservedStream(ChunkStream):
             _ended(self._targets, call, "success")
 
     async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
-        notify(self._targets, "call_started", self._call)
+        _started(self._targets, self._call)
         try:
             chunks = self._outer.stream(self._request)
             return await first_chunk(chunks, self._outer.name), chunks

@@ -26,7 +26,7 @@ An observer's exception is logged (``observer_failed``) and never reaches the ca
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, Protocol, Self
@@ -251,9 +251,11 @@ class Observer:
     def first_chunk(self, call: Call, seconds: float) -> None:
         """A stream's first chunk was handed on, ``seconds`` after the call started."""
 
-    def chunk(self, call: Call, seconds: float) -> None:
-        """A later chunk was handed on, ``seconds`` after the previous one (only observers
-        that override this are called per chunk)."""
+    def chunks(self, call: Call, gaps: Sequence[float]) -> None:
+        """Later chunks were handed on: ``gaps`` holds the seconds between each and the
+        one before, in order. They come in batches, not per chunk (a call per chunk costs
+        more than the timing itself): at least once a second while the stream runs, and
+        when it ends. Only observers that override this make a stream time its chunks."""
 
     def attempt_started(self, attempt: Attempt) -> None:
         """An upstream attempt was admitted by its circuit and is about to be sent."""
@@ -285,7 +287,7 @@ def _overrides(observer: Observer, hook: str) -> bool:
 
 class Observers(tuple[Observer, ...]):
     """The observers of a context, with the hooks of the hot path bound once: each of
-    ``call_started``, ``call_ended``, ``first_chunk``, ``chunk``, ``attempt_started`` and
+    ``call_started``, ``call_ended``, ``first_chunk``, ``chunks``, ``attempt_started`` and
     ``attempt_ended`` is the tuple of the observers' methods that override it, so an
     emitting site calls just those (an observer's exception is logged with ``failed``).
 
@@ -295,7 +297,7 @@ class Observers(tuple[Observer, ...]):
     call_started: tuple[Callable[[Call], None], ...]
     call_ended: tuple[Callable[[Call, str], None], ...]
     first_chunk: tuple[Callable[[Call, float], None], ...]
-    chunk: tuple[Callable[[Call, float], None], ...]
+    chunks: tuple[Callable[[Call, Sequence[float]], None], ...]
     attempt_started: tuple[Callable[[Attempt], None], ...]
     attempt_ended: tuple[Callable[[Attempt, str], None], ...]
 
@@ -305,7 +307,7 @@ class Observers(tuple[Observer, ...]):
         self.call_started = tuple(o.call_started for o in self if _overrides(o, "call_started"))
         self.call_ended = tuple(o.call_ended for o in self if _overrides(o, "call_ended"))
         self.first_chunk = tuple(o.first_chunk for o in self if _overrides(o, "first_chunk"))
-        self.chunk = tuple(o.chunk for o in self if _overrides(o, "chunk"))
+        self.chunks = tuple(o.chunks for o in self if _overrides(o, "chunks"))
         self.attempt_started = tuple(
             o.attempt_started for o in self if _overrides(o, "attempt_started")
         )

@@ -15,7 +15,8 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Final, TypeVar, cast
 
 import prometheus_client.metrics
@@ -116,6 +117,13 @@ class _Family:
         else:
             cast("list[float]", cell)[0] += amount
 
+    def cell(self, values: tuple[str, ...]) -> list[float]:
+        """A counter's series, ``[value, created]`` (the caller holds the lock)."""
+        cell = self.series.get(values)
+        if cell is None:
+            cell = self.series[values] = [0.0, time.time()]
+        return cast("list[float]", cell)
+
     def buckets(self, values: tuple[str, ...]) -> _Buckets:
         """A histogram's series (the caller holds the lock)."""
         cell = self.series.get(values)
@@ -195,6 +203,8 @@ class _Hot:
             "Tokens reported by the providers (input, output, cached_input, reasoning).",
             (*_PM, "type"),
         )
+        # The series of each (provider, model), found with one lookup per event.
+        self.pairs: dict[tuple[str, str], _Pair] = {}
         self.families = (
             self.requests,
             self.duration,
@@ -203,6 +213,14 @@ class _Hot:
             self.inter_chunk,
             self.tokens,
         )
+
+    def pair(self, provider: str, model: str) -> _Pair:
+        """The series of one (provider, model) (the caller holds the lock)."""
+        key = (provider, model)
+        found = self.pairs.get(key)
+        if found is None:
+            found = self.pairs[key] = _Pair(self, key)
+        return found
 
     def describe(self) -> Iterable[Metric]:
         """The families' names and types (the registry refuses a second install by them)."""
@@ -282,17 +300,26 @@ class PrometheusObserver(Observer):
     def call_ended(self, call: Call, outcome: str) -> None:
         seconds = call.clock() - call.started
         provider = call.provider or call.stack
-        model = call.model
         hot = self._hot
         usage = call.usage
         with hot.lock:
-            hot.requests.add((provider, model, outcome))
-            hot.duration.observe((provider, model), seconds)
+            pair = hot.pairs.get((provider, call.model)) or hot.pair(provider, call.model)
+            requests = pair.requests.get(outcome) or pair.request(outcome)
+            requests[0] += 1.0
+            duration = pair.duration
+            duration.counts[bisect_left(_CALL_BUCKETS, seconds)] += 1
+            duration.sum += seconds
             if usage is not None:
-                for kind, field in _TOKEN_TYPES:
-                    count = getattr(usage, field)
-                    if count:
-                        hot.tokens.add((provider, model, kind), count)
+                # The types in _TOKEN_TYPES' order; a type appears once it was non-zero.
+                tokens = pair.tokens
+                if count := usage.prompt_tokens:
+                    (tokens[0] or pair.token(0))[0] += count
+                if count := usage.completion_tokens:
+                    (tokens[1] or pair.token(1))[0] += count
+                if count := usage.cached_input_tokens:
+                    (tokens[2] or pair.token(2))[0] += count
+                if count := usage.reasoning_tokens:
+                    (tokens[3] or pair.token(3))[0] += count
         if call.error is not None and isinstance(call.error, DeadlineExceeded):
             self.deadlines.inc()
         if call.hedged:
@@ -307,14 +334,16 @@ class PrometheusObserver(Observer):
             cell.counts[bisect_left(_FIRST_BUCKETS, seconds)] += 1
             cell.sum += seconds
 
-    def chunk(self, call: Call, seconds: float) -> None:
-        timed = cast("_Timed | None", call.marks.get(self))
-        if timed is None or timed.provider != call.provider:
-            timed = self._timed(call)
+    def chunks(self, call: Call, gaps: Sequence[float]) -> None:
+        timed = self._timed(call)
+        slot = partial(bisect_left, _CHUNK_BUCKETS)  # le: the first bound >= the gap
+        total = sum(gaps)
         with self._hot.lock:
             cell = timed.gap
-            cell.counts[bisect_left(_CHUNK_BUCKETS, seconds)] += 1
-            cell.sum += seconds
+            counts = cell.counts
+            for index in map(slot, gaps):
+                counts[index] += 1
+            cell.sum += total
 
     def _timed(self, call: Call) -> _Timed:
         """The stream's two histogram series, looked up once per provider (not per chunk)."""
@@ -323,9 +352,8 @@ class PrometheusObserver(Observer):
             labels = (call.provider or call.stack, call.model)
             hot = self._hot
             with hot.lock:
-                timed = _Timed(
-                    call.provider, hot.first_token.buckets(labels), hot.inter_chunk.buckets(labels)
-                )
+                pair = hot.pair(*labels)
+                timed = _Timed(call.provider, pair.first_token(), pair.inter_chunk())
             call.marks[self] = timed
         return timed
 
@@ -340,7 +368,11 @@ class PrometheusObserver(Observer):
         error = "" if attempt.error is None else type(attempt.error).__name__
         hot = self._hot
         with hot.lock:
-            hot.attempts.add((attempt.provider, attempt.model, outcome, error))
+            pair = hot.pairs.get((attempt.provider, attempt.model)) or hot.pair(
+                attempt.provider, attempt.model
+            )
+            cell = pair.attempts.get((outcome, error)) or pair.attempt(outcome, error)
+            cell[0] += 1.0
         if attempt.failure_rate is not None:
             self._child(self.failure_rate, attempt.circuit).set(attempt.failure_rate)
 
@@ -390,3 +422,38 @@ class _Timed:
         self.provider = provider
         self.first = first
         self.gap = gap
+
+
+class _Pair:
+    """The series of one (provider, model), each made in its family on first use."""
+
+    __slots__ = ("_hot", "attempts", "duration", "key", "requests", "tokens")
+
+    def __init__(self, hot: _Hot, key: tuple[str, str]) -> None:
+        self._hot = hot
+        self.key = key
+        self.requests: dict[str, list[float]] = {}
+        self.attempts: dict[tuple[str, str], list[float]] = {}
+        self.tokens: list[list[float] | None] = [None] * len(_TOKEN_TYPES)
+        self.duration = hot.duration.buckets(key)
+
+    def request(self, outcome: str) -> list[float]:
+        cell = self.requests[outcome] = self._hot.requests.cell((*self.key, outcome))
+        return cell
+
+    def attempt(self, outcome: str, error: str) -> list[float]:
+        cell = self.attempts[outcome, error] = self._hot.attempts.cell((*self.key, outcome, error))
+        return cell
+
+    def token(self, index: int) -> list[float]:
+        cell = self.tokens[index]
+        if cell is None:
+            kind = _TOKEN_TYPES[index][0]
+            cell = self.tokens[index] = self._hot.tokens.cell((*self.key, kind))
+        return cell
+
+    def first_token(self) -> _Buckets:
+        return self._hot.first_token.buckets(self.key)
+
+    def inter_chunk(self) -> _Buckets:
+        return self._hot.inter_chunk.buckets(self.key)

@@ -7,11 +7,12 @@ check ``observers()`` once per call and go the plain way when it is empty.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 from .._clock import Clock
 from .._observe import (
+    _CALL,
     Attempt,
     Call,
     Observers,
@@ -28,6 +29,9 @@ from .._types import LlmRequest, LlmResponse, StreamChunk
 
 if TYPE_CHECKING:
     from ..breaker import CircuitBreaker
+
+_FLUSH_EVERY: Final = 1.0
+"""Seconds at most between a stream's batches of chunk gaps (``Observer.chunks``)."""
 
 
 def _bottom(provider: LlmProvider) -> LlmProvider:
@@ -185,9 +189,25 @@ async def observed_call(
 
 
 class ObservedStream(ChunkStream):
-    """A stack's stream as one reported logical call: the outermost stream, timing chunks."""
+    """A stack's stream as one reported logical call: the outermost stream, timing chunks.
 
-    __slots__ = ("_call", "_firsts", "_outer", "_request", "_targets", "_timers")
+    The gaps between chunks are kept in a list and handed to the observers that time
+    chunks in batches (``Observer.chunks``): at least once a second, and when the stream
+    ends. Per chunk that costs a clock read and an append.
+    """
+
+    __slots__ = (
+        "_call",
+        "_clock",
+        "_firsts",
+        "_flush_at",
+        "_gaps",
+        "_last_at",
+        "_outer",
+        "_request",
+        "_targets",
+        "_timers",
+    )
 
     def __init__(
         self,
@@ -201,35 +221,70 @@ class ObservedStream(ChunkStream):
         self._targets = targets
         self._outer = outer
         self._request = request
+        self._clock = clock
         self._call = Call(name, clock, streamed=True, request=request)
-        # Only observers that time chunks cost anything per chunk.
-        self._firsts = targets.first_chunk
-        self._timers = targets.chunk
         self._call.model = request.model or ""
+        self._firsts = targets.first_chunk
+        # Only observers that time chunks cost anything per chunk.
+        self._timers = targets.chunks
+        self._gaps: list[float] | None = None  # made at the first chunk, if timed
+        self._last_at = 0.0  # when the last chunk was handed on
+        self._flush_at = 0.0  # when the gaps go to the observers at the latest
 
     async def __anext__(self) -> StreamChunk:
-        call = self._call
-        token = enter_call(call)
+        # The call is current while the chain works (a restart's attempt, a decision, a
+        # state change belong to it), and only then: the consumer's code between chunks
+        # is not part of it.
+        token = _CALL.set(self._call)
         try:
             chunk = await ChunkStream.__anext__(self)
         finally:
-            leave_call(token)
-        last = call.last_chunk
-        if last is None or self._timers:
-            now = call.clock()
-            call.last_chunk = now
-            if last is None:
-                hooks, seconds = self._firsts, now - call.started
-            else:
-                hooks, seconds = self._timers, now - last
-            for hook in hooks:
-                try:
-                    hook(call, seconds)
-                except Exception:
-                    failed(hook)
+            _CALL.reset(token)
+        gaps = self._gaps
+        if gaps is not None:
+            now = self._clock()
+            gaps.append(now - self._last_at)
+            self._last_at = now
+            if now >= self._flush_at:
+                self._flush(now)
+        elif self._call.last_chunk is None:
+            self._first()
         if chunk.finish_reason is not None or chunk.usage is not None:
             self._last(chunk)
         return chunk
+
+    def _first(self) -> None:
+        """The first chunk: report its time, and start timing the rest if anyone does."""
+        call = self._call
+        now = call.last_chunk = self._last_at = self._clock()
+        seconds = now - call.started
+        for hook in self._firsts:
+            try:
+                hook(call, seconds)
+            except Exception:
+                failed(hook)
+        if self._timers:
+            self._gaps = []
+            self._flush_at = now + _FLUSH_EVERY
+
+    def _flush(self, now: float) -> None:
+        """Hand the gaps timed so far to the observers that time chunks."""
+        gaps = self._gaps
+        if not gaps:
+            return
+        self._gaps = []
+        self._flush_at = now + _FLUSH_EVERY
+        call = self._call
+        call.last_chunk = self._last_at
+        for hook in self._timers:
+            try:
+                hook(call, gaps)
+            except Exception:
+                failed(hook)
+
+    def _end(self, outcome: str) -> None:
+        self._flush(self._last_at)
+        _ended(self._targets, self._call, outcome)
 
     def _last(self, chunk: StreamChunk) -> None:
         """The chunks that end a stream carry its model, provider, usage and finish."""
@@ -244,7 +299,7 @@ class ObservedStream(ChunkStream):
             call.finish_reason = chunk.finish_reason
             if any(target.wants_content for target in self._targets):
                 call.output = self.partial
-            _ended(self._targets, call, "success")
+            self._end("success")
 
     async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
         _started(self._targets, self._call)
@@ -253,13 +308,13 @@ class ObservedStream(ChunkStream):
             return await first_chunk(chunks, self._outer.name), chunks
         except BaseException as exc:
             self._call.error = exc
-            _ended(self._targets, self._call, "error")
+            self._end("error")
             raise
 
     async def _failed(self, error: BaseException, stream: ChunkStream) -> BaseException:
         self._call.error = error
-        _ended(self._targets, self._call, "error")
+        self._end("error")
         return error
 
     async def _abandoned(self) -> None:
-        _ended(self._targets, self._call, "abandoned")
+        self._end("abandoned")

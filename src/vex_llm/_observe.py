@@ -300,6 +300,9 @@ class Observers(tuple[Observer, ...]):
     chunks: tuple[Callable[[Call, Sequence[float]], None], ...]
     attempt_started: tuple[Callable[[Attempt], None], ...]
     attempt_ended: tuple[Callable[[Attempt, str], None], ...]
+    outgoing: bool
+    """Whether any of them adds headers to outgoing requests (then an attempt is made the
+    current one while it runs, for ``outgoing_headers``)."""
 
     def __init__(self, members: Iterable[Observer] = ()) -> None:
         # tuple.__new__ took the members; bind the overridden hooks of each.
@@ -312,6 +315,7 @@ class Observers(tuple[Observer, ...]):
             o.attempt_started for o in self if _overrides(o, "attempt_started")
         )
         self.attempt_ended = tuple(o.attempt_ended for o in self if _overrides(o, "attempt_ended"))
+        self.outgoing = any(_overrides(o, "outgoing") for o in self)
 
 
 def failed(hook: Callable[..., None]) -> None:

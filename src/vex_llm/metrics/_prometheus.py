@@ -359,11 +359,6 @@ class PrometheusObserver(Observer):
 
     # -- attempts ---------------------------------------------------------------------
 
-    def attempt_started(self, attempt: Attempt) -> None:
-        if attempt.circuit not in self._circuits:
-            self._circuits.add(attempt.circuit)
-            self._set_state(attempt.circuit, attempt.state)
-
     def attempt_ended(self, attempt: Attempt, outcome: str) -> None:
         error = "" if attempt.error is None else type(attempt.error).__name__
         hot = self._hot
@@ -373,6 +368,12 @@ class PrometheusObserver(Observer):
             )
             cell = pair.attempts.get((outcome, error)) or pair.attempt(outcome, error)
             cell[0] += 1.0
+        if attempt.circuit not in self._circuits:
+            # A circuit's gauge starts at its first attempt. Had this attempt moved it,
+            # state_changed would have set the gauge already: its state now is the one
+            # that admitted the attempt.
+            self._circuits.add(attempt.circuit)
+            self._set_state(attempt.circuit, attempt.state)
         if attempt.failure_rate is not None:
             self._child(self.failure_rate, attempt.circuit).set(attempt.failure_rate)
 

@@ -26,7 +26,7 @@ An observer's exception is logged (``observer_failed``) and never reaches the ca
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, Protocol, Self
@@ -97,6 +97,7 @@ class Call:
     __slots__ = (
         "asked",
         "clock",
+        "ended",
         "error",
         "finish_reason",
         "hedged",
@@ -134,8 +135,11 @@ class Call:
         self.error: BaseException | None = None
         self.last_failure: tuple[str, str] | None = None  # (provider, why) before a fallback
         self.hedged: list[str] = []
-        self.asked: dict[str, tuple[str, str]] = {}  # provider -> (model, server)
+        # (model, server) of the providers attempted before the current one, made when a
+        # second provider is attempted: most calls have one.
+        self.asked: dict[str, tuple[str, str]] | None = None
         self.marks: dict[object, object] = {}
+        self.ended = False  # call_ended was reported (it is reported once)
 
     def seen(self, response: LlmResponse) -> None:
         """Take the model, finish reason and usage from a response (and the model asked,
@@ -144,19 +148,42 @@ class Call:
         self.output = response.content
         self.finish_reason = response.finish_reason
         self.usage = response.usage
-        if response.provider:
+        if response.provider and response.provider != self.provider:
             self.answered_by(response.provider)
         self.model = self.model or response.model
 
     def attempted(self, provider: str, model: str, server: str) -> None:
         """An attempt on ``provider`` (asked for ``model``, at ``server``) was admitted."""
+        if self.provider and self.provider != provider:
+            self._keep()
         self.provider, self.model, self.server = provider, model, server
-        self.asked[provider] = (model, server)
 
     def answered_by(self, provider: str) -> None:
         """``provider`` answered: a hedge race decides who, not who was attempted last."""
+        if provider == self.provider:
+            return
+        asked = self.asked
+        if self.provider:
+            asked = self._keep()
         self.provider = provider
-        self.model, self.server = self.asked.get(provider, (self.model, self.server))
+        if asked is not None and provider in asked:
+            self.model, self.server = asked[provider]
+
+    def _keep(self) -> dict[str, tuple[str, str]]:
+        """Remember what the current provider was asked before another one takes over."""
+        if self.asked is None:
+            self.asked = {}
+        self.asked[self.provider] = (self.model, self.server)
+        return self.asked
+
+
+class Circuit(Protocol):
+    """What an attempt knows of the circuit that admitted it (a ``CircuitBreaker``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def state(self) -> StateValue: ...
 
 
 class Attempt:
@@ -167,12 +194,12 @@ class Attempt:
         provider: The provider's name.
         model: The model asked.
         server: The provider's host[:port] (``""`` when it has no URL).
-        circuit: The circuit's name.
-        state: The circuit's state when it admitted the attempt (``closed``, ``half_open``).
+        breaker: The circuit that admitted it (``circuit`` is its name, ``state`` its state).
         failure_rate: Filled in at the end in ratio mode: the circuit's failure rate.
     """
 
     __slots__ = (
+        "_breaker",
         "call",
         "circuit",
         "error",
@@ -181,21 +208,27 @@ class Attempt:
         "model",
         "provider",
         "server",
-        "state",
     )
 
     def __init__(
-        self, call: Call | None, provider: str, model: str, server: str, circuit: str, state: str
+        self, call: Call | None, provider: str, model: str, server: str, breaker: Circuit
     ) -> None:
         self.call = call
-        self.state = state
+        self._breaker = breaker
+        self.circuit = breaker.name
         self.provider = provider
         self.model = model
         self.server = server
-        self.circuit = circuit
         self.error: BaseException | None = None
         self.failure_rate: float | None = None
         self.marks: dict[object, object] = {}
+
+    @property
+    def state(self) -> str:
+        """The circuit's state (``closed``, ``half_open``): read in ``attempt_started`` it
+        is the state that admitted the attempt. Read from the breaker only when asked
+        (the breaker's ``state`` applies its lazy step, not free on every attempt)."""
+        return self._breaker.state.value
 
 
 class Observer:
@@ -218,9 +251,11 @@ class Observer:
     def first_chunk(self, call: Call, seconds: float) -> None:
         """A stream's first chunk was handed on, ``seconds`` after the call started."""
 
-    def chunk(self, call: Call, seconds: float) -> None:
-        """A later chunk was handed on, ``seconds`` after the previous one (only observers
-        that override this are called per chunk)."""
+    def chunks(self, call: Call, gaps: Sequence[float]) -> None:
+        """Later chunks were handed on: ``gaps`` holds the seconds between each and the
+        one before, in order. They come in batches, not per chunk (a call per chunk costs
+        more than the timing itself): at least once a second while the stream runs, and
+        when it ends. Only observers that override this make a stream time its chunks."""
 
     def attempt_started(self, attempt: Attempt) -> None:
         """An upstream attempt was admitted by its circuit and is about to be sent."""
@@ -246,12 +281,57 @@ class Observer:
         operation just ``failed``."""
 
 
-_OBSERVERS: ContextVar[tuple[Observer, ...]] = ContextVar("vex_llm_observers", default=())
+def _overrides(observer: Observer, hook: str) -> bool:
+    return getattr(type(observer), hook) is not getattr(Observer, hook)
+
+
+class Observers(tuple[Observer, ...]):
+    """The observers of a context, with the hooks of the hot path bound once: each of
+    ``call_started``, ``call_ended``, ``first_chunk``, ``chunks``, ``attempt_started`` and
+    ``attempt_ended`` is the tuple of the observers' methods that override it, so an
+    emitting site calls just those (an observer's exception is logged with ``failed``).
+
+    Built when an observer is added or removed, never per call.
+    """
+
+    call_started: tuple[Callable[[Call], None], ...]
+    call_ended: tuple[Callable[[Call, str], None], ...]
+    first_chunk: tuple[Callable[[Call, float], None], ...]
+    chunks: tuple[Callable[[Call, Sequence[float]], None], ...]
+    attempt_started: tuple[Callable[[Attempt], None], ...]
+    attempt_ended: tuple[Callable[[Attempt, str], None], ...]
+    outgoing: bool
+    """Whether any of them adds headers to outgoing requests (then an attempt is made the
+    current one while it runs, for ``outgoing_headers``)."""
+
+    def __init__(self, members: Iterable[Observer] = ()) -> None:
+        # tuple.__new__ took the members; bind the overridden hooks of each.
+        del members
+        self.call_started = tuple(o.call_started for o in self if _overrides(o, "call_started"))
+        self.call_ended = tuple(o.call_ended for o in self if _overrides(o, "call_ended"))
+        self.first_chunk = tuple(o.first_chunk for o in self if _overrides(o, "first_chunk"))
+        self.chunks = tuple(o.chunks for o in self if _overrides(o, "chunks"))
+        self.attempt_started = tuple(
+            o.attempt_started for o in self if _overrides(o, "attempt_started")
+        )
+        self.attempt_ended = tuple(o.attempt_ended for o in self if _overrides(o, "attempt_ended"))
+        self.outgoing = any(_overrides(o, "outgoing") for o in self)
+
+
+def failed(hook: Callable[..., None]) -> None:
+    """Log that an observer's ``hook`` raised (call it from the ``except`` around it)."""
+    owner = getattr(hook, "__self__", hook)
+    name = getattr(hook, "__name__", "?")
+    logger.exception("observer_failed observer=%s event=%s", type(owner).__name__, name)
+
+
+_NOBODY: Final = Observers()
+_OBSERVERS: ContextVar[Observers] = ContextVar("vex_llm_observers", default=_NOBODY)
 _CALL: ContextVar[Call | None] = ContextVar("vex_llm_call", default=None)
 _ATTEMPT: ContextVar[Attempt | None] = ContextVar("vex_llm_attempt", default=None)
 
 
-def observers() -> tuple[Observer, ...]:
+def observers() -> Observers:
     """The observers of the current context (empty when nothing observes)."""
     return _OBSERVERS.get()
 
@@ -277,8 +357,8 @@ class Observing:
     def __init__(self, observer: Observer, cleanup: Callable[[], None] | None = None) -> None:
         self._observer = observer
         self._cleanup = cleanup
-        self._token: Token[tuple[Observer, ...]] | None = _OBSERVERS.set(
-            (*_OBSERVERS.get(), observer)
+        self._token: Token[Observers] | None = _OBSERVERS.set(
+            Observers((*_OBSERVERS.get(), observer))
         )
 
     @property
@@ -294,7 +374,7 @@ class Observing:
         try:
             _OBSERVERS.reset(token)
         except ValueError:  # another context: drop just this observer there
-            _OBSERVERS.set(tuple(o for o in _OBSERVERS.get() if o is not self._observer))
+            _OBSERVERS.set(Observers(o for o in _OBSERVERS.get() if o is not self._observer))
         if self._cleanup is not None:
             self._cleanup()
 

@@ -1,10 +1,28 @@
-"""The Prometheus observer: vex-llm's events as prometheus-client metrics."""
+"""The Prometheus observer: vex-llm's events as prometheus-client metrics.
+
+The series every call or chunk touches (requests, durations, attempts, tokens, time to
+first token, inter-chunk gaps) are kept as plain numbers under one lock and exported by
+a collector of our own (``_Hot``), with the names, labels, buckets and ``_created``
+samples prometheus-client's own ``Counter`` and ``Histogram`` would give them: an
+``inc()`` or ``observe()`` there takes a lock per value and checks its labels and
+exemplars, a microsecond or more each, several times per call and once per chunk. The
+rare events (retries, fallbacks, hedges, deadlines, circuits, stores) stay on
+prometheus-client's metrics.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Final, TypeVar, cast
 
+import prometheus_client.metrics
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
+from prometheus_client.utils import floatToGoString
 
 from .._errors import DeadlineExceeded
 from .._observe import Attempt, Call, Decision, Observer, Transition
@@ -26,53 +44,195 @@ _TOKEN_TYPES: Final = (
     ("cached_input", "cached_input_tokens"),
     ("reasoning", "reasoning_tokens"),
 )
-
-
-_Spec = tuple[str, type[Counter | Gauge | Histogram], str, str, tuple[str, ...], tuple[float, ...]]
 _PM: Final = ("provider", "model")
+
+_Spec = tuple[str, type[Counter | Gauge], str, str, tuple[str, ...]]
 _METRICS: Final[tuple[_Spec, ...]] = (
-    # (attribute, type, name, help, labels, histogram buckets); counters get "_total".
-    ("requests", Counter, "vex_llm_requests",
-     "Logical calls, by the provider that answered (or failed last), and outcome.",
-     (*_PM, "outcome"), ()),
-    ("duration", Histogram, "vex_llm_request_duration_seconds",
-     "Duration of logical calls (retries and fallbacks included), seconds.", _PM, _CALL_BUCKETS),
-    ("attempts", Counter, "vex_llm_attempts",
-     "Upstream attempts admitted by a circuit, by outcome and error class.",
-     (*_PM, "outcome", "error"), ()),
-    ("first_token", Histogram, "vex_llm_time_to_first_token_seconds",
-     "Time from the start of a streamed call to its first chunk, seconds.", _PM, _FIRST_BUCKETS),
-    ("inter_chunk", Histogram, "vex_llm_inter_chunk_seconds",
-     "Time between consecutive chunks of a stream, seconds.", _PM, _CHUNK_BUCKETS),
-    ("tokens", Counter, "vex_llm_tokens",
-     "Tokens reported by the providers (input, output, cached_input, reasoning).",
-     (*_PM, "type"), ()),
+    # (attribute, type, name, help, labels); counters get "_total". Registered after _Hot.
     ("retries", Counter, "vex_llm_retries",
-     "Retries, by provider and the error class that caused them.", ("provider", "reason"), ()),
+     "Retries, by provider and the error class that caused them.", ("provider", "reason")),
     ("fallbacks", Counter, "vex_llm_fallbacks",
-     "Moves to the next provider of a fallback chain.", ("from", "to", "reason"), ()),
+     "Moves to the next provider of a fallback chain.", ("from", "to", "reason")),
     ("hedges", Counter, "vex_llm_hedges",
-     "Hedged requests: fired, won (the hedge answered), wasted (it did not).", ("outcome",), ()),
+     "Hedged requests: fired, won (the hedge answered), wasted (it did not).", ("outcome",)),
     ("deadlines", Counter, "vex_llm_deadline_exceeded",
-     "Logical calls that ended because their overall deadline was spent.", (), ()),
+     "Logical calls that ended because their overall deadline was spent.", ()),
     ("state", Gauge, "vex_llm_circuit_state",
-     "Circuit state, one-hot (the state this process last saw).", ("circuit", "state"), ()),
+     "Circuit state, one-hot (the state this process last saw).", ("circuit", "state")),
     ("transitions", Counter, "vex_llm_circuit_transitions",
-     "Circuit state transitions.", ("circuit", "from", "to"), ()),
+     "Circuit state transitions.", ("circuit", "from", "to")),
     ("rejections", Counter, "vex_llm_circuit_rejections",
-     "Calls refused or skipped because a circuit was open.", ("circuit", "reason"), ()),
+     "Calls refused or skipped because a circuit was open.", ("circuit", "reason")),
     ("failure_rate", Gauge, "vex_llm_circuit_failure_rate",
-     "Failure rate over the circuit's window (ratio mode), 0..1.", ("circuit",), ()),
+     "Failure rate over the circuit's window (ratio mode), 0..1.", ("circuit",)),
     ("store_degraded", Gauge, "vex_llm_store_degraded",
-     "1 while a shared store is unreachable and circuits run on local state.", ("store",), ()),
+     "1 while a shared store is unreachable and circuits run on local state.", ("store",)),
     ("store_errors", Counter, "vex_llm_store_errors",
-     "Failed operations on a shared store.", ("store",), ()),
+     "Failed operations on a shared store.", ("store",)),
 )  # fmt: skip
 
 
 def state_name(state: str, *, isolated: bool) -> str:
     """The gauge's state name: ``forced_open`` for a circuit held open by hand."""
     return "forced_open" if isolated and state == "open" else state
+
+
+class _Buckets:
+    """One histogram series as plain numbers: counts per bucket (not cumulative; the
+    last is ``+Inf``), their sum and when the series was made (unix seconds)."""
+
+    __slots__ = ("counts", "created", "sum")
+
+    def __init__(self, size: int) -> None:
+        self.counts = [0] * (size + 1)
+        self.sum = 0.0
+        self.created = time.time()
+
+
+class _Family:
+    """One metric's series by label values: ``[value, created]`` for a counter,
+    ``_Buckets`` for a histogram (``bounds`` not empty)."""
+
+    __slots__ = ("bounds", "help", "labels", "les", "name", "series")
+
+    def __init__(
+        self, name: str, text: str, labels: tuple[str, ...], bounds: tuple[float, ...] = ()
+    ) -> None:
+        self.name = name
+        self.help = text
+        self.labels = labels
+        self.bounds = bounds
+        # The "le" label of each bucket, spelled as prometheus-client spells it.
+        self.les: tuple[str, ...] = tuple(
+            floatToGoString(bound)  # type: ignore[no-untyped-call]  # untyped in the library
+            for bound in (*bounds, float("inf"))
+        )
+        self.series: dict[tuple[str, ...], list[float] | _Buckets] = {}
+
+    def add(self, values: tuple[str, ...], amount: float = 1.0) -> None:
+        """Count ``amount`` on a counter's series (the caller holds the lock)."""
+        cell = self.series.get(values)
+        if cell is None:
+            self.series[values] = [amount, time.time()]
+        else:
+            cast("list[float]", cell)[0] += amount
+
+    def cell(self, values: tuple[str, ...]) -> list[float]:
+        """A counter's series, ``[value, created]`` (the caller holds the lock)."""
+        cell = self.series.get(values)
+        if cell is None:
+            cell = self.series[values] = [0.0, time.time()]
+        return cast("list[float]", cell)
+
+    def buckets(self, values: tuple[str, ...]) -> _Buckets:
+        """A histogram's series (the caller holds the lock)."""
+        cell = self.series.get(values)
+        if cell is None:
+            cell = self.series[values] = _Buckets(len(self.bounds))
+        return cast("_Buckets", cell)
+
+    def observe(self, values: tuple[str, ...], seconds: float) -> None:
+        """One observation on a histogram's series (the caller holds the lock)."""
+        cell = self.buckets(values)
+        cell.counts[bisect_left(self.bounds, seconds)] += 1  # le: the first bound >= it
+        cell.sum += seconds
+
+    def metric(self) -> Metric:
+        """The empty family, as ``describe()`` gives it."""
+        return Metric(self.name, self.help, "histogram" if self.bounds else "counter")
+
+    def export(self, created: bool) -> Metric:
+        """The family with its samples, as prometheus-client's own metric would give them
+        (the caller holds the lock)."""
+        metric = self.metric()
+        add = metric.add_sample
+        name = self.name
+        for values, cell in self.series.items():
+            labels = dict(zip(self.labels, values, strict=True))
+            if isinstance(cell, _Buckets):
+                total = 0.0
+                for le, count in zip(self.les, cell.counts, strict=True):
+                    total += count
+                    add(f"{name}_bucket", {**labels, "le": le}, total)
+                add(f"{name}_count", labels, total)
+                add(f"{name}_sum", labels, cell.sum)
+                stamp = cell.created
+            else:
+                add(f"{name}_total", labels, cell[0])
+                stamp = cell[1]
+            if created:
+                add(f"{name}_created", labels, stamp)
+        return metric
+
+
+class _Hot:
+    """The collector of the per-call and per-chunk series, kept under one lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests = _Family(
+            "vex_llm_requests",
+            "Logical calls, by the provider that answered (or failed last), and outcome.",
+            (*_PM, "outcome"),
+        )
+        self.duration = _Family(
+            "vex_llm_request_duration_seconds",
+            "Duration of logical calls (retries and fallbacks included), seconds.",
+            _PM,
+            _CALL_BUCKETS,
+        )
+        self.attempts = _Family(
+            "vex_llm_attempts",
+            "Upstream attempts admitted by a circuit, by outcome and error class.",
+            (*_PM, "outcome", "error"),
+        )
+        self.first_token = _Family(
+            "vex_llm_time_to_first_token_seconds",
+            "Time from the start of a streamed call to its first chunk, seconds.",
+            _PM,
+            _FIRST_BUCKETS,
+        )
+        self.inter_chunk = _Family(
+            "vex_llm_inter_chunk_seconds",
+            "Time between consecutive chunks of a stream, seconds.",
+            _PM,
+            _CHUNK_BUCKETS,
+        )
+        self.tokens = _Family(
+            "vex_llm_tokens",
+            "Tokens reported by the providers (input, output, cached_input, reasoning).",
+            (*_PM, "type"),
+        )
+        # The series of each (provider, model), found with one lookup per event.
+        self.pairs: dict[tuple[str, str], _Pair] = {}
+        self.families = (
+            self.requests,
+            self.duration,
+            self.attempts,
+            self.first_token,
+            self.inter_chunk,
+            self.tokens,
+        )
+
+    def pair(self, provider: str, model: str) -> _Pair:
+        """The series of one (provider, model) (the caller holds the lock)."""
+        key = (provider, model)
+        found = self.pairs.get(key)
+        if found is None:
+            found = self.pairs[key] = _Pair(self, key)
+        return found
+
+    def describe(self) -> Iterable[Metric]:
+        """The families' names and types (the registry refuses a second install by them)."""
+        return [family.metric() for family in self.families]
+
+    def collect(self) -> Iterator[Metric]:
+        """Every series, as prometheus-client's ``Counter`` and ``Histogram`` export them
+        (``_created`` unless prometheus-client was told to leave it out)."""
+        created = bool(getattr(prometheus_client.metrics, "_use_created", True))
+        with self.lock:
+            exported = [family.export(created) for family in self.families]
+        yield from exported
 
 
 class PrometheusObserver(Observer):
@@ -86,12 +246,6 @@ class PrometheusObserver(Observer):
             registry: uninstall the other first).
     """
 
-    requests: Counter
-    duration: Histogram
-    attempts: Counter
-    first_token: Histogram
-    inter_chunk: Histogram
-    tokens: Counter
     retries: Counter
     fallbacks: Counter
     hedges: Counter
@@ -107,6 +261,7 @@ class PrometheusObserver(Observer):
         self.registry = registry
         self._made: list[Collector] = []
         self._circuits: set[str] = set()
+        self._hot = _Hot()
         # Labelled children by (metric, label values): a dict hit instead of labels()' checks
         # and lock on every call. Label values are bounded, so is this.
         self._children: dict[tuple[object, tuple[str, ...]], object] = {}
@@ -117,13 +272,10 @@ class PrometheusObserver(Observer):
             raise
 
     def _build(self, registry: CollectorRegistry) -> None:
-        for attribute, kind, name, text, labels, buckets in _METRICS:
-            if kind is Histogram:
-                metric: Counter | Gauge | Histogram = Histogram(
-                    name, text, labels, buckets=buckets, registry=registry
-                )
-            else:
-                metric = kind(name, text, labels, registry=registry)
+        registry.register(self._hot)
+        self._made.append(self._hot)
+        for attribute, kind, name, text, labels in _METRICS:
+            metric = kind(name, text, labels, registry=registry)
             self._made.append(metric)
             setattr(self, attribute, metric)
 
@@ -146,48 +298,84 @@ class PrometheusObserver(Observer):
     # -- calls ------------------------------------------------------------------------
 
     def call_ended(self, call: Call, outcome: str) -> None:
+        seconds = call.clock() - call.started
         provider = call.provider or call.stack
-        model = call.model
-        child = self._child
-        child(self.requests, provider, model, outcome).inc()
-        child(self.duration, provider, model).observe(call.clock() - call.started)
+        hot = self._hot
         usage = call.usage
-        if usage is not None:
-            for kind, field in _TOKEN_TYPES:
-                count = getattr(usage, field)
-                if count:
-                    child(self.tokens, provider, model, kind).inc(count)
-        if isinstance(call.error, DeadlineExceeded):
+        with hot.lock:
+            pair = hot.pairs.get((provider, call.model)) or hot.pair(provider, call.model)
+            requests = pair.requests.get(outcome) or pair.request(outcome)
+            requests[0] += 1.0
+            duration = pair.duration
+            duration.counts[bisect_left(_CALL_BUCKETS, seconds)] += 1
+            duration.sum += seconds
+            if usage is not None:
+                # The types in _TOKEN_TYPES' order; a type appears once it was non-zero.
+                tokens = pair.tokens
+                if count := usage.prompt_tokens:
+                    (tokens[0] or pair.token(0))[0] += count
+                if count := usage.completion_tokens:
+                    (tokens[1] or pair.token(1))[0] += count
+                if count := usage.cached_input_tokens:
+                    (tokens[2] or pair.token(2))[0] += count
+                if count := usage.reasoning_tokens:
+                    (tokens[3] or pair.token(3))[0] += count
+        if call.error is not None and isinstance(call.error, DeadlineExceeded):
             self.deadlines.inc()
         if call.hedged:
             won = outcome == "success" and call.provider in call.hedged
-            child(self.hedges, "won" if won else "wasted").inc()
+            self._child(self.hedges, "won" if won else "wasted").inc()
 
     def first_chunk(self, call: Call, seconds: float) -> None:
-        self._timers(call).first.observe(seconds)
+        timed = self._timed(call)
+        hot = self._hot
+        with hot.lock:
+            cell = timed.first
+            cell.counts[bisect_left(_FIRST_BUCKETS, seconds)] += 1
+            cell.sum += seconds
 
-    def chunk(self, call: Call, seconds: float) -> None:
-        self._timers(call).gap.observe(seconds)
+    def chunks(self, call: Call, gaps: Sequence[float]) -> None:
+        timed = self._timed(call)
+        slot = partial(bisect_left, _CHUNK_BUCKETS)  # le: the first bound >= the gap
+        total = sum(gaps)
+        with self._hot.lock:
+            cell = timed.gap
+            counts = cell.counts
+            for index in map(slot, gaps):
+                counts[index] += 1
+            cell.sum += total
 
-    def _timers(self, call: Call) -> _Timers:
-        cached = call.marks.get(self)
-        if not isinstance(cached, _Timers) or cached.provider != call.provider:
-            cached = _Timers(self, call)
-            call.marks[self] = cached
-        return cached
+    def _timed(self, call: Call) -> _Timed:
+        """The stream's two histogram series, looked up once per provider (not per chunk)."""
+        timed = cast("_Timed | None", call.marks.get(self))
+        if timed is None or timed.provider != call.provider:
+            labels = (call.provider or call.stack, call.model)
+            hot = self._hot
+            with hot.lock:
+                pair = hot.pair(*labels)
+                timed = _Timed(call.provider, pair.first_token(), pair.inter_chunk())
+            call.marks[self] = timed
+        return timed
 
     # -- attempts ---------------------------------------------------------------------
 
-    def attempt_started(self, attempt: Attempt) -> None:
-        if attempt.circuit not in self._circuits:
-            self._circuits.add(attempt.circuit)
-            self._set_state(attempt.circuit, attempt.state)
-
     def attempt_ended(self, attempt: Attempt, outcome: str) -> None:
         error = "" if attempt.error is None else type(attempt.error).__name__
-        self._child(self.attempts, attempt.provider, attempt.model, outcome, error).inc()
+        hot = self._hot
+        with hot.lock:
+            pair = hot.pairs.get((attempt.provider, attempt.model)) or hot.pair(
+                attempt.provider, attempt.model
+            )
+            cell = pair.attempts.get((outcome, error)) or pair.attempt(outcome, error)
+            cell[0] += 1.0
+        if attempt.circuit not in self._circuits:
+            # A circuit's gauge starts at its first attempt. Had this attempt moved it,
+            # state_changed would have set the gauge already: its state now is the one
+            # that admitted the attempt.
+            self._circuits.add(attempt.circuit)
+            self._set_state(attempt.circuit, attempt.state)
         if attempt.failure_rate is not None:
-            self.failure_rate.labels(attempt.circuit).set(attempt.failure_rate)
+            self._child(self.failure_rate, attempt.circuit).set(attempt.failure_rate)
 
     # -- decisions and circuits ---------------------------------------------------------
 
@@ -226,13 +414,47 @@ class PrometheusObserver(Observer):
             self.store_errors.labels(store).inc()
 
 
-class _Timers:
-    """A stream's two histogram children, looked up once per provider (not per chunk)."""
+class _Timed:
+    """A stream's two histogram series and the provider they are labelled with."""
 
     __slots__ = ("first", "gap", "provider")
 
-    def __init__(self, observer: PrometheusObserver, call: Call) -> None:
-        self.provider = call.provider
-        labels = (call.provider or call.stack, call.model)
-        self.first = observer.first_token.labels(*labels)
-        self.gap = observer.inter_chunk.labels(*labels)
+    def __init__(self, provider: str, first: _Buckets, gap: _Buckets) -> None:
+        self.provider = provider
+        self.first = first
+        self.gap = gap
+
+
+class _Pair:
+    """The series of one (provider, model), each made in its family on first use."""
+
+    __slots__ = ("_hot", "attempts", "duration", "key", "requests", "tokens")
+
+    def __init__(self, hot: _Hot, key: tuple[str, str]) -> None:
+        self._hot = hot
+        self.key = key
+        self.requests: dict[str, list[float]] = {}
+        self.attempts: dict[tuple[str, str], list[float]] = {}
+        self.tokens: list[list[float] | None] = [None] * len(_TOKEN_TYPES)
+        self.duration = hot.duration.buckets(key)
+
+    def request(self, outcome: str) -> list[float]:
+        cell = self.requests[outcome] = self._hot.requests.cell((*self.key, outcome))
+        return cell
+
+    def attempt(self, outcome: str, error: str) -> list[float]:
+        cell = self.attempts[outcome, error] = self._hot.attempts.cell((*self.key, outcome, error))
+        return cell
+
+    def token(self, index: int) -> list[float]:
+        cell = self.tokens[index]
+        if cell is None:
+            kind = _TOKEN_TYPES[index][0]
+            cell = self.tokens[index] = self._hot.tokens.cell((*self.key, kind))
+        return cell
+
+    def first_token(self) -> _Buckets:
+        return self._hot.first_token.buckets(self.key)
+
+    def inter_chunk(self) -> _Buckets:
+        return self._hot.inter_chunk.buckets(self.key)

@@ -6,22 +6,22 @@ check ``observers()`` once per call and go the plain way when it is empty.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Awaitable
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 from .._clock import Clock
 from .._observe import (
+    _CALL,
     Attempt,
     Call,
-    Observer,
+    Observers,
     current_call,
     enter_attempt,
     enter_call,
+    failed,
     leave_attempt,
     leave_call,
-    logger,
-    notify,
 )
 from .._provider import LlmProvider
 from .._stream import ChunkStream, first_chunk
@@ -29,6 +29,9 @@ from .._types import LlmRequest, LlmResponse, StreamChunk
 
 if TYPE_CHECKING:
     from ..breaker import CircuitBreaker
+
+_FLUSH_EVERY: Final = 1.0
+"""Seconds at most between a stream's batches of chunk gaps (``Observer.chunks``)."""
 
 
 def _bottom(provider: LlmProvider) -> LlmProvider:
@@ -62,7 +65,7 @@ def facts_of(inner: LlmProvider) -> tuple[str, str, str]:
 
 
 def start_attempt(
-    targets: tuple[Observer, ...],
+    targets: Observers,
     facts: tuple[str, str, str],
     breaker: CircuitBreaker,
     request: LlmRequest,
@@ -71,15 +74,19 @@ def start_attempt(
     name, default_model, server = facts
     model = request.model or default_model
     call = current_call()
-    attempt = Attempt(call, name, model, server, breaker.name, breaker.state.value)
+    attempt = Attempt(call, name, model, server, breaker)
     if call is not None:
         call.attempted(name, model, server)
-    notify(targets, "attempt_started", attempt)
+    for hook in targets.attempt_started:
+        try:
+            hook(attempt)
+        except Exception:
+            failed(hook)
     return attempt
 
 
 def end_attempt(
-    targets: tuple[Observer, ...],
+    targets: Observers,
     attempt: Attempt,
     breaker: CircuitBreaker,
     error: BaseException | None,
@@ -89,11 +96,41 @@ def end_attempt(
     attempt.error = error
     if breaker.config.mode == "ratio":
         attempt.failure_rate = breaker.stats().failure_rate
-    notify(targets, "attempt_ended", attempt, outcome)
+    for hook in targets.attempt_ended:
+        try:
+            hook(attempt, outcome)
+        except Exception:
+            failed(hook)
+
+
+def _admitted(
+    started: list[Attempt],
+    targets: Observers,
+    inner: LlmProvider,
+    facts: tuple[str, str, str],
+    breaker: CircuitBreaker,
+    request: LlmRequest,
+) -> Awaitable[LlmResponse]:
+    """The admitted attempt, reported; the breaker awaits what it returns. A plain function,
+    not a coroutine: when no observer adds headers, nothing has to run around the await."""
+    attempt = start_attempt(targets, facts, breaker, request)
+    started.append(attempt)
+    if targets.outgoing:
+        return _sent(attempt, inner, request)
+    return inner.complete(request)
+
+
+async def _sent(attempt: Attempt, inner: LlmProvider, request: LlmRequest) -> LlmResponse:
+    """``inner.complete(request)`` with ``attempt`` current while its request goes out."""
+    token = enter_attempt(attempt)
+    try:
+        return await inner.complete(request)
+    finally:
+        leave_attempt(token)
 
 
 async def observed_attempt(
-    targets: tuple[Observer, ...],
+    targets: Observers,
     inner: LlmProvider,
     facts: tuple[str, str, str],
     breaker: CircuitBreaker,
@@ -104,36 +141,37 @@ async def observed_attempt(
     The end is reported after the breaker recorded the outcome, so the failure rate an
     observer reads includes this attempt.
     """
-    attempt: Attempt | None = None
-
-    async def send() -> LlmResponse:
-        nonlocal attempt
-        attempt = start_attempt(targets, facts, breaker, request)
-        token = enter_attempt(attempt)
-        try:
-            return await inner.complete(request)
-        finally:
-            leave_attempt(token)
-
+    started: list[Attempt] = []  # the attempt, once the circuit admitted it
     try:
-        response = await breaker.call(send)
+        response = await breaker.call(_admitted, started, targets, inner, facts, breaker, request)
     except BaseException as exc:
-        if attempt is not None:  # else the circuit refused it: no attempt was made
-            end_attempt(targets, attempt, breaker, exc, "error")
+        if started:  # else the circuit refused it: no attempt was made
+            end_attempt(targets, started[0], breaker, exc, "error")
         raise
-    assert attempt is not None
-    end_attempt(targets, attempt, breaker, None, "success")
+    end_attempt(targets, started[0], breaker, None, "success")
     return response
 
 
-def _ended(targets: tuple[Observer, ...], call: Call, outcome: str) -> None:
-    if "ended" not in call.marks:
-        call.marks["ended"] = True
-        notify(targets, "call_ended", call, outcome)
+def _ended(targets: Observers, call: Call, outcome: str) -> None:
+    if not call.ended:
+        call.ended = True
+        for hook in targets.call_ended:
+            try:
+                hook(call, outcome)
+            except Exception:
+                failed(hook)
+
+
+def _started(targets: Observers, call: Call) -> None:
+    for hook in targets.call_started:
+        try:
+            hook(call)
+        except Exception:
+            failed(hook)
 
 
 async def observed_call(
-    targets: tuple[Observer, ...],
+    targets: Observers,
     name: str,
     outer: LlmProvider,
     request: LlmRequest,
@@ -142,7 +180,8 @@ async def observed_call(
     """``outer.complete(request)`` as one reported logical call."""
     call = Call(name, clock, streamed=False, request=request)
     call.model = request.model or ""
-    notify(targets, "call_started", call)
+    if targets.call_started:
+        _started(targets, call)
     token = enter_call(call)
     try:
         response = await outer.complete(request)
@@ -158,13 +197,29 @@ async def observed_call(
 
 
 class ObservedStream(ChunkStream):
-    """A stack's stream as one reported logical call: the outermost stream, timing chunks."""
+    """A stack's stream as one reported logical call: the outermost stream, timing chunks.
 
-    __slots__ = ("_call", "_firsts", "_outer", "_request", "_targets", "_timers")
+    The gaps between chunks are kept in a list and handed to the observers that time
+    chunks in batches (``Observer.chunks``): at least once a second, and when the stream
+    ends. Per chunk that costs a clock read and an append.
+    """
+
+    __slots__ = (
+        "_call",
+        "_clock",
+        "_firsts",
+        "_flush_at",
+        "_gaps",
+        "_last_at",
+        "_outer",
+        "_request",
+        "_targets",
+        "_timers",
+    )
 
     def __init__(
         self,
-        targets: tuple[Observer, ...],
+        targets: Observers,
         name: str,
         outer: LlmProvider,
         request: LlmRequest,
@@ -174,35 +229,70 @@ class ObservedStream(ChunkStream):
         self._targets = targets
         self._outer = outer
         self._request = request
+        self._clock = clock
         self._call = Call(name, clock, streamed=True, request=request)
-        # Only observers that time chunks cost anything per chunk.
-        self._firsts = tuple(o.first_chunk for o in targets)
-        self._timers = tuple(o.chunk for o in targets if type(o).chunk is not Observer.chunk)
         self._call.model = request.model or ""
+        self._firsts = targets.first_chunk
+        # Only observers that time chunks cost anything per chunk.
+        self._timers = targets.chunks
+        self._gaps: list[float] | None = None  # made at the first chunk, if timed
+        self._last_at = 0.0  # when the last chunk was handed on
+        self._flush_at = 0.0  # when the gaps go to the observers at the latest
 
     async def __anext__(self) -> StreamChunk:
-        call = self._call
-        token = enter_call(call)
+        # The call is current while the chain works (a restart's attempt, a decision, a
+        # state change belong to it), and only then: the consumer's code between chunks
+        # is not part of it.
+        token = _CALL.set(self._call)
         try:
             chunk = await ChunkStream.__anext__(self)
         finally:
-            leave_call(token)
-        last = call.last_chunk
-        if last is None or self._timers:
-            now = call.clock()
-            call.last_chunk = now
-            try:
-                if last is None:
-                    for first in self._firsts:
-                        first(call, now - call.started)
-                else:
-                    for timer in self._timers:
-                        timer(call, now - last)
-            except Exception:
-                logger.exception("observer_failed event=chunk")
+            _CALL.reset(token)
+        gaps = self._gaps
+        if gaps is not None:
+            now = self._clock()
+            gaps.append(now - self._last_at)
+            self._last_at = now
+            if now >= self._flush_at:
+                self._flush(now)
+        elif self._call.last_chunk is None:
+            self._first()
         if chunk.finish_reason is not None or chunk.usage is not None:
             self._last(chunk)
         return chunk
+
+    def _first(self) -> None:
+        """The first chunk: report its time, and start timing the rest if anyone does."""
+        call = self._call
+        now = call.last_chunk = self._last_at = self._clock()
+        seconds = now - call.started
+        for hook in self._firsts:
+            try:
+                hook(call, seconds)
+            except Exception:
+                failed(hook)
+        if self._timers:
+            self._gaps = []
+            self._flush_at = now + _FLUSH_EVERY
+
+    def _flush(self, now: float) -> None:
+        """Hand the gaps timed so far to the observers that time chunks."""
+        gaps = self._gaps
+        if not gaps:
+            return
+        self._gaps = []
+        self._flush_at = now + _FLUSH_EVERY
+        call = self._call
+        call.last_chunk = self._last_at
+        for hook in self._timers:
+            try:
+                hook(call, gaps)
+            except Exception:
+                failed(hook)
+
+    def _end(self, outcome: str) -> None:
+        self._flush(self._last_at)
+        _ended(self._targets, self._call, outcome)
 
     def _last(self, chunk: StreamChunk) -> None:
         """The chunks that end a stream carry its model, provider, usage and finish."""
@@ -217,22 +307,22 @@ class ObservedStream(ChunkStream):
             call.finish_reason = chunk.finish_reason
             if any(target.wants_content for target in self._targets):
                 call.output = self.partial
-            _ended(self._targets, call, "success")
+            self._end("success")
 
     async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
-        notify(self._targets, "call_started", self._call)
+        _started(self._targets, self._call)
         try:
             chunks = self._outer.stream(self._request)
             return await first_chunk(chunks, self._outer.name), chunks
         except BaseException as exc:
             self._call.error = exc
-            _ended(self._targets, self._call, "error")
+            self._end("error")
             raise
 
     async def _failed(self, error: BaseException, stream: ChunkStream) -> BaseException:
         self._call.error = error
-        _ended(self._targets, self._call, "error")
+        self._end("error")
         return error
 
     async def _abandoned(self) -> None:
-        _ended(self._targets, self._call, "abandoned")
+        self._end("abandoned")

@@ -197,7 +197,7 @@ def emit(
     """Record one event in the current trace, if any, and log it to ``"vex_llm"``."""
     collected = _TRACE.get()
     level = _LEVELS[kind]
-    targets = observers()
+    targets: tuple[Observer, ...] = observers()
     if targets and kind in _ROUTINE and (attempt or 1) == 1:
         targets = ()
     if collected is None and not targets and not logger.isEnabledFor(level):

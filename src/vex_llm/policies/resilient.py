@@ -106,11 +106,11 @@ class ResilientProvider(LlmProvider):
         return self._breaker.state is not CircuitState.OPEN and await self._inner.is_available()
 
     async def complete(self, request: LlmRequest) -> LlmResponse:
-        targets = observers()
-        breaker = self._breaker
         try:
+            targets = observers()
             if not targets:
-                return await breaker.call(self._inner.complete, request)
+                return await self._breaker.call(self._inner.complete, request)
+            breaker = self._breaker
             # One reported attempt per admitted call. Its end is reported after the
             # breaker recorded the outcome, so the failure rate an observer reads
             # includes this attempt.

@@ -1,7 +1,9 @@
 """Logical calls and upstream attempts, reported to the observers of ``vex_llm._observe``.
 
 Only taken when something observes: a ``ResilienceStack`` and a ``ResilientProvider``
-check ``observers()`` once per call and go the plain way when it is empty.
+check ``observers()`` once per call and go the plain way when it is empty. Their
+``complete()`` report inline with these helpers (no coroutine of their own around the
+call: each frame was a measurable share of the seam's cost per call).
 """
 
 from __future__ import annotations
@@ -16,12 +18,9 @@ from .._observe import (
     Attempt,
     Call,
     Observers,
-    current_call,
     enter_attempt,
-    enter_call,
     failed,
     leave_attempt,
-    leave_call,
 )
 from .._provider import LlmProvider
 from .._stream import ChunkStream, first_chunk
@@ -73,7 +72,7 @@ def start_attempt(
     """Report an admitted attempt on the provider ``facts`` describe (noted on the call)."""
     name, default_model, server = facts
     model = request.model or default_model
-    call = current_call()
+    call = _CALL.get()
     attempt = Attempt(call, name, model, server, breaker)
     if call is not None:
         call.attempted(name, model, server)
@@ -103,7 +102,7 @@ def end_attempt(
             failed(hook)
 
 
-def _admitted(
+def admitted(
     started: list[Attempt],
     targets: Observers,
     inner: LlmProvider,
@@ -129,30 +128,8 @@ async def _sent(attempt: Attempt, inner: LlmProvider, request: LlmRequest) -> Ll
         leave_attempt(token)
 
 
-async def observed_attempt(
-    targets: Observers,
-    inner: LlmProvider,
-    facts: tuple[str, str, str],
-    breaker: CircuitBreaker,
-    request: LlmRequest,
-) -> LlmResponse:
-    """``breaker.call(inner.complete, request)`` as one reported attempt, if admitted.
-
-    The end is reported after the breaker recorded the outcome, so the failure rate an
-    observer reads includes this attempt.
-    """
-    started: list[Attempt] = []  # the attempt, once the circuit admitted it
-    try:
-        response = await breaker.call(_admitted, started, targets, inner, facts, breaker, request)
-    except BaseException as exc:
-        if started:  # else the circuit refused it: no attempt was made
-            end_attempt(targets, started[0], breaker, exc, "error")
-        raise
-    end_attempt(targets, started[0], breaker, None, "success")
-    return response
-
-
-def _ended(targets: Observers, call: Call, outcome: str) -> None:
+def call_ended(targets: Observers, call: Call, outcome: str) -> None:
+    """Report that ``call`` ended with ``outcome`` (once: later reports are no-ops)."""
     if not call.ended:
         call.ended = True
         for hook in targets.call_ended:
@@ -162,38 +139,13 @@ def _ended(targets: Observers, call: Call, outcome: str) -> None:
                 failed(hook)
 
 
-def _started(targets: Observers, call: Call) -> None:
+def call_started(targets: Observers, call: Call) -> None:
+    """Report that ``call`` began."""
     for hook in targets.call_started:
         try:
             hook(call)
         except Exception:
             failed(hook)
-
-
-async def observed_call(
-    targets: Observers,
-    name: str,
-    outer: LlmProvider,
-    request: LlmRequest,
-    clock: Clock,
-) -> LlmResponse:
-    """``outer.complete(request)`` as one reported logical call."""
-    call = Call(name, clock, streamed=False, request=request)
-    call.model = request.model or ""
-    if targets.call_started:
-        _started(targets, call)
-    token = enter_call(call)
-    try:
-        response = await outer.complete(request)
-    except BaseException as exc:
-        call.error = exc
-        _ended(targets, call, "error")
-        raise
-    finally:
-        leave_call(token)
-    call.seen(response)
-    _ended(targets, call, "success")
-    return response
 
 
 class ObservedStream(ChunkStream):
@@ -292,7 +244,7 @@ class ObservedStream(ChunkStream):
 
     def _end(self, outcome: str) -> None:
         self._flush(self._last_at)
-        _ended(self._targets, self._call, outcome)
+        call_ended(self._targets, self._call, outcome)
 
     def _last(self, chunk: StreamChunk) -> None:
         """The chunks that end a stream carry its model, provider, usage and finish."""
@@ -310,7 +262,7 @@ class ObservedStream(ChunkStream):
             self._end("success")
 
     async def _start(self) -> tuple[StreamChunk, AsyncIterator[StreamChunk]]:
-        _started(self._targets, self._call)
+        call_started(self._targets, self._call)
         try:
             chunks = self._outer.stream(self._request)
             return await first_chunk(chunks, self._outer.name), chunks

@@ -14,7 +14,7 @@ from .._stream import ChunkStream, first_chunk
 from .._types import LlmRequest, LlmResponse, StreamChunk
 from ..breaker import CircuitBreaker, CircuitConfig, CircuitState, CircuitStats, Permit
 from ..stores import CircuitStore
-from ._observed import end_attempt, facts_of, observed_attempt, start_attempt
+from ._observed import admitted, end_attempt, facts_of, start_attempt
 
 _DEFAULT_CONFIG: Final = CircuitConfig()
 
@@ -108,10 +108,24 @@ class ResilientProvider(LlmProvider):
     async def complete(self, request: LlmRequest) -> LlmResponse:
         try:
             targets = observers()
-            if targets:  # one reported attempt per admitted call
-                facts = self._observed_facts()
-                return await observed_attempt(targets, self._inner, facts, self._breaker, request)
-            return await self._breaker.call(self._inner.complete, request)
+            if not targets:
+                return await self._breaker.call(self._inner.complete, request)
+            breaker = self._breaker
+            # One reported attempt per admitted call. Its end is reported after the
+            # breaker recorded the outcome, so the failure rate an observer reads
+            # includes this attempt.
+            facts = self._facts or self._observed_facts()
+            started: list[Attempt] = []  # the attempt, once the circuit admitted it
+            try:
+                response = await breaker.call(
+                    admitted, started, targets, self._inner, facts, breaker, request
+                )
+            except BaseException as exc:
+                if started:  # else the circuit refused it: no attempt was made
+                    end_attempt(targets, started[0], breaker, exc, "error")
+                raise
+            end_attempt(targets, started[0], breaker, None, "success")
+            return response
         except CircuitOpenError as exc:
             if exc.provider is None:
                 exc.provider = self._inner.name

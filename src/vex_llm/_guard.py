@@ -151,6 +151,8 @@ class Guard:
         self._limits = limits
         self._loop = loop
         self._time = loop.time
+        if type(loop).time is asyncio.BaseEventLoop.time and "time" not in vars(loop):
+            self._time = time.monotonic  # what asyncio's own loops read: one call per wait less
         self._fast = all(limit.sleep is asyncio.sleep for limit in limits)
         # Limits that end at a fixed loop time are read once, here; the others per wait.
         self._fixed: Limit | None = None

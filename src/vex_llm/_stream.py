@@ -37,6 +37,7 @@ _NEW: Final = 0
 _RUNNING: Final = 1
 _DONE: Final = 2
 _ABSORBED: Final = 3
+_NO_PARTS: Final[list[str]] = []  # a new stream's text: never appended to (see ``_adopt``)
 
 
 class Restart(NamedTuple):
@@ -105,8 +106,8 @@ class ChunkStream:
         self._state = _NEW
         self._source: AsyncIterator[StreamChunk] | None = None
         self._stages: list[ChunkStream] = []
-        self._parts: list[str] = []
-        self._calls = ToolCallParts()
+        self._parts = _NO_PARTS  # the real list comes with the first chunk (``_adopt``)
+        self._calls: ToolCallParts | None = None  # made when a tool call first appears
         self._pending: StreamChunk | None = None
         self._pending_from = 0
         self._guard: Guard | None = None
@@ -142,7 +143,7 @@ class ChunkStream:
     @property
     def partial_tool_calls(self) -> tuple[ToolCall, ...]:
         """The tool calls handed on so far (since the last restart), arguments as received."""
-        return self._calls.partial()
+        return () if self._calls is None else self._calls.partial()
 
     def __aiter__(self) -> ChunkStream:
         return self
@@ -166,7 +167,7 @@ class ChunkStream:
             return await self._broken(exc)
         self._parts.append(chunk.delta)
         if chunk.tool_calls:
-            self._calls.add(chunk.tool_calls)
+            self._add_calls(chunk)
         if chunk.finish_reason is not None:
             await self._finish(0)
         return chunk
@@ -210,9 +211,9 @@ class ChunkStream:
             self._stages = outer
             self._source_name = self._name
             self._parts = [first.delta]
-            self._calls = ToolCallParts()
+            self._calls = None
             if first.tool_calls:
-                self._calls.add(first.tool_calls)
+                self._add_calls(first)
         self._state = _RUNNING
         limits: list[Limit] = []
         for stage in reversed(self._stages):
@@ -225,6 +226,12 @@ class ChunkStream:
         if limits:
             assert self._loop is not None
             self._guard = Guard(tuple(limits), self._loop)
+
+    def _add_calls(self, chunk: StreamChunk) -> None:
+        """Keep a chunk's tool-call pieces (the parts are made for the first of them)."""
+        if self._calls is None:
+            self._calls = ToolCallParts()
+        self._calls.add(chunk.tool_calls)
 
     async def _finish(self, first_stage: int) -> None:
         """The finish reason is in: every stage (from ``first_stage``) records a success."""

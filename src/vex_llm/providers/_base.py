@@ -358,8 +358,11 @@ class HttpProvider(WireHooks, LlmProvider):
         raw = pieces(response)
         feed = SseDecoder(max_line=self._max_line, max_event=self._max_event).feed
         guard = read.guard
+        take = reader.feed
         try:
-            while not read.done():
+            # The per-chunk path: ``reader.done`` read as an attribute, ``take()`` and all
+            # but the first ``chunk()`` inlined (each is a call per event otherwise).
+            while not reader.done:
                 try:
                     guard.arm()
                     try:
@@ -372,14 +375,23 @@ class HttpProvider(WireHooks, LlmProvider):
                 except BaseException as exc:
                     read.failed(guard.convert(exc))
                     break  # finished: a usage event or terminator that never came is optional
-                if events:
-                    read.fresh = True
                 for event in events:
-                    text = read.take(event)
-                    if text:
-                        yield read.chunk(text)
-                    if read.done():
-                        await read.drain(raw)
+                    read.fresh = True
+                    try:
+                        piece = take(event)  # read.take(event), inlined
+                    except LlmError as error:
+                        self._fail(error)
+                        raise
+                    if piece:
+                        yield (
+                            read.chunk(piece)
+                            if read.first
+                            else StreamChunk(piece)
+                            if isinstance(piece, str)
+                            else piece
+                        )
+                    if reader.done:  # set by take(), which mypy's narrowing does not see
+                        await read.drain(raw)  # type: ignore[unreachable]
                         break
             yield read.last()
         except StreamInterrupted as error:

@@ -14,7 +14,7 @@ from .._errors import LlmError, Timeout
 from .._guard import Guard, Limit, claim_limits, on_loop_clock
 from .._types import StreamChunk
 from ._body import WireViolation
-from ._sse import SseEvent, StreamReader
+from ._sse import StreamReader
 
 if TYPE_CHECKING:
     from ._base import HttpProvider
@@ -42,13 +42,13 @@ class StreamRead(Limit):
         "_claimed",
         "_clock",
         "_due",
-        "_first",
         "_heading",
         "_idle",
         "_on_loop",
         "_provider",
         "_reader",
         "_ttft_due",
+        "first",
         "fresh",
         "guard",
     )
@@ -72,7 +72,8 @@ class StreamRead(Limit):
         self._heading = headers_due <= self._ttft_due
         self._due = min(headers_due, self._ttft_due)
         self._idle = provider._idle_timeout
-        self._first = True
+        self.first = True
+        """No chunk handed on yet (the first names the model and provider)."""
         self.fresh = False
         """Events came since the last wait (the loop sets it; the next wait reads it)."""
         self._claimed = claim_limits()
@@ -132,7 +133,7 @@ class StreamRead(Limit):
             # Once text flows (or the answer finished) the idle limit runs from the last
             # events; a read that completes no event does not restart it.
             self.fresh = False
-            if not self._first or self._reader.finish_reason is not None:
+            if not self.first or self._reader.finish_reason is not None:
                 self._due = now + self._idle
         return self._due - now
 
@@ -140,23 +141,11 @@ class StreamRead(Limit):
         provider = self._provider
         if self._heading:
             seconds, code = provider._headers_timeout, "headers_timeout"
-        elif self._first:
+        elif self.first:
             seconds, code = provider._first_token_timeout, "ttft_timeout"
         else:
             seconds, code = provider._idle_timeout, "idle_timeout"
         return provider._boundary.deadline_error(code, seconds, model=self._reader.model)
-
-    def done(self) -> bool:
-        """The terminator arrived (``[DONE]``, ``message_stop``): nothing more to read."""
-        return self._reader.done
-
-    def take(self, event: SseEvent) -> str | StreamChunk:
-        """What one event adds: text, or a chunk (an event that says the stream failed raises)."""
-        try:
-            return self._reader.feed(event)
-        except LlmError as error:
-            self._provider._fail(error)
-            raise
 
     async def drain(self, raw: AsyncIterator[bytes]) -> None:
         """Read the body on to its end after the terminator, unparsed.
@@ -179,8 +168,8 @@ class StreamRead(Limit):
     def chunk(self, piece: str | StreamChunk) -> StreamChunk:
         """The chunk for what an event added; the first one says which model and provider
         serve the stream."""
-        if self._first:
-            self._first = False
+        if self.first:
+            self.first = False
             model, name = self._reader.model, self._provider.name
             if isinstance(piece, str):
                 return StreamChunk(piece, model=model, provider=name)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
 
 from .._types import StreamChunk, Usage
@@ -25,7 +27,8 @@ class SseEvent(NamedTuple):
     data: str
 
 
-_message = SseEvent._make  # skips the keyword handling of SseEvent(): one event per read
+# ``SseEvent._make`` without its Python frame and length check (one event per read).
+_message: Callable[[tuple[str, str]], SseEvent] = partial(tuple.__new__, SseEvent)
 
 
 class SseDecoder:
@@ -225,7 +228,7 @@ class StreamReader(ABC):
                 parsed = json.loads(data)
             except ValueError as exc:
                 raise self._invalid("an event that is not JSON") from exc
-        if not isinstance(parsed, dict):
+        if type(parsed) is not dict:  # json gives exactly dict; no isinstance call per event
             raise self._invalid("an event that is not a JSON object")
         return parsed
 

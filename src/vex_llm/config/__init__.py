@@ -50,11 +50,12 @@ Example::
 from __future__ import annotations
 
 from .._limits import MAX_COUNT, MAX_SECONDS
-from ._build import build, build_provider, check, missing_key
+from ._build import ModelStacks, build, build_models, build_provider, check, missing_key
 from ._load import (
     LOCAL_KINDS,
     PROVIDER_KINDS,
     ConfigError,
+    ModelSettings,
     ProviderSettings,
     Settings,
     load,
@@ -69,9 +70,12 @@ __all__ = [
     "MAX_SECONDS",
     "PROVIDER_KINDS",
     "ConfigError",
+    "ModelSettings",
+    "ModelStacks",
     "ProviderSettings",
     "Settings",
     "build",
+    "build_models",
     "build_provider",
     "check",
     "load",

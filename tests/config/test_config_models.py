@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
-from vex_llm import Capabilities, HedgeConfig, LlmRequest
+from _redis_server import RedisServer
+from vex_llm import (
+    Capabilities,
+    HedgeConfig,
+    LlmRequest,
+    MockProvider,
+    RedisStore,
+    ResilientProvider,
+)
 from vex_llm.config import (
     ConfigError,
     ModelSettings,
@@ -229,3 +239,24 @@ async def test_build_ignores_model_tables() -> None:
     settings = parse(_TWO + "[[model]]\nname = 'x'\nproviders = ['b']\n")
     async with build(settings) as llm:
         assert list(llm.circuits) == ["a", "b"]
+
+
+@pytest.mark.redis
+async def test_models_share_circuits_through_the_files_redis(redis_server: RedisServer) -> None:
+    """With redis set, every model's circuits live in one RedisStore that aclose() closes."""
+    primary = f"p-{uuid.uuid4().hex[:8]}"
+    settings = parse(
+        f"redis = '{redis_server.url}'\n"
+        f"[[provider]]\nname = '{primary}'\nkind = 'mock'\n"
+        "[[provider]]\nname = 'b'\nkind = 'mock'\n"
+        f"[[model]]\nname = 'chat'\nproviders = ['{primary}', 'b']\n"
+    )
+    operator = RedisStore(redis_server.url, timeout=2.0)
+    try:
+        holder = ResilientProvider(MockProvider(name=primary), store=operator)
+        await holder.breaker.apply("isolate")
+    finally:
+        await operator.aclose()
+    async with build_models(settings) as models:
+        answer = await models["chat"].complete(LlmRequest.from_prompt("hi"))
+    assert answer.provider == "b"

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vex_llm import CircuitConfig
-from vex_llm.config import PROVIDER_KINDS, ConfigError, build, load, parse
+from vex_llm.config import PROVIDER_KINDS, ConfigError, build, build_models, load, parse
 from vex_llm.policies import RetryConfig, TimeoutConfig
 
 _FUZZ = settings(
@@ -85,6 +85,24 @@ def providers(draw: st.DrawFn) -> dict[str, object]:
     return table
 
 
+@st.composite
+def models(draw: st.DrawFn) -> dict[str, object]:
+    """A model table: known keys with names that may or may not be providers, sometimes junk."""
+    table: dict[str, object] = draw(st.dictionaries(keys, values, max_size=2))
+    if draw(st.booleans()):
+        table["name"] = draw(st.sampled_from(["chat", "m", ""]))
+    if draw(st.booleans()):
+        table["providers"] = draw(st.lists(st.sampled_from([*PROVIDER_KINDS[:3], "x"]), max_size=3))
+    for name, strategy in (
+        ("deadline", scalars),
+        ("stream_break", st.sampled_from(["raise", "restart", "continue", "x"])),
+        ("hedge", st.dictionaries(st.sampled_from(["delay", "quantile", "window"]), scalars)),
+    ):
+        if draw(st.booleans()):
+            table[name] = draw(strategy)
+    return table
+
+
 documents = st.fixed_dictionaries(
     {},
     optional={
@@ -93,6 +111,7 @@ documents = st.fixed_dictionaries(
         "breaker": st.dictionaries(st.sampled_from(_CIRCUIT_KEYS), scalars, max_size=3),
         "retry": st.dictionaries(st.sampled_from(_RETRY_KEYS), scalars, max_size=3),
         "provider": st.one_of(st.lists(providers(), max_size=3), values),
+        "model": st.one_of(st.lists(models(), max_size=2), values),
         "junk": values,
     },
 )
@@ -144,6 +163,12 @@ def test_generated_documents_load_and_build_or_raise_config_error(
         _assert_one_line(exc, "gen.toml")
         return
     asyncio.run(stack.aclose())
+    try:
+        stacks = build_models(loaded)
+    except ConfigError as exc:
+        _assert_one_line(exc, "gen.toml")
+        return
+    asyncio.run(stacks.aclose())
 
 
 @_FUZZ

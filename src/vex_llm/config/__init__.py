@@ -43,18 +43,30 @@ Example::
     name = "backup"
     kind = "anthropic"
     model = "claude-3-5-haiku-latest"
+    capabilities = { prefill = true, vision = false }   # overrides the kind's defaults
     [provider.breaker]
     failure_threshold = 3
+
+    [[model]]                       # a public model name (the gateway's); optional
+    name = "chat"
+    providers = ["primary", "backup"]   # [[provider]] names, in fallback order
+    deadline = 20.0                 # default: the top-level deadline
+    stream_break = "raise"          # "raise", "restart" or "continue" (gateway; else "raise")
+    hedge = { delay = 1.5 }         # HedgeConfig: delay, quantile, window, min_samples
+
+``build()`` makes one stack over every ``[[provider]]`` (the CLI's); ``build_models()``
+one per ``[[model]]`` (each provider under its own name when there is none).
 """
 
 from __future__ import annotations
 
 from .._limits import MAX_COUNT, MAX_SECONDS
-from ._build import build, build_provider, check, missing_key
+from ._build import ModelStacks, build, build_models, build_provider, check, missing_key
 from ._load import (
     LOCAL_KINDS,
     PROVIDER_KINDS,
     ConfigError,
+    ModelSettings,
     ProviderSettings,
     Settings,
     load,
@@ -69,9 +81,12 @@ __all__ = [
     "MAX_SECONDS",
     "PROVIDER_KINDS",
     "ConfigError",
+    "ModelSettings",
+    "ModelStacks",
     "ProviderSettings",
     "Settings",
     "build",
+    "build_models",
     "build_provider",
     "check",
     "load",

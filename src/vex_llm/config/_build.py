@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType, TracebackType
+from typing import Self
+
 from .._capabilities import Capabilities
 from .._provider import LlmProvider
-from ..policies import ResilienceStack, stack
+from ..policies import ResilienceStack, ResilientProvider, StreamBreak, stack
 from ..providers import KINDS, AnthropicProvider, MockProvider, OpenAIProvider, ProviderKind
-from ..stores import CircuitStore
+from ..stores import CircuitStore, MemoryStore
 from . import _schema as schema
-from ._load import PROVIDER_KINDS, ConfigError, ProviderSettings, Settings
+from ._load import PROVIDER_KINDS, ConfigError, ModelSettings, ProviderSettings, Settings
 
 
 def build_provider(provider: ProviderSettings) -> LlmProvider:
@@ -25,8 +29,11 @@ def build_provider(provider: ProviderSettings) -> LlmProvider:
             and raises ``ConfigError`` instead).
     """
     kind = KINDS[provider.kind]
+    capabilities = provider.capabilities or Capabilities.for_kind(kind.name)
     if kind.wire == "mock":
-        return MockProvider(name=provider.name, model=provider.model or "mock-1")
+        return MockProvider(
+            name=provider.name, model=provider.model or "mock-1", capabilities=capabilities
+        )
     cls = AnthropicProvider if kind.wire == "anthropic" else OpenAIProvider
     if kind.wire == "anthropic":
         assert provider.model is not None  # parse() requires it for real providers
@@ -36,7 +43,7 @@ def build_provider(provider: ProviderSettings) -> LlmProvider:
         api_key_env=provider.api_key_env or kind.key_env,
         name=provider.name,
         timeout=provider.timeouts.attempt_timeout or 60.0,
-        capabilities=Capabilities.for_kind(kind.name),
+        capabilities=capabilities,
     )
 
 
@@ -188,3 +195,133 @@ def _bare(settings: Settings, index: int, entry: ProviderSettings) -> LlmProvide
     except ValueError as exc:
         msg = f"{_at(settings, f'provider[{index + 1}]')}{exc}"
         raise ConfigError(msg.splitlines()[0]) from None
+
+
+class ModelStacks(Mapping[str, ResilienceStack]):
+    """Public model names to their stacks, as ``build_models()`` made them.
+
+    A read-only mapping in the config's order; ``aclose()`` (or ``async with``) closes
+    every stack, then the ``RedisStore`` made from the config's ``redis``, if any.
+    """
+
+    def __init__(
+        self, stacks: Mapping[str, ResilienceStack], *, store: CircuitStore | None = None
+    ) -> None:
+        self._stacks = MappingProxyType(dict(stacks))
+        self._store = store
+
+    def __getitem__(self, name: str) -> ResilienceStack:
+        return self._stacks[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stacks)
+
+    def __len__(self) -> int:
+        return len(self._stacks)
+
+    def __repr__(self) -> str:
+        return f"ModelStacks({', '.join(self._stacks)})"
+
+    @property
+    def circuits(self) -> Mapping[str, ResilientProvider]:
+        """One circuit-breaker layer per provider name (providers shared by models share
+        one circuit state; this holds the first model's layer for each)."""
+        found: dict[str, ResilientProvider] = {}
+        for built in self._stacks.values():
+            for name, circuit in built.circuits.items():
+                found.setdefault(name, circuit)
+        return MappingProxyType(found)
+
+    async def aclose(self) -> None:
+        """Close every stack (its providers' connections), then the owned store."""
+        try:
+            for built in self._stacks.values():
+                await built.aclose()
+        finally:
+            if self._store is not None:
+                await self._store.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def build_models(
+    settings: Settings, *, store: CircuitStore | None = None, require_keys: bool = True
+) -> ModelStacks:
+    """Assemble one stack per public model name, as the gateway serves them.
+
+    Each ``[[model]]`` is one ``vex_llm.stack()`` call over its providers in order, with
+    each provider's own circuit, retry and timeout settings (as in ``build()``), the
+    model's ``deadline`` (else the file's), ``hedge`` and ``stream_break``
+    (``"continue"`` is the gateway's own policy: the stack gets ``"raise"``, and the
+    gateway continues the answer on a prefill-capable provider). With no ``[[model]]``
+    table each provider is served under its own name, alone, with the file's deadline.
+    Models that list the same provider share its circuit state (one circuit per
+    upstream), each with its own connection. Nothing touches the network here.
+
+    Args:
+        settings: The loaded config.
+        store: Where circuit state lives (default: a ``RedisStore`` on the config's
+            ``redis`` URL, which ``ModelStacks.aclose`` closes; with no ``redis``, one
+            ``MemoryStore`` shared by every model).
+        require_keys: Whether a provider's missing key is an error (default true).
+
+    Returns:
+        The stacks by public model name, in the config's order.
+
+    Raises:
+        ConfigError: As ``build()``, and for a model naming an unknown provider in
+            settings made in code.
+    """
+    check(settings, require_keys=require_keys)
+    indexed = {entry.name: (index, entry) for index, entry in enumerate(settings.providers)}
+    models = settings.models or tuple(
+        ModelSettings(name=entry.name, providers=(entry.name,)) for entry in settings.providers
+    )
+    for number, model in enumerate(models, start=1):
+        unknown = [name for name in model.providers if name not in indexed]
+        if unknown or not model.providers:
+            where = _at(settings, f"model[{number}].providers")
+            problem = f"no provider named {unknown[0]!r}" if unknown else "lists no provider"
+            raise ConfigError(f"{where}{problem}")
+    owned = _redis_store(settings) if store is None and settings.redis is not None else None
+    shared = owned or store or MemoryStore()
+    stacks = {model.name: _model_stack(settings, model, indexed, shared) for model in models}
+    return ModelStacks(stacks, store=owned)
+
+
+def _model_stack(
+    settings: Settings,
+    model: ModelSettings,
+    indexed: Mapping[str, tuple[int, ProviderSettings]],
+    store: CircuitStore,
+) -> ResilienceStack:
+    """One model's ``stack()`` call; its providers in order, each with its own settings."""
+    entries: list[tuple[LlmProvider, ProviderSettings]] = []
+    for name in model.providers:
+        index, entry = indexed[name]
+        entries.append((_bare(settings, index, entry), entry))
+    policy: StreamBreak = "restart" if model.stream_break == "restart" else "raise"
+    return stack(
+        [bare for bare, _ in entries],
+        deadline=model.deadline if model.deadline is not None else settings.deadline,
+        hedge=model.hedge,
+        on_stream_break=policy,
+        context_windows={
+            bare: entry.max_context_tokens
+            for bare, entry in entries
+            if entry.max_context_tokens is not None
+        },
+        store=store,
+        provider_timeouts={bare: entry.timeouts for bare, entry in entries},
+        provider_retry={bare: entry.retry for bare, entry in entries},
+        provider_circuits={bare: entry.breaker for bare, entry in entries},
+    )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, TypeVar
 
+from .._capabilities import Capabilities
 from .._limits import show
 from ..breaker import CircuitConfig
-from ..policies import RetryConfig, TimeoutConfig
+from ..policies import HedgeConfig, RetryConfig, TimeoutConfig
 from ..providers import KINDS
 from . import _schema as schema
 
@@ -23,8 +24,9 @@ PROVIDER_KINDS: Final = tuple(KINDS)
 LOCAL_KINDS: Final = frozenset(kind.name for kind in KINDS.values() if kind.local)
 """Kinds that need no API key (the mock and local servers); all but ``mock`` need a model."""
 
-_SECTIONS: Final = frozenset({"breaker", "retry", "provider"})
-_PROVIDER_TABLES: Final = frozenset({"breaker", "retry"})
+_SECTIONS: Final = frozenset({"breaker", "retry", "provider", "model"})
+_PROVIDER_TABLES: Final = frozenset({"breaker", "retry", "capabilities"})
+_MODEL_TABLES: Final = frozenset({"hedge"})
 
 
 class ConfigError(ValueError):
@@ -46,6 +48,8 @@ class ProviderSettings:
         max_context_tokens: The model's context size, for routing context-length errors.
         breaker: The circuit's rules.
         retry: The retry settings.
+        capabilities: What the provider accepts (``None``: ``Capabilities.for_kind(kind)``;
+            a ``capabilities`` table overrides some fields of that default).
     """
 
     name: str
@@ -57,6 +61,29 @@ class ProviderSettings:
     max_context_tokens: int | None = None
     breaker: CircuitConfig = field(default_factory=CircuitConfig)
     retry: RetryConfig = field(default_factory=RetryConfig)
+    capabilities: Capabilities | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelSettings:
+    """One public model name as written in a ``[[model]]`` table.
+
+    Args:
+        name: The public model name (what a client asks the gateway for).
+        providers: Names of ``[[provider]]`` entries, in fallback order (first is primary).
+        deadline: Seconds for a whole call (``None``: the file's top-level ``deadline``).
+        stream_break: When a stream breaks after its first chunk: ``"raise"``,
+            ``"restart"`` (the next provider answers from the start) or ``"continue"``
+            (the gateway asks a prefill-capable provider to continue the partial answer;
+            outside the gateway it behaves like ``"raise"``).
+        hedge: Hedge between the providers instead of trying them one after another.
+    """
+
+    name: str
+    providers: tuple[str, ...]
+    deadline: float | None = None
+    stream_break: str = "raise"
+    hedge: HedgeConfig | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,12 +95,14 @@ class Settings:
         deadline: Seconds for a whole call, retries and fallbacks included (``None``: none).
         redis: URL of a Redis server to share circuit state through (``None``: per process).
         source: The file it came from (``"<memory>"``: built in code, e.g. by the CLI).
+        models: The ``[[model]]`` tables (empty: each provider is served under its name).
     """
 
     providers: tuple[ProviderSettings, ...]
     deadline: float | None = None
     redis: str | None = None
     source: str = "<memory>"
+    models: tuple[ModelSettings, ...] = ()
 
 
 def load(path: str | Path) -> Settings:
@@ -159,7 +188,48 @@ def parse(text: str, *, source: str = "<memory>") -> Settings:
     redis = top.get("redis")
     assert deadline is None or isinstance(deadline, float)
     assert redis is None or isinstance(redis, str)
-    return Settings(providers=tuple(providers), deadline=deadline, redis=redis, source=source)
+    return Settings(
+        providers=tuple(providers),
+        deadline=deadline,
+        redis=redis,
+        source=source,
+        models=_models(data.get("model", []), names, source),
+    )
+
+
+def _models(raw_models: object, providers: set[str], source: str) -> tuple[ModelSettings, ...]:
+    """The ``[[model]]`` tables, each naming providers that exist; names unique."""
+    if not isinstance(raw_models, list):
+        msg = f"{source}: model: must be an array of [[model]] tables, got {show(raw_models)}"
+        raise ConfigError(msg)
+    models: list[ModelSettings] = []
+    for index, raw in enumerate(raw_models, start=1):
+        key = f"model[{index}]"
+        if not isinstance(raw, dict):
+            msg = f"{source}: {key}: must be a table, got {show(raw)}"
+            raise ConfigError(msg)
+        values = _checked(raw, schema.MODEL, source, key, tables=_MODEL_TABLES)
+        for required in ("name", "providers"):
+            if required not in values:
+                msg = f"{source}: {key}.{required}: required"
+                raise ConfigError(msg)
+        listed = values["providers"]
+        assert isinstance(listed, tuple)
+        unknown = [name for name in listed if name not in providers]
+        if unknown:
+            known = ", ".join(map(repr, sorted(providers)))
+            msg = f"{source}: {key}.providers: no [[provider]] named {unknown[0]!r}; known: {known}"
+            raise ConfigError(msg)
+        if any(model.name == values["name"] for model in models):
+            msg = f"{source}: {key}.name: {values['name']!r} is used twice; names must be unique"
+            raise ConfigError(msg)
+        hedge = None
+        if "hedge" in raw:
+            table = _table(raw, "hedge", source, key)
+            checked = _checked(table, schema.HEDGE, source, f"{key}.hedge")
+            hedge = _build(HedgeConfig, checked, source, f"{key}.hedge")
+        models.append(_build(ModelSettings, {**values, "hedge": hedge}, source, key))
+    return tuple(models)
 
 
 def _provider(
@@ -188,6 +258,16 @@ def _provider(
     }
     retry = {**retry_defaults, **_checked(own_retry, schema.RETRY, source, f"{key}.retry")}
     timeouts = {k: v for k, v in values.items() if k in schema.TIMEOUTS}
+    capabilities = None
+    if "capabilities" in raw:
+        declared = _checked(
+            _table(raw, "capabilities", source, key),
+            schema.CAPABILITIES,
+            source,
+            f"{key}.capabilities",
+        )
+        flags = {name: bool(value) for name, value in declared.items()}
+        capabilities = replace(Capabilities.for_kind(str(kind)), **flags)
     return _build(
         ProviderSettings,
         {
@@ -196,6 +276,7 @@ def _provider(
             "timeouts": _build(TimeoutConfig, timeouts, source, key),
             "breaker": _build(CircuitConfig, breaker, source, f"{key}.breaker"),
             "retry": _build(RetryConfig, retry, source, f"{key}.retry"),
+            "capabilities": capabilities,
         },
         source,
         key,

@@ -87,6 +87,24 @@ def text(value: object) -> object:
     return value
 
 
+def names(value: object) -> object:
+    """A non-empty array of distinct one-line strings (provider names, in order)."""
+    if not isinstance(value, list) or not value:
+        msg = f"must be a non-empty array of names, got {show(value)}"
+        raise ValueError(msg)
+    for item in value:
+        try:
+            text(item)
+        except ValueError:
+            msg = f"must be a non-empty array of names, got {show(item)} in it"
+            raise ValueError(msg) from None
+    if len(set(value)) != len(value):
+        twice = next(item for item in value if value.count(item) > 1)
+        msg = f"{show(twice)} is listed twice"
+        raise ValueError(msg)
+    return tuple(value)
+
+
 def env_name(value: object) -> object:
     """The NAME of an environment variable, never a key itself."""
     if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
@@ -132,7 +150,7 @@ TOP: Final[Mapping[str, Check]] = {
     "deadline": seconds,
     "redis": url(("redis", "rediss", "unix"), host=False),
 }
-"""Top-level scalar keys (``breaker``, ``retry`` and ``provider`` are tables)."""
+"""Top-level scalar keys (``breaker``, ``retry``, ``provider`` and ``model`` are tables)."""
 
 PROVIDER: Final[Mapping[str, Check]] = {
     "name": text,
@@ -185,3 +203,31 @@ RETRY: Final[Mapping[str, Check]] = {
     "retry_timeouts": flag,
 }
 """``[retry]`` keys: every ``RetryConfig`` setting."""
+
+CAPABILITIES: Final[Mapping[str, Check]] = {
+    "vision": flag,
+    "documents": flag,
+    "json_schema": flag,
+    "tools": flag,
+    "prefill": flag,
+}
+"""A provider's ``capabilities`` keys: every ``Capabilities`` field (unset: the kind's default)."""
+
+STREAM_BREAKS: Final = ("raise", "restart", "continue")
+"""Values of a model's ``stream_break``; ``"continue"`` is the gateway's (``"raise"`` elsewhere)."""
+
+MODEL: Final[Mapping[str, Check]] = {
+    "name": text,
+    "providers": names,
+    "deadline": seconds,
+    "stream_break": choice(*STREAM_BREAKS),
+}
+"""A ``[[model]]`` table's scalar keys (``hedge`` is a table)."""
+
+HEDGE: Final[Mapping[str, Check]] = {
+    "delay": delay,
+    "quantile": number(0, 1, open_low=True, open_high=True),
+    "window": count,
+    "min_samples": count,
+}
+"""A model's ``hedge`` keys: every ``HedgeConfig`` setting."""

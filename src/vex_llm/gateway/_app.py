@@ -202,6 +202,8 @@ class _Gateway:
             await _close(chunks)
 
     async def models_list(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return _error(Failure(status=401, message="a valid gateway key is required"), "openai")
         data = [
             {"id": name, "object": "model", "created": 0, "owned_by": "vex-llm"}
             for name in self.models

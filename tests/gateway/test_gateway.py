@@ -8,6 +8,7 @@ import openai
 import pytest
 
 from conftest import Serve, fallback_stack, upstream_provider
+from vex_llm import RetryConfig, stack
 from vex_llm.testing import FakeLLMServer, Fault
 
 
@@ -226,3 +227,40 @@ async def test_body_limit_models_and_health(serve: Serve, upstream: FakeLLMServe
     assert health.status_code == ready.status_code == 200
     assert {row["circuit"] for row in circuits["circuits"]} == {"primary-gpt", "backup-gpt"}
     assert {row["state"] for row in circuits["circuits"]} == {"closed"}
+
+
+async def test_refused_request_and_spent_deadline(serve: Serve, upstream: FakeLLMServer) -> None:
+    """The upstream's 400 passes through; a silent upstream past the deadline is a 504."""
+    upstream.inject(Fault.error(400), model="picky-gpt")
+    upstream.inject(Fault.hang(), model="silent-gpt")
+    silent = stack(
+        [upstream_provider(upstream, "silent-gpt")], retry=RetryConfig(attempts=1), deadline=0.2
+    )
+    models = {"picky": upstream_provider(upstream, "picky-gpt"), "silent": silent}
+    async with serve(models) as url:
+        client = _openai(url)
+        with pytest.raises(openai.BadRequestError):
+            await client.chat.completions.create(
+                model="picky", messages=[{"role": "user", "content": "hello"}]
+            )
+        with pytest.raises(openai.APIStatusError) as caught:
+            await client.chat.completions.create(
+                model="silent", messages=[{"role": "user", "content": "hello"}]
+            )
+        await client.close()
+    assert caught.value.status_code == 504
+
+
+async def test_over_capacity_is_a_fast_503(serve: Serve, upstream: FakeLLMServer) -> None:
+    """With the one slot held by an open stream, the next request gets 503 and Retry-After."""
+    upstream.inject(Fault.stall(after_chunks=1))
+    body = {"model": "smart", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    async with (
+        serve({"smart": upstream_provider(upstream, "fake-gpt")}, max_concurrent=1) as url,
+        httpx2.AsyncClient() as http,
+    ):
+        async with http.stream("POST", f"{url}/v1/chat/completions", json=body) as held:
+            busy = await http.post(f"{url}/v1/chat/completions", json=body)
+        assert held.status_code == 200
+    assert busy.status_code == 503
+    assert busy.headers["retry-after"] == "1"

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hmac
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Literal
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from .. import InvalidRequest, LlmError, LlmProvider, LlmRequest, ResilienceStack, StreamChunk
 from ..wire import anthropic, openai
@@ -167,11 +169,17 @@ class _Gateway:
         encode = _openai_events(name) if wire == "openai" else _anthropic_events(name)
         headers = _vex_headers(first.provider or "", first.model or name)
         headers["cache-control"] = "no-cache"
-        return StreamingResponse(
+        return _Stream(
             self._relay(first, chunks, encode, wire),
+            on_close=functools.partial(self._release, chunks),
             media_type="text/event-stream",
             headers=headers,
         )
+
+    async def _release(self, chunks: AsyncIterator[StreamChunk]) -> None:
+        """A stream's end, however it ended: free its slot, stop the upstream call."""
+        self.in_flight -= 1
+        await _close(chunks)
 
     async def _relay(
         self,
@@ -198,7 +206,6 @@ class _Gateway:
             for piece in encode(None):
                 yield piece
         finally:
-            self.in_flight -= 1
             await _close(chunks)
 
     async def models_list(self, request: Request) -> Response:
@@ -232,6 +239,28 @@ class _Gateway:
                     }
                 )
         return JSONResponse({"circuits": rows})
+
+
+class _Stream(StreamingResponse):
+    """A streamed answer that runs ``on_close`` when it ends: finished, broken, or the
+    client gone before its first byte (when the body iterator never even starts)."""
+
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        *,
+        on_close: Callable[[], Awaitable[None]],
+        media_type: str,
+        headers: Mapping[str, str],
+    ) -> None:
+        super().__init__(content, media_type=media_type, headers=headers)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._on_close()
 
 
 async def _close(chunks: AsyncIterator[StreamChunk]) -> None:

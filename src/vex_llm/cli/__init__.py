@@ -2,7 +2,8 @@
 
 Commands: ``ask`` (one question through the resilience stack), ``chaos`` (the lab: a bare
 client and the stack side by side on faulty local upstreams), ``circuits`` (the breakers of
-a config, their state and manual control), ``fake-server`` (a fake provider on 127.0.0.1).
+a config, their state and manual control), ``fake-server`` (a fake provider on 127.0.0.1),
+``serve`` (the OpenAI- and Anthropic-compatible gateway).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Final
 from .. import LlmError
 from .. import __version__ as VERSION
 from ..config import ConfigError
-from . import _ask, _chaos, _checks, _circuits, _fake_server, _render
+from . import _ask, _chaos, _checks, _circuits, _fake_server, _render, _serve
 from ._checks import CommandFailed, UsageError
 
 EXIT_OK: Final = 0
@@ -37,7 +38,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     )
     parser.add_argument("--version", action="version", version=f"vex-llm {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (_ask, _chaos, _circuits, _fake_server):
+    for command in (_ask, _chaos, _circuits, _fake_server, _serve):
         command.add_parser(commands)
     return parser, dict(commands.choices)
 
@@ -68,6 +69,8 @@ def _needs(args: argparse.Namespace) -> None:
         _checks.require("vex-llm chaos", _LAB_MODULES, "lab")
     elif args.command == "fake-server":
         _checks.require("vex-llm fake-server", _SERVER_MODULES, "lab")
+    elif args.command == "serve":
+        _checks.require("vex-llm serve", _SERVER_MODULES, "gateway")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "chaos": _chaos.chaos,
         "circuits": _circuits.circuits,
         "fake-server": _fake_server.serve,
+        "serve": _serve.serve,
     }
     try:
         _needs(args)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
 
 import openai
 import pytest
@@ -30,44 +32,55 @@ def _free_port() -> int:
         return port
 
 
-async def test_serves_the_built_in_mock_model_with_keys() -> None:
-    """With no config it serves ``mock``, says so, and asks for the key from VEX_GATEWAY_KEYS."""
+@contextlib.asynccontextmanager
+async def _serving(*args: str, keys: str | None = None) -> AsyncIterator[tuple[str, str]]:
+    """``python -m vex_llm serve`` on a free port: yields its base URL and its banner's two
+    lines; SIGTERM and wait at the end."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env["VEX_GATEWAY_KEYS"] = "k1, k2"
+    env.pop("VEX_GATEWAY_KEYS", None)
+    if keys is not None:
+        env["VEX_GATEWAY_KEYS"] = keys
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "vex_llm", "serve", "--port", str(port),
+        sys.executable, "-m", "vex_llm", "serve", "--port", str(port), *args,
         env=env, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
         assert process.stdout is not None
         banner = [(await process.stdout.readline()).decode() for _ in range(2)]
-        client = openai.AsyncOpenAI(
-            base_url=f"http://127.0.0.1:{port}/v1", api_key="k2", max_retries=0
-        )
-        for _ in range(500):  # the banner comes just before uvicorn binds
-            try:
-                models = await client.models.list()
-                break
-            except openai.APIConnectionError:
-                await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}/v1", "".join(banner)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await process.wait()
+
+
+async def _models(client: openai.AsyncOpenAI) -> list[str]:
+    """The served model ids, once the server listens (the banner comes just before it
+    binds; about 5 s at most, then the connection error is raised)."""
+    for _ in range(499):
+        with contextlib.suppress(openai.APIConnectionError):
+            return [model.id for model in (await client.models.list()).data]
+        await asyncio.sleep(0.01)
+    return [model.id for model in (await client.models.list()).data]
+
+
+async def test_serves_the_built_in_mock_model_with_keys() -> None:
+    """With no config it serves ``mock``, says so, and asks for the key from VEX_GATEWAY_KEYS."""
+    async with _serving(keys="k1, k2") as (url, banner):
+        client = openai.AsyncOpenAI(base_url=url, api_key="k2", max_retries=0)
+        models = await _models(client)
         answer = await client.chat.completions.create(
             model="mock", messages=[{"role": "user", "content": "hello"}]
         )
-        wrong = openai.AsyncOpenAI(
-            base_url=f"http://127.0.0.1:{port}/v1", api_key="nope", max_retries=0
-        )
+        wrong = openai.AsyncOpenAI(base_url=url, api_key="nope", max_retries=0)
         with pytest.raises(openai.AuthenticationError):
             await wrong.chat.completions.create(
                 model="mock", messages=[{"role": "user", "content": "hello"}]
             )
         await client.close()
         await wrong.close()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        await process.wait()
-    assert "model mock" in "".join(banner)
-    assert [model.id for model in models.data] == ["mock"]
+    assert "model mock" in banner
+    assert models == ["mock"]
     assert answer.choices[0].message.content
 
 
@@ -86,33 +99,14 @@ async def test_serves_the_public_model_names_of_a_config(tmp_path: os.PathLike[s
     """With a config of [[model]] tables it serves each public name over its providers,
     in fallback order, and lists exactly those names."""
     config = _write_config(os.path.join(tmp_path, "vex.toml"))
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env.pop("VEX_GATEWAY_KEYS", None)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "vex_llm", "serve", "--port", str(port), "--config", config,
-        env=env, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        banner = [(await process.stdout.readline()).decode() for _ in range(2)]
-        client = openai.AsyncOpenAI(
-            base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0
-        )
-        for _ in range(500):  # the banner comes just before uvicorn binds
-            try:
-                models = await client.models.list()
-                break
-            except openai.APIConnectionError:
-                await asyncio.sleep(0.01)
+    async with _serving("--config", config) as (url, banner):
+        client = openai.AsyncOpenAI(base_url=url, api_key="none", max_retries=0)
+        models = await _models(client)
         answer = await client.chat.completions.with_raw_response.create(
             model="chat", messages=[{"role": "user", "content": "hello"}]
         )
         await client.close()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        await process.wait()
-    assert "model chat -> down (mock), up (mock)" in "".join(banner)
-    assert [model.id for model in models.data] == ["chat"]
+    assert "model chat -> down (mock), up (mock)" in banner
+    assert models == ["chat"]
     assert answer.headers["x-vex-provider"] == "down"
     assert answer.parse().choices[0].message.content
